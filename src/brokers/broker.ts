@@ -1,0 +1,65 @@
+// The broker adapter interface: adapters translate between tradewire's domain and a venue's wire; they never decide.
+import type { Instrument } from '../domain/instrument.ts';
+import type {
+  AccountSummary, Balance, BracketOrders, BracketRequest, BrokerPosition, Fill, Order, OrderChange, OrderRef,
+  OrderRequest, OrderType, Quote, TimeInForce,
+} from '../domain/order.ts';
+import type { Decimal } from '../domain/money.ts';
+
+/**
+ * How a position gets its stop and target at this broker:
+ * `native` one bracket order; `attached` a bracket attached to the entry (Coinbase);
+ * `after_fill` protective orders placed by tradewire once the entry fills, one-cancels-other by tradewire;
+ * `emulated` no resting order, the position manager watches the price.
+ */
+export type Protection = 'native' | 'attached' | 'after_fill' | 'emulated';
+
+export interface Capabilities {
+  protectionFor(instrument: Instrument): Protection;
+  orderTypes: readonly OrderType[];
+  shorting: boolean;
+  fractional: boolean;
+  timeInForce: readonly TimeInForce[];
+  extendedHours: boolean;
+  clientIdMaxLength: number;
+  /** Characters a client order id may use, as a RegExp character class body ('A-Za-z0-9_-'). */
+  clientIdAlphabet: string;
+  marginPreview: boolean;
+  /** Modify in place (true) or cancel-and-replace by tradewire (false). */
+  amend: boolean;
+}
+
+export interface BrokerHealth {
+  ok: boolean;
+  latencyMs?: number | undefined;
+  detail?: string | undefined;
+}
+
+export interface MarginImpact {
+  initialMargin: Decimal;
+  leverage: Decimal;
+  availableMargin: Decimal;
+}
+
+export interface Broker {
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  health(): Promise<BrokerHealth>;
+  account(): Promise<AccountSummary>;
+  balances(): Promise<Balance[]>;
+  instrument(symbol: string): Promise<Instrument>;
+  quotes(symbols: string[]): Promise<Map<string, Quote>>;
+  placeOrder(request: OrderRequest): Promise<Order>;
+  placeBracket(request: BracketRequest): Promise<BracketOrders>;
+  modifyOrder(ref: OrderRef, change: OrderChange): Promise<Order>;
+  cancelOrder(ref: OrderRef): Promise<void>;
+  getOrder(ref: OrderRef): Promise<Order | undefined>;
+  openOrders(symbol?: string): Promise<Order[]>;
+  /** Fills since a time (or all), for reconciling and for recording fees. */
+  fills(since?: Date): Promise<Fill[]>;
+  positions(): Promise<BrokerPosition[]>;
+  closePosition(symbol: string, clientOrderId: string): Promise<Order>;
+  marginImpact?(request: OrderRequest): Promise<MarginImpact>;
+}

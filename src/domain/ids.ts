@@ -1,0 +1,34 @@
+// Deterministic client order ids: derived from the signal (or position), account and leg, hashed to fit each broker.
+import { createHash } from 'node:crypto';
+
+export const CLIENT_ID_PREFIX = 'tw';
+
+export interface ClientIdLimits {
+  maxLength: number;
+  /** RegExp character class body of allowed characters. */
+  alphabet: string;
+}
+
+/**
+ * The client order id for one leg of one signal at one account. The same inputs always give the same id,
+ * so a retry or a re-delivered job finds the order it placed before instead of placing another.
+ */
+export function clientOrderId(parts: { source: string; account: string; leg: string; sequence?: number }, limits: ClientIdLimits): string {
+  const seq = parts.sequence === undefined ? '' : `-${parts.sequence}`;
+  const legCode = parts.leg.slice(0, 2);
+  const digest = createHash('sha256').update(`${parts.source}|${parts.account}|${parts.leg}${seq}`).digest('hex');
+  const head = `${CLIENT_ID_PREFIX}-${legCode}${seq}-`;
+  const room = Math.max(8, limits.maxLength - head.length);
+  const id = `${head}${digest.slice(0, Math.min(room, 32))}`;
+  const allowed = new RegExp(`^[${limits.alphabet}]+$`);
+  if (id.length > limits.maxLength || !allowed.test(id)) {
+    // Fall back to a bare hex digest that fits any alphabet with letters and digits.
+    return digest.slice(0, limits.maxLength);
+  }
+  return id;
+}
+
+/** True when a client order id is one of ours (tradewire never touches orders it did not create). */
+export function isOwnClientOrderId(id: string): boolean {
+  return id.startsWith(`${CLIENT_ID_PREFIX}-`);
+}
