@@ -1,0 +1,121 @@
+// Opens the SQLite journal: creates its directory, sets the pragmas, runs the versioned migrations, takes online backups.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Database as SqliteDatabase } from 'better-sqlite3';
+import { MIGRATIONS, type Migration } from './migrations.ts';
+
+export type { SqliteDatabase };
+
+/** The journal cannot be used as it is: newer than this code, or its history disagrees with the code's migrations. */
+export class MigrationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MigrationError';
+  }
+}
+
+export interface OpenDatabaseOptions {
+  /** The migrations to run; the shipped list unless a test says otherwise. */
+  migrations?: readonly Migration[];
+  now?: () => Date;
+}
+
+export interface MigrateResult {
+  /** Versions applied by this call, in order (empty when the journal was already current). */
+  applied: number[];
+  version: number;
+}
+
+function isInMemory(path: string): boolean {
+  return path === ':memory:' || path === '' || path.startsWith('file:');
+}
+
+/** Opens (creating if needed) and migrates the journal at `path`; ':memory:' gives a private in-memory one. */
+export function openDatabase(path: string, options: OpenDatabaseOptions = {}): SqliteDatabase {
+  if (!isInMemory(path)) mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    // FULL, not NORMAL: with WAL, NORMAL survives a process crash but a power loss can drop the last
+    // commits, and the last commit is typically the write-ahead intent of an order the broker now has.
+    // The journal writes a few rows per order, so an fsync per commit costs nothing that matters.
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    // Several processes (api, worker, monitor roles) share the file; a writer waits instead of failing.
+    db.pragma('busy_timeout = 5000');
+    migrate(db, options.migrations ?? MIGRATIONS, options.now);
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+function checkMigrationList(migrations: readonly Migration[]): void {
+  migrations.forEach((m, index) => {
+    if (m.version !== index + 1) {
+      throw new MigrationError(`migration list is out of order: position ${index + 1} holds version ${m.version} (${m.name})`);
+    }
+  });
+}
+
+/**
+ * Applies the migrations the journal lacks, each in its own IMMEDIATE transaction (so two processes
+ * starting together never apply one twice), and refuses a journal written by a newer tradewire.
+ */
+export function migrate(db: SqliteDatabase, migrations: readonly Migration[] = MIGRATIONS, now: () => Date = () => new Date()): MigrateResult {
+  checkMigrationList(migrations);
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+  )`);
+  const known = migrations.length;
+  const appliedRows = () => db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as { version: number; name: string }[];
+
+  const newest = appliedRows().at(-1)?.version ?? 0;
+  if (newest > known) {
+    throw new MigrationError(
+      `the database ${db.name} is at schema version ${newest}, but this tradewire knows versions up to ${known}: ` +
+      'run the newer tradewire that wrote it, or restore a backup taken before the upgrade',
+    );
+  }
+  for (const row of appliedRows()) {
+    const ours = migrations[row.version - 1];
+    if (ours !== undefined && ours.name !== row.name) {
+      throw new MigrationError(`the database ${db.name} has migration ${row.version} '${row.name}', this tradewire calls it '${ours.name}'`);
+    }
+  }
+
+  const applied: number[] = [];
+  const isApplied = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').pluck();
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  for (const migration of migrations) {
+    const ran = db.transaction(() => {
+      // Checked again inside the write lock: another process may have applied it meanwhile.
+      if (isApplied.get(migration.version) !== undefined) return false;
+      db.exec(migration.sql);
+      record.run(migration.version, migration.name, now().toISOString());
+      return true;
+    }).immediate();
+    if (ran) applied.push(migration.version);
+  }
+  return { applied, version: known };
+}
+
+/** The journal's schema version (0 for an empty file). */
+export function schemaVersion(db: SqliteDatabase): number {
+  const row = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (row === undefined) return 0;
+  return (db.prepare('SELECT MAX(version) FROM schema_migrations').pluck().get() as number | null) ?? 0;
+}
+
+/**
+ * Copies the journal to `destination` while it stays in use. better-sqlite3's backup copies in pages
+ * between turns of the event loop, so a large journal never blocks the loop long enough to stall a job's lock.
+ */
+export async function backupDatabase(db: SqliteDatabase, destination: string, pagesPerStep = 256): Promise<void> {
+  mkdirSync(dirname(destination), { recursive: true });
+  await db.backup(destination, { progress: () => pagesPerStep });
+}
