@@ -1,0 +1,22 @@
+// PM2 process file: `pm2 start ecosystem.config.js`. The package is ESM; PM2 require()s this file, and Node 20.19+
+// hands it this module's namespace, so the apps are a named export rather than `module.exports`.
+export const apps = [
+  {
+    name: 'tradewire',
+    script: 'src/main.ts',
+    interpreter: 'node',
+    node_args: '--import tsx',
+    cwd: import.meta.dirname,
+    instances: 1,
+    exec_mode: 'fork',
+    autorestart: true,
+    // Longer than the slowest in-flight order: SIGTERM lets running jobs finish before the process exits.
+    kill_timeout: 30000,
+    max_memory_restart: '1G',
+    env: {
+      NODE_ENV: 'production',
+      CONFIG_FILE: 'config/tradewire.yaml',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+    },
+  },
+];

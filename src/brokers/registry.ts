@@ -1,0 +1,64 @@
+// The broker registry: one adapter per configured account, built from the account's config.
+import type { Broker } from './broker.ts';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../ops/logger.ts';
+import { PaperBroker } from './paper/paper-broker.ts';
+import { NotSupportedError } from '../domain/errors.ts';
+
+export interface BrokerRegistry {
+  get(account: string): Broker;
+  accounts(): string[];
+  disconnectAll(): Promise<void>;
+}
+
+export interface RegistryDeps {
+  logger: Logger;
+  now: () => Date;
+}
+
+type AccountConfig = Config['accounts'][string];
+
+function createBroker(name: string, account: AccountConfig, deps: RegistryDeps): Broker {
+  switch (account.broker) {
+    case 'paper':
+      return new PaperBroker({
+        name,
+        ledgerPath: account.ledgerPath,
+        currency: account.currency,
+        startingCash: account.startingCash,
+        feeRate: account.feeRate,
+        feePerOrder: account.feePerOrder,
+        slippagePercent: account.slippagePercent,
+        clock: deps.now,
+      });
+    default:
+      throw new NotSupportedError(`account '${name}': the ${account.broker} adapter is not built yet`, { broker: account.broker });
+  }
+}
+
+/** Builds and connects every configured account's broker; one that fails to connect stops the start. */
+export async function createBrokers(config: Config, deps: RegistryDeps): Promise<BrokerRegistry> {
+  const built = new Map<string, Broker>();
+  try {
+    for (const [name, account] of Object.entries(config.accounts)) {
+      const broker = createBroker(name, account, deps);
+      await broker.connect();
+      built.set(name, broker);
+      deps.logger.info({ event: 'broker.connected', account: name, broker: broker.name }, `account ${name} connected`);
+    }
+  } catch (error) {
+    await Promise.allSettled([...built.values()].map((b) => b.disconnect()));
+    throw error;
+  }
+  return {
+    get(account) {
+      const broker = built.get(account);
+      if (!broker) throw new Error(`unknown account '${account}'`);
+      return broker;
+    },
+    accounts: () => [...built.keys()],
+    async disconnectAll() {
+      await Promise.allSettled([...built.values()].map((b) => b.disconnect()));
+    },
+  };
+}

@@ -1,0 +1,39 @@
+// The `tradewire` command line: one subcommand per operation; exit codes mean something (0 ok, 1 refused or invalid, 2 usage).
+import { Command } from 'commander';
+import { checkConfig } from './check-config.ts';
+
+const program = new Command();
+program.name('tradewire').description('TradingView alerts to broker orders, safely.').exitOverride();
+
+program.command('start')
+  .description('run the daemon in the foreground')
+  .action(async () => {
+    await import('../main.ts').then(async (m) => {
+      try {
+        const daemon = await m.startDaemon();
+        const stop = () => { void daemon.stop().then(() => process.exit(0)); };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      } catch (error) {
+        if (error instanceof m.StartupError) {
+          console.error(error.message);
+          process.exit(1);
+        }
+        throw error;
+      }
+    });
+  });
+
+program.command('check-config')
+  .description('validate the config file and print the effective config with secrets masked')
+  .option('-c, --config <file>', 'config file (default: $CONFIG_FILE or config/tradewire.yaml)')
+  .action(async (opts: { config?: string }) => {
+    process.exitCode = await checkConfig({ file: opts.config, env: process.env, out: (line) => console.log(line) });
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const code = (error as { exitCode?: number }).exitCode;
+  process.exitCode = code === 0 ? 0 : 2;
+}

@@ -1,0 +1,424 @@
+// The one zod schema of tradewire's config file: every default of PRODUCT.md lives here, so a minimal file gets them.
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import { isDecimalText, toDecimal } from '../domain/money.ts';
+
+const DECIMAL_HINT = 'expected a decimal number such as 0.05 (plain digits, no hex, NaN or Infinity)';
+
+/** A decimal from its source text (or a safe integer): YAML floats reach it as text, never as a float. */
+export const decimalSchema = z
+  .union([z.string(), z.number()], { error: DECIMAL_HINT })
+  .transform((value, ctx) => {
+    if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+      ctx.addIssue({ code: 'custom', message: `${value} is not exact as a number: quote it ("${value}")` });
+      return z.NEVER;
+    }
+    if (typeof value === 'string' && !isDecimalText(value.trim())) {
+      ctx.addIssue({ code: 'custom', message: `${DECIMAL_HINT}, got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return toDecimal(value);
+  });
+
+export const positiveDecimal = decimalSchema.refine((d) => d.gt(0), { message: 'must be greater than 0' });
+export const nonNegativeDecimal = decimalSchema.refine((d) => d.gte(0), { message: 'must be 0 or more' });
+
+const positiveInt = z.int().positive();
+const nonNegativeInt = z.int().nonnegative();
+const nonEmpty = z.string().min(1);
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const timeZoneSchema = z.string().refine(isTimeZone, { message: 'expected an IANA time zone such as UTC or America/New_York' });
+const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a time of day as HH:MM (24 h)');
+const timeWindow = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'expected a window as HH:MM-HH:MM');
+
+/** The source addresses TradingView sends webhooks from (its documentation lists these four). */
+export const TRADINGVIEW_SOURCES = ['52.89.214.238', '34.212.75.30', '54.218.53.128', '52.32.178.7'] as const;
+
+const IPV4 = String.raw`(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}`;
+const sourceSchema = z.union([
+  z.literal('tradingview'),
+  z.string().regex(new RegExp(`^${IPV4}(/([12]?\\d|3[0-2]))?$`), 'expected an IPv4 address, a CIDR such as 10.0.0.0/8, or tradingview'),
+  z.ipv6(),
+  z.cidrv6(),
+]);
+
+const serverSchema = z.strictObject({
+  host: nonEmpty.default('127.0.0.1'),
+  port: z.int().min(0).max(65535).default(8080),
+  // Behind nginx or Caddy the client address is in X-Forwarded-For; trusting it without a proxy lets anyone spoof it.
+  trustProxy: z.boolean().default(false),
+  bodyLimitBytes: positiveInt.default(65536),
+  /** Absent: every source may call; 'tradingview' expands to TradingView's four addresses. */
+  allowedSources: z.array(sourceSchema).min(1).optional(),
+  adminToken: nonEmpty.optional(),
+});
+
+const webhookSchema = z.strictObject({
+  passphrase: nonEmpty.optional(),
+  idDedupeWindowSeconds: positiveInt.default(86400),
+  contentDedupeWindowSeconds: nonNegativeInt.default(10),
+  maxSignalAgeSeconds: positiveInt.default(60),
+  failedAuthPerMinute: positiveInt.default(20),
+  strategyRatePerSecond: positiveInt.default(50),
+  strategyBurst: positiveInt.default(200),
+});
+
+const killSwitchSchema = z.strictObject({
+  maxDailyLossPercent: positiveDecimal.prefault('5'),
+  flatten: z.boolean().default(true),
+});
+
+// Every account's trading day (kill switch, daily P&L) starts at midnight in its own zone.
+const accountCommon = {
+  timeZone: timeZoneSchema.default('UTC'),
+  killSwitch: killSwitchSchema.prefault({}),
+};
+
+const paperAccountSchema = z.strictObject({
+  broker: z.literal('paper'),
+  currency: z.string().regex(/^[A-Z]{3,5}$/, 'expected a currency code such as USD').default('USD'),
+  startingCash: positiveDecimal.prefault('100000'),
+  /** A fraction of the notional per fill: 0.001 is 0.1 %. */
+  feeRate: nonNegativeDecimal.refine((d) => d.lt(1), { message: 'a fraction of the notional, below 1 (0.001 is 0.1 %)' }).prefault('0'),
+  feePerOrder: nonNegativeDecimal.prefault('0'),
+  slippagePercent: nonNegativeDecimal.prefault('0.05'),
+  /** Absent: paper-<account>.db next to the journal (see the transform on configSchema). */
+  ledgerPath: nonEmpty.optional(),
+  ...accountCommon,
+});
+
+const liveFlag = z.boolean().default(false);
+
+const alpacaAccountSchema = z.strictObject({
+  broker: z.literal('alpaca'),
+  environment: z.enum(['paper', 'live']),
+  keyId: nonEmpty,
+  secretKey: nonEmpty,
+  baseUrl: z.url().optional(),
+  live: liveFlag,
+  ...accountCommon,
+});
+
+const binanceAccountSchema = z.strictObject({
+  broker: z.literal('binance-usdm'),
+  environment: z.enum(['testnet', 'demo', 'live']),
+  apiKey: nonEmpty,
+  apiSecret: nonEmpty,
+  baseUrl: z.url().optional(),
+  /** Absent: the leverage already set on the exchange stays. */
+  leverage: z.int().min(1).max(125).optional(),
+  marginType: z.enum(['isolated', 'cross']).default('isolated'),
+  positionMode: z.enum(['one_way', 'hedge']).default('one_way'),
+  // Stops on the mark price are not set off by a wick in the last traded price.
+  workingType: z.enum(['MARK_PRICE', 'CONTRACT_PRICE']).default('MARK_PRICE'),
+  live: liveFlag,
+  ...accountCommon,
+});
+
+// Coinbase's sandbox only returns canned answers and Kite has none: these accounts always trade real money.
+const realMoneyOnly = z.literal(true, { error: 'this broker has no paper environment: set live: true to confirm real-money trading' });
+
+const coinbaseAccountSchema = z.strictObject({
+  broker: z.literal('coinbase'),
+  /** The CDP API key name (organizations/.../apiKeys/...). */
+  keyName: nonEmpty,
+  /** The CDP private key (PEM), from the environment. */
+  privateKey: nonEmpty,
+  baseUrl: z.url().optional(),
+  live: realMoneyOnly,
+  ...accountCommon,
+});
+
+const ibkrAccountSchema = z.strictObject({
+  broker: z.literal('ibkr'),
+  // The Client Portal gateway holds the session; paper or live is chosen by the login, so `live` states which.
+  gatewayUrl: z.url().default('https://localhost:5000/v1/api'),
+  accountId: nonEmpty,
+  live: liveFlag,
+  ...accountCommon,
+});
+
+const zerodhaAccountSchema = z.strictObject({
+  broker: z.literal('zerodha'),
+  apiKey: nonEmpty,
+  apiSecret: nonEmpty,
+  /** Expires at 6 AM IST every day: refresh it in the environment. */
+  accessToken: nonEmpty,
+  baseUrl: z.url().optional(),
+  live: realMoneyOnly,
+  ...accountCommon,
+});
+
+export const accountSchema = z
+  .discriminatedUnion('broker', [
+    paperAccountSchema, alpacaAccountSchema, binanceAccountSchema, coinbaseAccountSchema, ibkrAccountSchema, zerodhaAccountSchema,
+  ])
+  .superRefine((account, ctx) => {
+    // A live endpoint needs `live: true` as well, so that a copied environment line never trades real money by itself.
+    if ('environment' in account && account.environment === 'live' && account.live !== true) {
+      ctx.addIssue({ code: 'custom', path: ['live'], message: 'environment: live needs live: true to confirm real-money trading' });
+    }
+    if ('environment' in account && account.environment !== 'live' && account.live === true) {
+      ctx.addIssue({ code: 'custom', path: ['live'], message: `live: true contradicts environment: ${account.environment}` });
+    }
+  });
+
+// Cross-field checks read the parsed shape, so they run once the fields themselves are valid.
+const noIssuesYet = (payload: { issues: unknown[] }): boolean => payload.issues.length === 0;
+
+const STOP_ANCHORS = ['stopPrice', 'percent', 'amount', 'trailPercent', 'trailAmount'] as const;
+
+export const stopLossSchema = z
+  .strictObject({
+    type: z.enum(['stop', 'stop_limit', 'trailing_stop']).optional(),
+    stopPrice: positiveDecimal.optional(),
+    limitPrice: positiveDecimal.optional(),
+    percent: positiveDecimal.optional(),
+    amount: positiveDecimal.optional(),
+    trailPercent: positiveDecimal.optional(),
+    trailAmount: positiveDecimal.optional(),
+  })
+  .superRefine((stop, ctx) => {
+    const anchors = STOP_ANCHORS.filter((key) => stop[key] !== undefined);
+    if (anchors.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: `expected exactly one of ${STOP_ANCHORS.join(', ')}${anchors.length ? `, got ${anchors.join(' and ')}` : ''}` });
+    }
+    const trailing = stop.trailPercent !== undefined || stop.trailAmount !== undefined;
+    if (stop.type !== undefined && (stop.type === 'trailing_stop') !== trailing) {
+      ctx.addIssue({ code: 'custom', path: ['type'], message: 'type trailing_stop goes with trailPercent or trailAmount, and only with them' });
+    }
+    if (stop.limitPrice !== undefined && stop.type !== 'stop_limit') {
+      ctx.addIssue({ code: 'custom', path: ['limitPrice'], message: 'limitPrice goes with type: stop_limit' });
+    }
+  });
+
+const TARGET_ANCHORS = ['limitPrice', 'percent', 'amount'] as const;
+
+export const takeProfitSchema = z
+  .strictObject({
+    limitPrice: positiveDecimal.optional(),
+    percent: positiveDecimal.optional(),
+    amount: positiveDecimal.optional(),
+  })
+  .superRefine((target, ctx) => {
+    const anchors = TARGET_ANCHORS.filter((key) => target[key] !== undefined);
+    if (anchors.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: `expected exactly one of ${TARGET_ANCHORS.join(', ')}${anchors.length ? `, got ${anchors.join(' and ')}` : ''}` });
+    }
+  });
+
+const kellySchema = z.strictObject({
+  /** A fraction of trades won, between 0 and 1. */
+  winRate: positiveDecimal.refine((d) => d.lt(1), { message: 'a fraction between 0 and 1 (0.55 is 55 %)' }).optional(),
+  /** Average win ÷ average loss. */
+  payoff: positiveDecimal.optional(),
+  /** Share of the full Kelly bet actually taken. */
+  fraction: positiveDecimal.refine((d) => d.lte(1), { message: 'at most 1 (full Kelly)' }).prefault('0.5'),
+  maxPercent: positiveDecimal.prefault('25'),
+  fromJournal: z.boolean().default(false),
+});
+
+export const SIZING_MODES = ['fixed_quantity', 'dollar_amount', 'percent_of_equity', 'risk_percent', 'risk_dollar_amount', 'kelly'] as const;
+
+export const sizingSchema = z
+  .strictObject({
+    mode: z.enum(SIZING_MODES).default('percent_of_equity'),
+    value: positiveDecimal.optional(),
+    kelly: kellySchema.optional(),
+  })
+  .superRefine((sizing, ctx) => {
+    if (sizing.mode !== 'kelly' && sizing.value === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['value'], message: `sizing mode ${sizing.mode} needs a value` });
+    }
+    if (sizing.mode === 'kelly') {
+      const kelly = sizing.kelly;
+      if (!kelly || (!kelly.fromJournal && (kelly.winRate === undefined || kelly.payoff === undefined))) {
+        ctx.addIssue({ code: 'custom', path: ['kelly'], message: 'kelly sizing needs kelly.winRate and kelly.payoff, or kelly.fromJournal: true' });
+      }
+    }
+  });
+
+export const riskSchema = z.strictObject({
+  maxOpenPositions: positiveInt.optional(),
+  maxPositionPercent: positiveDecimal.optional(),
+  maxTotalExposurePercent: positiveDecimal.optional(),
+  maxDailyLossPercent: positiveDecimal.optional(),
+  cooldownSeconds: nonNegativeInt.optional(),
+  maxMarginPercent: positiveDecimal.optional(),
+});
+
+export const subscriptionSchema = z.strictObject({
+  account: nonEmpty,
+  /** Replaces the strategy's sizing for this account. */
+  sizing: sizingSchema.optional(),
+  /** Merged over the strategy's risk limits for this account. */
+  risk: riskSchema.optional(),
+  /** false: this account sizes by its own rules even when the alert carries a quantity. */
+  quantityFromAlert: z.boolean().default(true),
+});
+
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+const strategyFields = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** This strategy's own webhook secret, from the environment. */
+  passphrase: nonEmpty.optional(),
+  /** Shorthand for `subscriptions: [{account: ...}]`. */
+  account: nonEmpty.optional(),
+  subscriptions: z.array(subscriptionSchema).min(1, 'expected at least one subscription').optional(),
+  /** TradingView ticker → broker symbol; unmapped tickers lose their exchange prefix ('NASDAQ:AAPL' → 'AAPL'). */
+  symbols: z.record(nonEmpty, nonEmpty).default({}),
+  /** Broker symbols (after the map) this strategy may trade; absent: any. */
+  allowedSymbols: z.array(nonEmpty).min(1).optional(),
+  allowShorts: z.boolean().default(false),
+  allowReversal: z.boolean().default(true),
+  pyramiding: z.strictObject({
+    enabled: z.boolean().default(false),
+    maxEntries: positiveInt.default(1),
+  }).prefault({}),
+  allowAccountOverride: z.boolean().default(false),
+  /** Flatten this strategy's positions at sessionEnd every trading day. */
+  intraday: z.strictObject({
+    enabled: z.boolean().default(false),
+    sessionEnd: clockTime,
+    timeZone: timeZoneSchema,
+  }).optional(),
+  /** Entries only inside these windows (a window whose end is before its start runs past midnight). */
+  session: z.strictObject({
+    timeZone: timeZoneSchema,
+    windows: z.array(timeWindow).min(1).default(['09:30-16:00']),
+    days: z.array(z.enum(WEEKDAYS)).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
+  }).optional(),
+  stopLoss: stopLossSchema.prefault({ percent: '2' }),
+  takeProfit: takeProfitSchema.prefault({ percent: '4' }),
+  sizing: sizingSchema.prefault({ mode: 'percent_of_equity', value: '10' }),
+  risk: riskSchema.prefault({}),
+  /** Overrides of execution.maxExecutionDelaySeconds and execution.reversalTimeoutSeconds for this strategy. */
+  maxExecutionDelaySeconds: positiveInt.optional(),
+  reversalTimeoutSeconds: positiveInt.optional(),
+});
+
+export const strategySchema = strategyFields
+  .superRefine((strategy, ctx) => {
+    if (strategy.account === undefined && strategy.subscriptions === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['subscriptions'], message: 'expected subscriptions (or the shorthand account: <name>): the accounts this strategy trades' });
+    }
+    if (strategy.account !== undefined && strategy.subscriptions !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['account'], message: 'give either account or subscriptions, not both' });
+    }
+    const seen = new Set<string>();
+    strategy.subscriptions?.forEach((sub, index) => {
+      if (seen.has(sub.account)) ctx.addIssue({ code: 'custom', path: ['subscriptions', index, 'account'], message: `account ${sub.account} is subscribed twice` });
+      seen.add(sub.account);
+    });
+  }, { when: noIssuesYet })
+  .transform(({ account, subscriptions, ...strategy }) => ({
+    ...strategy,
+    subscriptions: subscriptions ?? [{ account: account as string, quantityFromAlert: true }],
+  }));
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const nameSchema = z.string().regex(NAME, 'expected a name of letters, digits, _ . - (used in URLs and ids)');
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const rawConfigSchema = z.strictObject({
+  server: serverSchema.prefault({}),
+  webhook: webhookSchema.prefault({}),
+  redis: z.strictObject({
+    url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+    /** Key prefix: two instances on one Redis never share keys. */
+    prefix: nonEmpty.default('tradewire'),
+  }).prefault({}),
+  database: z.strictObject({ path: nonEmpty.default('data/trading.db') }).prefault({}),
+  logging: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+  positions: z.strictObject({ loopIntervalMs: z.int().min(100).default(1000) }).prefault({}),
+  retries: z.strictObject({
+    attempts: positiveInt.default(3),
+    baseDelayMs: positiveInt.default(250),
+    maxDelayMs: positiveInt.default(5000),
+  }).prefault({}),
+  execution: z.strictObject({
+    maxExecutionDelaySeconds: positiveInt.default(60),
+    reversalTimeoutSeconds: positiveInt.default(30),
+  }).prefault({}),
+  backup: z.strictObject({
+    dir: nonEmpty.default('data/backups'),
+    keep: positiveInt.default(7),
+    /** node-cron expression, in UTC; absent: no scheduled backup. */
+    cron: nonEmpty.optional(),
+  }).prefault({}),
+  accounts: z.record(nameSchema, accountSchema).refine((accounts) => Object.keys(accounts).length > 0, { message: 'expected at least one account' }),
+  strategies: z.record(nameSchema, strategySchema).refine((strategies) => Object.keys(strategies).length > 0, { message: 'expected at least one strategy' }),
+});
+
+export const configSchema = rawConfigSchema
+  .superRefine((config, ctx) => {
+    for (const [name, strategy] of Object.entries(config.strategies)) {
+      strategy.subscriptions.forEach((sub, index) => {
+        const account = config.accounts[sub.account];
+        const path = ['strategies', name, 'subscriptions', index, 'account'];
+        if (!account) {
+          ctx.addIssue({ code: 'custom', path, message: `no account named ${sub.account} (configured: ${Object.keys(config.accounts).join(', ')})` });
+        } else if (isLiveAccount(account) && config.webhook.passphrase === undefined && strategy.passphrase === undefined) {
+          ctx.addIssue({ code: 'custom', path, message: `account ${sub.account} is live: set WEBHOOK_PASSPHRASE or this strategy's passphrase` });
+        }
+      });
+    }
+    if (config.retries.maxDelayMs < config.retries.baseDelayMs) {
+      ctx.addIssue({ code: 'custom', path: ['retries', 'maxDelayMs'], message: 'must be at least baseDelayMs' });
+    }
+  }, { when: noIssuesYet })
+  .transform((config) => ({
+    ...config,
+    accounts: Object.fromEntries(
+      Object.entries(config.accounts).map(([name, account]) => [
+        name,
+        account.broker === 'paper'
+          // Next to the journal, so that DATABASE_PATH moves a paper account's ledger with it.
+          ? { ...account, ledgerPath: account.ledgerPath ?? join(dirname(config.database.path), `paper-${name}.db`) }
+          : account,
+      ]),
+    ),
+  }));
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type ServerConfig = Config['server'];
+export type WebhookConfig = Config['webhook'];
+export type AccountConfig = Config['accounts'][string];
+export type PaperAccountConfig = Extract<AccountConfig, { broker: 'paper' }>;
+export type AlpacaAccountConfig = Extract<AccountConfig, { broker: 'alpaca' }>;
+export type BinanceUsdmAccountConfig = Extract<AccountConfig, { broker: 'binance-usdm' }>;
+export type CoinbaseAccountConfig = Extract<AccountConfig, { broker: 'coinbase' }>;
+export type IbkrAccountConfig = Extract<AccountConfig, { broker: 'ibkr' }>;
+export type ZerodhaAccountConfig = Extract<AccountConfig, { broker: 'zerodha' }>;
+export type BrokerName = AccountConfig['broker'];
+export type KillSwitchConfig = AccountConfig['killSwitch'];
+export type StrategyConfig = Config['strategies'][string];
+export type SubscriptionConfig = StrategyConfig['subscriptions'][number];
+export type SizingConfig = z.output<typeof sizingSchema>;
+export type SizingMode = SizingConfig['mode'];
+export type RiskConfig = z.output<typeof riskSchema>;
+export type StopLossConfig = z.output<typeof stopLossSchema>;
+export type TakeProfitConfig = z.output<typeof takeProfitSchema>;
+export type LogLevel = Config['logging']['level'];
+
+/** Expands the 'tradingview' preset; undefined means every source is allowed. */
+export function allowedSourceList(server: ServerConfig): string[] | undefined {
+  return server.allowedSources?.flatMap((source) => (source === 'tradingview' ? [...TRADINGVIEW_SOURCES] : [source]));
+}
+
+/** Whether an account trades real money (tradewire then never starts without an explicit webhook secret). */
+export function isLiveAccount(account: Pick<AccountConfig, 'broker'>): boolean {
+  return 'live' in account && account.live === true;
+}

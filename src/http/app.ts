@@ -1,0 +1,47 @@
+// The HTTP application: mounts health and readiness now; the webhook, admin API and dashboard mount here too.
+import express, { type Express, type Router } from 'express';
+
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<void>;
+}
+
+export interface AppDeps {
+  version: string;
+  startedAt: Date;
+  now: () => Date;
+  readiness: ReadinessCheck[];
+  /** Routers mounted after the built-in routes, each at its path ('/webhook'). */
+  routers?: Array<{ path: string; router: Router }>;
+  trustProxy?: boolean;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.trustProxy === true);
+
+  // Liveness: the process answers. It never touches Redis or the database, so a slow dependency can't make PM2 restart us.
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok', version: deps.version, uptimeSeconds: Math.round((deps.now().getTime() - deps.startedAt.getTime()) / 1000) });
+  });
+
+  // Readiness: every dependency answers, so alerts sent now will be taken.
+  app.get('/ready', async (_req, res) => {
+    const results = await Promise.all(deps.readiness.map(async (r) => {
+      try {
+        await r.check();
+        return { name: r.name, ok: true as const };
+      } catch (error) {
+        return { name: r.name, ok: false as const, error: error instanceof Error ? error.message : String(error) };
+      }
+    }));
+    const ready = results.every((r) => r.ok);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks: results });
+  });
+
+  for (const { path, router } of deps.routers ?? []) app.use(path, router);
+
+  app.use((_req, res) => { res.status(404).json({ error: 'not_found' }); });
+  return app;
+}

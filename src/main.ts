@@ -1,0 +1,127 @@
+// Composition root: load the config, check Redis, open the journal, build the brokers, serve HTTP, stop cleanly.
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import type { Server } from 'node:http';
+import { ConfigError, loadConfig } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { openDatabase } from './store/db.ts';
+import { createBrokers, type BrokerRegistry } from './brokers/registry.ts';
+import { createApp } from './http/app.ts';
+import { createLogger, type Logger } from './ops/logger.ts';
+import { resolveWebhookPassphrase } from './ops/generated-passphrase.ts';
+import { assertRedisReachable, createFastFailRedis, describeRedisUrl, RedisUnavailableError } from './queue/redis.ts';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface Daemon {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A start-up failure worth one clear line to the user, not a stack trace. */
+export class StartupError extends Error {}
+
+export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOverride?: Logger): Promise<Daemon> {
+  let config: Config;
+  try {
+    config = await loadConfig({ env });
+  } catch (error) {
+    if (error instanceof ConfigError) throw new StartupError(error.message);
+    throw error;
+  }
+  const logger = loggerOverride ?? createLogger({ level: config.logging.level });
+
+  try {
+    await assertRedisReachable(config.redis.url);
+  } catch (error) {
+    if (error instanceof RedisUnavailableError) {
+      throw new StartupError(
+        `tradewire: ${error.message}. Start Redis (\`redis-server --daemonize yes\`, or \`docker compose up -d redis\`) or point REDIS_URL at one.`,
+      );
+    }
+    throw error;
+  }
+
+  const anyLiveAccount = Object.values(config.accounts).some((a) => 'live' in a && a.live === true);
+  const passphrase = resolveWebhookPassphrase(config.webhook.passphrase, {
+    file: join(dirname(config.database.path), 'webhook-passphrase'),
+    anyLiveAccount,
+  });
+  if (passphrase.source !== 'configured') {
+    logger.warn({ event: 'webhook.passphrase_generated', file: passphrase.source.file, created: passphrase.source.created },
+      `no WEBHOOK_PASSPHRASE set: using the generated one kept in ${passphrase.source.file} (paper only)`);
+  }
+
+  const db = openDatabase(config.database.path);
+  const redis = createFastFailRedis(config.redis.url);
+  redis.on('error', (error: Error) => logger.warn({ event: 'redis.error', err: error.message }, 'redis connection error'));
+  await redis.connect();
+
+  let brokers: BrokerRegistry;
+  try {
+    brokers = await createBrokers(config, { logger, now: () => new Date() });
+  } catch (error) {
+    redis.disconnect();
+    db.close();
+    throw error;
+  }
+
+  const app = createApp({
+    version: VERSION,
+    startedAt: new Date(),
+    now: () => new Date(),
+    trustProxy: config.server.trustProxy,
+    readiness: [
+      { name: 'redis', check: async () => { await redis.ping(); } },
+      { name: 'database', check: async () => { db.prepare('SELECT 1').get(); } },
+    ],
+  });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.server.port, config.server.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  const url = `http://${config.server.host}:${port}`;
+  logger.info({ event: 'daemon.started', url, redis: describeRedisUrl(config.redis.url), database: config.database.path,
+    accounts: Object.keys(config.accounts), strategies: Object.keys(config.strategies) }, `tradewire ${VERSION} listening on ${url}`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      logger.info({ event: 'daemon.stopping' }, 'stopping');
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await brokers.disconnectAll();
+      await redis.quit().catch(() => redis.disconnect());
+      db.close();
+      logger.info({ event: 'daemon.stopped' }, 'stopped');
+    })();
+    return stopping;
+  };
+  return { url, stop };
+}
+
+async function runFromCommandLine(): Promise<void> {
+  try {
+    const daemon = await startDaemon();
+    const onSignal = (signal: NodeJS.Signals) => {
+      void daemon.stop().then(() => process.exit(0), (error: unknown) => {
+        process.stderr.write(`tradewire: error while stopping after ${signal}: ${String(error)}\n`);
+        process.exit(1);
+      });
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  } catch (error) {
+    if (error instanceof StartupError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  await runFromCommandLine();
+}

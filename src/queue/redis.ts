@@ -1,0 +1,59 @@
+// Redis connections: a fail-fast client for the request path, blocking-safe ones for workers, and a clear start-up check.
+import { Redis, type RedisOptions } from 'ioredis';
+
+export class RedisUnavailableError extends Error {
+  constructor(readonly where: string, readonly causeText: string) {
+    super(`cannot reach Redis at ${where} (${causeText})`);
+    this.name = 'RedisUnavailableError';
+  }
+}
+
+/** The URL with any password removed, for messages and logs. */
+export function describeRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return '(unparsable REDIS_URL)';
+  }
+}
+
+/**
+ * A client that never queues commands while Redis is down and gives up on a command quickly,
+ * so the webhook can answer 503 at once instead of hanging past TradingView's 3 s.
+ */
+export function createFastFailRedis(url: string, extra: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 1000,
+    connectTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    ...extra,
+  });
+}
+
+/** A client for BullMQ workers and queues: BullMQ requires maxRetriesPerRequest null for blocking commands. */
+export function createWorkerRedis(url: string, extra: RedisOptions = {}): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, ...extra });
+}
+
+/** Connects once and pings, within a deadline; throws RedisUnavailableError naming where it tried. */
+export async function assertRedisReachable(url: string, timeoutMs = 3000): Promise<void> {
+  const probe = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  // ioredis rejects connect() with a bare "Connection is closed."; the socket's own error says why.
+  let socketError: NodeJS.ErrnoException | undefined;
+  probe.on('error', (error: NodeJS.ErrnoException) => { socketError ??= error; });
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (error) {
+    const cause = socketError ?? (error as NodeJS.ErrnoException);
+    const text = cause instanceof Error ? cause.code ?? cause.message : String(cause);
+    throw new RedisUnavailableError(describeRedisUrl(url), text);
+  } finally {
+    probe.disconnect();
+  }
+}

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { clientOrderId, isOwnClientOrderId } from '../../src/domain/ids.ts';
+import {
+  BrokerError, DuplicateClientOrderIdError, InsufficientFundsError, InvalidOrderError, NetworkError, RateLimitError, TimeoutError,
+  AuthenticationError, isRetryable,
+} from '../../src/domain/errors.ts';
+
+const BINANCE = { maxLength: 36, alphabet: '.A-Z:/a-z0-9_-' };
+const KITE = { maxLength: 20, alphabet: 'A-Za-z0-9' };
+
+describe('client order ids', () => {
+  it('are deterministic per signal, account and leg', () => {
+    const a = clientOrderId({ source: '01JABCDEF', account: 'paper', leg: 'entry' }, BINANCE);
+    expect(clientOrderId({ source: '01JABCDEF', account: 'paper', leg: 'entry' }, BINANCE)).toBe(a);
+    expect(clientOrderId({ source: '01JABCDEF', account: 'paper', leg: 'stop' }, BINANCE)).not.toBe(a);
+    expect(clientOrderId({ source: '01JABCDEF', account: 'live', leg: 'entry' }, BINANCE)).not.toBe(a);
+    expect(clientOrderId({ source: '01JABCDEF', account: 'paper', leg: 'entry', sequence: 2 }, BINANCE)).not.toBe(a);
+  });
+
+  it('fit Binance limits and carry the prefix', () => {
+    const id = clientOrderId({ source: '01JABCDEFGHJKMNPQRSTVWXYZ0', account: 'binance-main', leg: 'target' }, BINANCE);
+    expect(id.length).toBeLessThanOrEqual(36);
+    expect(id).toMatch(/^[.A-Z:/a-z0-9_-]{1,36}$/);
+    expect(isOwnClientOrderId(id)).toBe(true);
+  });
+
+  it('fit a 20-character alphanumeric limit (Kite tag)', () => {
+    const id = clientOrderId({ source: '01JABCDEFGHJKMNPQRSTVWXYZ0', account: 'kite', leg: 'entry' }, KITE);
+    expect(id.length).toBeLessThanOrEqual(20);
+    expect(id).toMatch(/^[A-Za-z0-9]+$/);
+  });
+
+  it('an id without our prefix is not ours', () => {
+    expect(isOwnClientOrderId('web-12345')).toBe(false);
+  });
+});
+
+describe('error tree', () => {
+  it('transient errors are retryable, rejections are not', () => {
+    expect(isRetryable(new NetworkError('reset', { broker: 'x' }))).toBe(true);
+    expect(isRetryable(new TimeoutError('slow', { broker: 'x' }))).toBe(true);
+    expect(isRetryable(new InsufficientFundsError('no money', { broker: 'x' }))).toBe(false);
+    expect(isRetryable(new AuthenticationError('bad key', { broker: 'x' }))).toBe(false);
+    expect(isRetryable(new Error('plain'))).toBe(false);
+  });
+
+  it('keeps the vendor code and message and the kind for the recorded reason', () => {
+    const e = new DuplicateClientOrderIdError('seen', { broker: 'binance-usdm', code: -4116, vendorMessage: 'ClientOrderId is duplicated.' });
+    expect(e).toBeInstanceOf(InvalidOrderError);
+    expect(e).toBeInstanceOf(BrokerError);
+    expect(e.code).toBe(-4116);
+    expect(e.vendorMessage).toBe('ClientOrderId is duplicated.');
+    expect(e.kind).toBe('duplicate_client_order_id');
+    expect(e.name).toBe('DuplicateClientOrderIdError');
+  });
+
+  it('a rate limit carries Retry-After', () => {
+    const e = new RateLimitError('slow down', { broker: 'alpaca', retryAfterMs: 1500 });
+    expect(e.retryAfterMs).toBe(1500);
+    expect(e.retryable).toBe(true);
+  });
+});
