@@ -77,10 +77,19 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     ],
   });
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.server.port, config.server.host, () => resolve(s));
-    s.once('error', reject);
-  });
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(config.server.port, config.server.host, () => resolve(s));
+      s.once('error', reject);
+    });
+  } catch (error) {
+    await brokers.disconnectAll();
+    redis.disconnect();
+    db.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new StartupError(`tradewire: cannot listen on ${config.server.host}:${config.server.port} (${code ?? String(error)}): set PORT or HOST, or stop what is using it.`);
+  }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const url = `http://${config.server.host}:${port}`;

@@ -67,3 +67,21 @@ describe('daemon start-up', () => {
     await expect(attempt).rejects.toThrow(/missing\.yaml/);
   });
 });
+
+describe('daemon start-up on a busy port', () => {
+  it('says which address is taken instead of crashing', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
+    const port = (blocker.address() as { port: number }).port;
+    const dir = tempDir('tw-daemon');
+    try {
+      const attempt = startDaemon({ CONFIG_FILE: 'config/tradewire.yaml', PORT: String(port), HOST: '127.0.0.1', REDIS_URL,
+        REDIS_PREFIX: uniquePrefix('busy'), DATABASE_PATH: join(dir.path, 'trading.db'), WEBHOOK_PASSPHRASE: 'busy-port-passphrase' }, silent);
+      await expect(attempt).rejects.toThrow(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)`));
+    } finally {
+      blocker.close();
+      dir.cleanup();
+    }
+  });
+});
