@@ -1,7 +1,7 @@
 // Composition root: load the config, check Redis, open the journal, build the brokers, serve HTTP, stop cleanly.
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { ConfigError, loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { openDatabase } from './store/db.ts';
@@ -80,8 +80,10 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
   let server: Server;
   try {
     server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(config.server.port, config.server.host, () => resolve(s));
+      // Not app.listen: Express 5 calls its callback on a listen error as well, which would look like success.
+      const s = createServer(app);
       s.once('error', reject);
+      s.listen(config.server.port, config.server.host, () => resolve(s));
     });
   } catch (error) {
     await brokers.disconnectAll();
