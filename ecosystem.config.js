@@ -3,9 +3,10 @@
 export const apps = [
   {
     name: 'tradewire',
-    script: 'src/main.ts',
-    interpreter: 'node',
-    node_args: '--import tsx',
+    // The `tradewire` bin (plain ESM JavaScript that loads the TypeScript through tsx): PM2 would hand a
+    // .ts script to ts-node.
+    script: 'scripts/tradewire.js',
+    args: 'start',
     cwd: import.meta.dirname,
     instances: 1,
     exec_mode: 'fork',
