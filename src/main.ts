@@ -10,6 +10,9 @@ import { createApp } from './http/app.ts';
 import { createLogger, type Logger } from './ops/logger.ts';
 import { resolveWebhookPassphrase } from './ops/generated-passphrase.ts';
 import { assertRedisReachable, createFastFailRedis, describeRedisUrl, RedisUnavailableError } from './queue/redis.ts';
+import { SignalQueue } from './queue/signal-queue.ts';
+import { createWebhookRouter } from './intake/webhook.ts';
+import { IntakeLimits } from './intake/limits.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -66,7 +69,20 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     throw error;
   }
 
+  const queue = new SignalQueue({ connection: redis, prefix: config.redis.prefix, laneCount: config.queue.lanes });
+  const webhook = createWebhookRouter({
+    config: () => config,
+    passphrase: passphrase.passphrase,
+    redis,
+    prefix: config.redis.prefix,
+    queue,
+    limits: new IntakeLimits(redis, config.redis.prefix),
+    logger,
+    now: () => new Date(),
+  });
+
   const app = createApp({
+    routers: [{ path: '/webhook', router: webhook }],
     version: VERSION,
     startedAt: new Date(),
     now: () => new Date(),
@@ -104,6 +120,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
       logger.info({ event: 'daemon.stopping' }, 'stopping');
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await brokers.disconnectAll();
+      await queue.close();
       await redis.quit().catch(() => redis.disconnect());
       db.close();
       logger.info({ event: 'daemon.stopped' }, 'stopped');

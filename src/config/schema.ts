@@ -347,6 +347,12 @@ const rawConfigSchema = z.strictObject({
     baseDelayMs: positiveInt.default(250),
     maxDelayMs: positiveInt.default(5000),
   }).prefault({}),
+  queue: z.strictObject({
+    /** Execution lanes: signals for one account and symbol share a lane and run in order; lanes run in parallel. */
+    lanes: z.int().min(1).max(256).default(16),
+    /** A crashed worker's job is taken up again after about this long (BullMQ's lock, renewed while the job runs). */
+    lockDurationSeconds: z.int().min(2).max(300).default(10),
+  }).prefault({}),
   execution: z.strictObject({
     maxExecutionDelaySeconds: positiveInt.default(60),
     reversalTimeoutSeconds: positiveInt.default(30),

@@ -1,0 +1,111 @@
+// The signal queue: atomic fan-out of one alert into one execution job per account, deduplicated in the same step.
+import { FlowProducer, Queue, Worker, type Job, type ConnectionOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { executionJobId, laneFor, laneQueueName } from './lanes.ts';
+
+/** What an execution job carries: JSON only (decimals as strings), everything the executor needs. */
+export interface ExecutionJobData {
+  signalId: string;
+  account: string;
+  /** Every account this signal fans out to, so the last execution to finish can settle the signal's state. */
+  accounts: string[];
+  strategy: string;
+  symbol: string;
+  /** The parsed alert in JSON form (see intake/alert-json.ts). */
+  alert: Record<string, unknown>;
+  /** The payload as received, secret removed, numbers as their text: what the journal keeps. */
+  rawPayload: string;
+  ignored: string[];
+  contentHash: string;
+  receivedAt: string;
+}
+
+export type EnqueueResult = { status: 'queued'; signalId: string } | { status: 'duplicate'; signalId: string };
+
+export interface SignalQueueOptions {
+  connection: Redis;
+  prefix: string;
+  laneCount: number;
+}
+
+/** Jobs stay in Redis a while after they finish: long enough to look at, bounded so Redis does not grow. */
+const KEEP_COMPLETED = { age: 24 * 3600, count: 50_000 };
+const KEEP_FAILED = { age: 7 * 24 * 3600 };
+
+export class SignalQueue {
+  private readonly flows: FlowProducer;
+
+  constructor(private readonly options: SignalQueueOptions) {
+    this.flows = new FlowProducer({ connection: options.connection, prefix: options.prefix });
+    // A failed command surfaces as a rejected add (a quick 503), not as an unhandled error event.
+    this.flows.on('error', () => undefined);
+  }
+
+  /**
+   * Adds one job per account in a single MULTI, each deduplicated under `dedupeKey` for `dedupeTtlMs`.
+   * Either every account's job is in Redis when this resolves, or none is. A repeat of an alert finds the
+   * first one's jobs holding the dedupe keys: BullMQ then hands back their ids, and so the first signal's id.
+   */
+  async enqueue(jobs: ExecutionJobData[], dedupe: { key: string; ttlMs: number }): Promise<EnqueueResult> {
+    const first = jobs[0];
+    if (!first) throw new Error('a signal fans out to at least one account');
+    const nodes = await this.flows.addBulk(jobs.map((data) => ({
+      name: 'execute',
+      queueName: laneQueueName(laneFor(data.account, data.symbol, this.options.laneCount)),
+      data,
+      opts: {
+        jobId: executionJobId(data.signalId, data.account),
+        deduplication: { id: `${dedupe.key}.${data.account}`, ttl: dedupe.ttlMs },
+        removeOnComplete: KEEP_COMPLETED,
+        removeOnFail: KEEP_FAILED,
+      },
+    })));
+    const ours = executionJobId(first.signalId, first.account);
+    const got = nodes[0]?.job.id;
+    if (got === ours) return { status: 'queued', signalId: first.signalId };
+    // A deduplicated job id is `<originalSignalId>.<account>`.
+    return { status: 'duplicate', signalId: got === undefined ? first.signalId : got.slice(0, got.indexOf('.')) };
+  }
+
+  async close(): Promise<void> {
+    await this.flows.close();
+  }
+}
+
+export interface LaneWorkersOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  laneCount: number;
+  /** How long a job's lock lives without renewal: a crashed worker's job comes back after about this long. */
+  lockDurationMs: number;
+  process: (job: Job<ExecutionJobData>) => Promise<unknown>;
+}
+
+/**
+ * One worker per lane. Each lane queue has a global concurrency of 1, which holds across processes
+ * (a worker's own `concurrency` would not), so a lane is a strict FIFO wherever its workers run.
+ */
+export async function startLaneWorkers(options: LaneWorkersOptions): Promise<{ workers: Worker[]; close(): Promise<void> }> {
+  const workers: Worker[] = [];
+  for (let lane = 0; lane < options.laneCount; lane++) {
+    const name = laneQueueName(lane);
+    const queue = new Queue(name, { connection: options.connection, prefix: options.prefix });
+    await queue.setGlobalConcurrency(1);
+    await queue.close();
+    workers.push(new Worker<ExecutionJobData>(name, options.process, {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: 1,
+      autorun: false,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: Math.max(1000, Math.floor(options.lockDurationMs / 2)),
+      maxStalledCount: 5,
+    }));
+  }
+  return {
+    workers,
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}
