@@ -13,18 +13,31 @@ import { assertRedisReachable, createFastFailRedis, describeRedisUrl, RedisUnava
 import { SignalQueue } from './queue/signal-queue.ts';
 import { createWebhookRouter } from './intake/webhook.ts';
 import { IntakeLimits } from './intake/limits.ts';
+import { SignalsRepo } from './store/signals-repo.ts';
+import { ExecutionsRepo } from './store/executions-repo.ts';
+import { OrdersRepo } from './store/orders-repo.ts';
+import { PositionsRepo } from './store/positions-repo.ts';
+import { AccountStateRepo } from './store/account-state-repo.ts';
+import { OrderTracker } from './execution/order-tracker.ts';
+import { Executor } from './execution/executor.ts';
+import { startExecutionRole, type ExecutionRole } from './execution/worker.ts';
+import { defaultSleep } from './execution/retry.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface Daemon {
+  /** Where the HTTP server listens (empty for the worker role, which serves no HTTP). */
   url: string;
   stop(): Promise<void>;
 }
 
+/** all: everything in one process; api: the webhook and HTTP only; worker: executes queued signals only. */
+export type Role = 'all' | 'api' | 'worker';
+
 /** A start-up failure worth one clear line to the user, not a stack trace. */
 export class StartupError extends Error {}
 
-export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOverride?: Logger): Promise<Daemon> {
+export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOverride?: Logger, role: Role = 'all'): Promise<Daemon> {
   let config: Config;
   try {
     config = await loadConfig({ env });
@@ -67,6 +80,24 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     redis.disconnect();
     db.close();
     throw error;
+  }
+
+  const now = () => new Date();
+  const signals = new SignalsRepo(db, { now });
+  const orders = new OrdersRepo(db, { now });
+  const retryDeps = { sleep: defaultSleep, random: Math.random };
+  const tracker = new OrderTracker({ orders, logger, retry: config.retries, retryDeps });
+  const executor = new Executor({
+    config: () => config, brokers, signals, executions: new ExecutionsRepo(db, { now }), orders, positions: new PositionsRepo(db, { now }),
+    accountState: new AccountStateRepo(db, { now }), tracker, logger, now, sleep: defaultSleep, owner: `worker-${process.pid}-${Date.now().toString(36)}`,
+  });
+  let execution: ExecutionRole | undefined;
+  if (role !== 'api') {
+    execution = await startExecutionRole({
+      redisUrl: config.redis.url, redis, prefix: config.redis.prefix, laneCount: config.queue.lanes,
+      lockDurationMs: config.queue.lockDurationSeconds * 1000, executor, signals, logger,
+    });
+    execution.run();
   }
 
   const queue = new SignalQueue({ connection: redis, prefix: config.redis.prefix, laneCount: config.queue.lanes });
@@ -119,6 +150,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     stopping ??= (async () => {
       logger.info({ event: 'daemon.stopping' }, 'stopping');
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await execution?.close();
       await brokers.disconnectAll();
       await queue.close();
       await redis.quit().catch(() => redis.disconnect());

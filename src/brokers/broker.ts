@@ -63,3 +63,12 @@ export interface Broker {
   closePosition(symbol: string, clientOrderId: string): Promise<Order>;
   marginImpact?(request: OrderRequest): Promise<MarginImpact>;
 }
+
+/** A simulated broker takes its prices from tradewire (alert prices, the position loop, the admin API). */
+export interface PriceSink {
+  updatePrices(prices: ReadonlyMap<string, Decimal>): Promise<unknown>;
+}
+
+export function acceptsPrices(broker: Broker): broker is Broker & PriceSink {
+  return typeof (broker as Partial<PriceSink>).updatePrices === 'function';
+}

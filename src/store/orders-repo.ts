@@ -258,6 +258,12 @@ export class OrdersRepo {
   }
 
   /** Orders of an account (and symbol) that are not terminal, including intents not yet confirmed by the broker. */
+  /** Links an order to the position it opened (an entry is placed before its position exists). */
+  linkPosition(clientOrderId: string, positionId: string): void {
+    this.db.prepare('UPDATE executed_orders SET position_id = ?, updated_at = ? WHERE client_order_id = ?')
+      .run(positionId, timeText(this.now()), clientOrderId);
+  }
+
   openOrders(account: string, symbol?: string): JournalOrder[] {
     const placeholders = OPEN_STATUSES.map(() => '?').join(', ');
     const sql = `SELECT * FROM executed_orders WHERE account = ? ${symbol === undefined ? '' : 'AND symbol = ?'} AND status IN (${placeholders}) ORDER BY id`;

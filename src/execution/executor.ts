@@ -1,0 +1,465 @@
+// The executor: one execution job (a signal at one account) → intent → risk → sizing → orders, journalled at each step.
+import { ulid } from 'ulid';
+import { acceptsPrices, type Broker } from '../brokers/broker.ts';
+import type { StrategyConfig, SubscriptionConfig } from '../config/schema.ts';
+import { protectionPrices, type ProtectionLegs } from '../domain/brackets.ts';
+import type { Instrument } from '../domain/instrument.ts';
+import { decideIntent, type Intent } from '../domain/intent.ts';
+import { Decimal, ZERO } from '../domain/money.ts';
+import type { OrderType, PositionSide } from '../domain/order.ts';
+import { applyFill, unrealizedPnl, type PositionState } from '../domain/position.ts';
+import { checkEntryRisk } from '../domain/risk.ts';
+import type { Signal } from '../domain/signal.ts';
+import { kellyFraction, sizePosition, sizeReduction, type SizingInput } from '../domain/sizing.ts';
+import { tradingDay } from '../domain/trading-day.ts';
+import { alertFromJson } from '../intake/alert-json.ts';
+import type { ParsedAlert } from '../intake/parse.ts';
+import type { ExecutionJobData } from '../queue/signal-queue.ts';
+import type { ExecutionStatus } from '../store/executions-repo.ts';
+import type { JournalOrder } from '../store/orders-repo.ts';
+import type { Position } from '../store/positions-repo.ts';
+import type { SignalStatus } from '../store/signals-repo.ts';
+import type { ExecutionContext } from './context.ts';
+import { brokerReason, OrderFailedError } from './order-tracker.ts';
+import {
+  accountTimeZone, cancelProtection, closePosition, currentLegs, idFor, openingSide, placeProtection, ProtectionError, resizedProtectionIds,
+} from './position-actions.ts';
+
+export interface ExecutionOutcome {
+  status: Exclude<ExecutionStatus, 'queued' | 'running'>;
+  /** Whose rule or what failed: `no_op`, `risk:max_positions`, `insufficient_funds: ...`. */
+  reason?: string | undefined;
+}
+
+const LEASE_MS = 30_000;
+const TERMINAL_EXECUTION: ReadonlySet<ExecutionStatus> = new Set(['executed', 'rejected', 'failed', 'stale', 'halted']);
+
+const ok = (): ExecutionOutcome => ({ status: 'executed' });
+const refused = (reason: string): ExecutionOutcome => ({ status: 'rejected', reason });
+const failed = (reason: string): ExecutionOutcome => ({ status: 'failed', reason });
+
+/** One job's view of what it works on, resolved once. */
+interface Work {
+  job: ExecutionJobData;
+  alert: ParsedAlert;
+  strategy: StrategyConfig;
+  subscription: SubscriptionConfig;
+  broker: Broker;
+  executionId: number;
+  receivedAt: Date;
+}
+
+export class Executor {
+  constructor(private readonly ctx: ExecutionContext) {}
+
+  /**
+   * Runs one execution job. Safe to run twice for the same job (a re-delivery after a crash, a false stall):
+   * the execution's lease makes the second run wait, a finished execution is not run again, and every order
+   * is placed through its deterministic client id, so the broker never sees a second entry.
+   */
+  async execute(job: ExecutionJobData): Promise<ExecutionOutcome | undefined> {
+    const { ctx } = this;
+    const alert = alertFromJson(job.alert);
+    const receivedAt = new Date(job.receivedAt);
+    ctx.signals.insert({
+      signalId: job.signalId, strategy: job.strategy, userId: alert.id, ticker: alert.ticker, symbol: job.symbol, action: alert.action,
+      sentiment: alert.sentiment, payload: job.rawPayload, receivedAt, status: 'queued', contentHash: job.contentHash,
+    });
+    const earlier = this.earlierTwin(job, alert, receivedAt);
+    if (earlier) {
+      ctx.signals.updateStatus(job.signalId, 'duplicate', `duplicate of ${earlier}`);
+      return undefined;
+    }
+
+    const { execution } = ctx.executions.createOrGet({ signalId: job.signalId, account: job.account, strategy: job.strategy });
+    if (!(await this.takeLease(execution.id))) {
+      this.settleSignal(job);
+      return undefined;
+    }
+    let outcome: ExecutionOutcome;
+    try {
+      ctx.executions.setStatus(execution.id, 'running');
+      outcome = await this.run(job, alert, receivedAt, execution.id);
+    } catch (error) {
+      outcome = failed(error instanceof OrderFailedError ? error.order.reason ?? brokerReason(error.cause)
+        : error instanceof ProtectionError ? `${error.reason}: ${error.message}` : `internal: ${error instanceof Error ? error.message : String(error)}`);
+      ctx.logger.error({ event: 'execution.failed', signalId: job.signalId, account: job.account, err: error instanceof Error ? error.stack : String(error) }, 'execution failed');
+    }
+    ctx.executions.setStatus(execution.id, outcome.status, outcome.reason);
+    ctx.executions.release(execution.id, ctx.owner);
+    ctx.logger.info({ event: `execution.${outcome.status}`, signalId: job.signalId, account: job.account, symbol: job.symbol, reason: outcome.reason },
+      `signal ${job.signalId} at ${job.account}: ${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`);
+    this.settleSignal(job);
+    return outcome;
+  }
+
+  /** The durable backstop of the intake's dedupe: an earlier signal with the same id (or content) inside the window. */
+  private earlierTwin(job: ExecutionJobData, alert: ParsedAlert, receivedAt: Date): string | undefined {
+    const webhook = this.ctx.config().webhook;
+    const candidates = alert.id !== undefined
+      ? this.ctx.signals.findByUserId(job.strategy, alert.id, new Date(receivedAt.getTime() - webhook.idDedupeWindowSeconds * 1000))
+      : this.ctx.signals.findByContentHash(job.strategy, job.contentHash, new Date(receivedAt.getTime() - webhook.contentDedupeWindowSeconds * 1000));
+    const twin = candidates.find((s) => s.signalId < job.signalId && s.status !== 'duplicate');
+    return twin?.signalId;
+  }
+
+  /** Takes the execution's lease, waiting out another holder; false when the execution is already finished. */
+  private async takeLease(executionId: number): Promise<boolean> {
+    for (;;) {
+      const current = this.ctx.executions.findById(executionId);
+      if (current && TERMINAL_EXECUTION.has(current.status)) return false;
+      if (this.ctx.executions.claimLease(executionId, this.ctx.owner, LEASE_MS, this.ctx.now())) return true;
+      await this.ctx.sleep(250);
+    }
+  }
+
+  /** Once every account's execution has ended, the signal gets its one recorded state. */
+  private settleSignal(job: ExecutionJobData): void {
+    const executions = this.ctx.executions.listBySignal(job.signalId);
+    if (executions.length < job.accounts.length || executions.some((e) => !TERMINAL_EXECUTION.has(e.status))) return;
+    const executed = executions.filter((e) => e.status === 'executed');
+    const others = executions.filter((e) => e.status !== 'executed');
+    let status: SignalStatus;
+    if (others.length === 0) status = 'executed';
+    else if (executed.length > 0) status = 'partial';
+    else if (others.some((e) => e.status === 'failed')) status = 'failed';
+    else if (others.every((e) => e.status === others[0]?.status) && (others[0]?.status === 'stale' || others[0]?.status === 'halted')) status = others[0].status;
+    else status = 'rejected';
+    const reasons = others.map((e) => (executions.length > 1 ? `${e.account}: ${e.reason ?? e.status}` : e.reason ?? e.status));
+    this.ctx.signals.updateStatus(job.signalId, status, reasons.length > 0 ? reasons.join('; ') : undefined);
+  }
+
+  private async run(job: ExecutionJobData, alert: ParsedAlert, receivedAt: Date, executionId: number): Promise<ExecutionOutcome> {
+    const { ctx } = this;
+    const config = ctx.config();
+    const strategy = config.strategies[job.strategy];
+    if (!strategy) return refused(`unknown_strategy: '${job.strategy}' is no longer in the config`);
+    const subscription = strategy.subscriptions.find((s) => s.account === job.account) ?? { account: job.account, quantityFromAlert: true };
+    const broker = ctx.brokers.get(job.account);
+    const work: Work = { job, alert, strategy, subscription, broker, executionId, receivedAt };
+
+    const unsupported = this.unsupportedByBroker(broker, alert);
+    if (unsupported) return refused(`unsupported: ${unsupported}`);
+
+    // A simulated broker takes its prices from the alerts.
+    if (alert.price !== undefined && acceptsPrices(broker)) await broker.updatePrices(new Map([[job.symbol, alert.price]]));
+
+    const position = await this.settledPosition(job.account, job.symbol, this.reversalTimeoutMs(work));
+    if (position && position.status === 'closing') return failed('position_busy: the position is still being closed');
+    if (position && position.status === 'external') return refused('position_owned: an external position in this symbol (not opened by tradewire)');
+    if (position && position.strategy !== job.strategy && alert.action !== 'cancel') {
+      return refused(`position_owned: the ${position.side} position in ${job.symbol} belongs to strategy '${position.strategy}'`);
+    }
+    const entryOrders = this.restingEntries(job.account, job.symbol, job.strategy);
+    const intent = decideIntent({
+      action: alert.action, sentiment: alert.sentiment, quantity: alert.quantity, quantityType: alert.quantityType,
+      position: position ? { side: position.side, quantity: position.quantity } : undefined,
+      strategy: { allowShorts: strategy.allowShorts, allowReversal: strategy.allowReversal, pyramiding: strategy.pyramiding.enabled },
+      openEntryOrders: entryOrders.length,
+    });
+    ctx.logger.debug({ event: 'execution.intent', signalId: job.signalId, account: job.account, intent: intent.kind }, 'intent decided');
+    return this.carryOut(work, intent, position);
+  }
+
+  private async carryOut(work: Work, intent: Intent, position: Position | undefined): Promise<ExecutionOutcome> {
+    switch (intent.kind) {
+      case 'refuse':
+        return refused(`${intent.reason}: ${intent.detail}`);
+      case 'open': {
+        const blocked = this.entryBlocked(work);
+        if (blocked) return blocked;
+        await this.cancelEntries(work);
+        return this.open(work, intent.side, undefined);
+      }
+      case 'add': {
+        if (!position) return refused('no_op: nothing to add to');
+        const blocked = this.entryBlocked(work);
+        if (blocked) return blocked;
+        return this.open(work, intent.side, position);
+      }
+      case 'close':
+      case 'exit_and_cancel': {
+        if (intent.kind === 'exit_and_cancel') await this.cancelEntries(work);
+        if (!position) return ok();
+        return this.close(work, position, intent.percent === undefined ? undefined : { percent: intent.percent });
+      }
+      case 'reduce': {
+        if (!position) return refused('no_op: nothing left to reduce');
+        return this.close(work, position, intent.quantityType === 'dollar_amount'
+          ? { dollarAmount: intent.quantity } : { quantity: intent.quantity });
+      }
+      case 'reverse': {
+        if (!position) return refused('no_op: nothing to reverse');
+        const closed = await this.close(work, position, undefined, 'reversal_timeout');
+        if (closed.status !== 'executed') return closed;
+        const blocked = this.entryBlocked(work);
+        if (blocked) return { status: blocked.status, reason: `${blocked.reason ?? blocked.status} (the ${position.side} was closed; no new ${intent.openSide})` };
+        return this.open(work, intent.openSide, undefined);
+      }
+      case 'cancel_entries': {
+        const cancelled = await this.cancelEntries(work);
+        if (cancelled === 0 && intent.noneIsNoOp) return refused('no_op: no position and no open entry orders');
+        return ok();
+      }
+    }
+  }
+
+  /** Why an entry may not be placed now, before any work: too old in the queue, or trading halted. */
+  private entryBlocked(work: Work): ExecutionOutcome | undefined {
+    const config = this.ctx.config();
+    const maxDelay = (work.strategy.maxExecutionDelaySeconds ?? config.execution.maxExecutionDelaySeconds) * 1000;
+    const waited = this.ctx.now().getTime() - work.receivedAt.getTime();
+    if (waited > maxDelay) return { status: 'stale', reason: `stale: waited ${Math.round(waited / 1000)} s in the queue (maxExecutionDelaySeconds ${maxDelay / 1000})` };
+    const day = tradingDay(this.ctx.now(), accountTimeZone(this.ctx, work.job.account));
+    if (this.ctx.accountState.isHalted(work.job.account, day)) {
+      const state = this.ctx.accountState.get(work.job.account);
+      return { status: 'halted', reason: `halted: ${state?.haltedReason ?? 'trading is halted'}` };
+    }
+    return undefined;
+  }
+
+  /** What the alert asks for that this broker cannot do: refused, never silently ignored. */
+  private unsupportedByBroker(broker: Broker, alert: ParsedAlert): string | undefined {
+    const caps = broker.capabilities;
+    if (!caps.orderTypes.includes(alert.orderType)) return `${broker.name} does not take ${alert.orderType} orders`;
+    if (alert.timeInForce !== undefined && !caps.timeInForce.includes(alert.timeInForce)) return `${broker.name} does not take timeInForce ${alert.timeInForce}`;
+    if (alert.extendedHours === true && !caps.extendedHours) return `${broker.name} does not trade extended hours`;
+    return undefined;
+  }
+
+  /** The position in this symbol, after waiting (at most `timeoutMs`) for a close in progress to finish. */
+  private async settledPosition(account: string, symbol: string, timeoutMs: number): Promise<Position | undefined> {
+    const deadline = this.ctx.now().getTime() + timeoutMs;
+    let position = this.ctx.positions.findOpen(account, symbol);
+    while (position?.status === 'closing' && this.ctx.now().getTime() < deadline) {
+      await this.ctx.sleep(100);
+      position = this.ctx.positions.findOpen(account, symbol);
+    }
+    return position;
+  }
+
+  private restingEntries(account: string, symbol: string, strategy: string): JournalOrder[] {
+    return this.ctx.orders.openOrders(account, symbol).filter((o) => o.leg === 'entry' && o.strategy === strategy);
+  }
+
+  /** Cancels this strategy's resting entry orders in the ticker; returns how many there were. */
+  private async cancelEntries(work: Work): Promise<number> {
+    const resting = this.restingEntries(work.job.account, work.job.symbol, work.job.strategy);
+    for (const order of resting) await this.ctx.tracker.cancel(work.broker, order.clientOrderId);
+    return resting.length;
+  }
+
+  /** Opens a position on `side`, or adds to `existing`: risk, sizing, the entry, and its protection once it fills. */
+  private async open(work: Work, side: PositionSide, existing: Position | undefined): Promise<ExecutionOutcome> {
+    const { ctx } = this;
+    const { job, alert, strategy, broker } = work;
+    const config = ctx.config();
+    const now = ctx.now();
+    const instrument = await broker.instrument(job.symbol);
+    const account = await broker.account();
+    const entrySide = openingSide(side);
+    const risk = { ...strategy.risk, ...(work.subscription.risk ?? {}) };
+
+    let quotePrice: Decimal | undefined;
+    if (alert.price === undefined && alert.limitPrice === undefined) {
+      quotePrice = (await broker.quotes([job.symbol])).get(job.symbol)?.last;
+    }
+    const basePrice = alert.limitPrice ?? alert.stopPrice ?? alert.price ?? quotePrice;
+    if (!basePrice) return refused(`no_price: no alert price and no quote for ${job.symbol}`);
+
+    if (existing && strategy.pyramiding.enabled) {
+      const entries = ctx.orders.ordersForPosition(existing.id).filter((o) => o.leg === 'entry' && o.filledQuantity.gt(0)).length;
+      if (entries >= strategy.pyramiding.maxEntries) return refused(`risk:max_entries: already ${entries} entries (pyramiding.maxEntries ${strategy.pyramiding.maxEntries})`);
+    }
+
+    // Protection: the alert's stop and target, else the strategy's; priced from the entry price for now.
+    const legs = this.protectionFor(work, entrySide, basePrice, instrument);
+    if (!legs.ok) return refused(`invalid: ${legs.issues}`);
+
+    const open = ctx.positions.listOpen(job.account);
+    const exposure = open.reduce((sum, p) => sum.plus(p.quantity.mul(p.averageEntryPrice)), ZERO);
+    const day = tradingDay(now, accountTimeZone(ctx, job.account));
+    const dayStart = ctx.accountState.get(job.account)?.dayStartEquity ?? account.equity;
+    const realizedToday = ctx.positions.closedOnDay(job.account, day).reduce((sum, c) => sum.plus(c.realizedPnl), ZERO);
+    const unrealized = open.filter((p) => p.symbol === job.symbol && alert.price !== undefined)
+      .reduce((sum, p) => sum.plus(unrealizedPnl(p, alert.price as Decimal)), ZERO);
+    const lastExit = ctx.positions.listClosed({ strategy: job.strategy }).filter((c) => c.account === job.account && c.symbol === job.symbol).at(-1);
+    const killSwitchLoss = config.accounts[job.account]?.killSwitch.maxDailyLossPercent;
+    const riskBase = {
+      now, strategy: job.strategy, strategyEnabled: strategy.enabled, halted: false, symbol: job.symbol, allowedSymbols: strategy.allowedSymbols,
+      session: strategy.session, openPositions: open.length, maxOpenPositions: risk.maxOpenPositions, addsToExistingPosition: existing !== undefined,
+      equity: account.equity, positionNotional: existing ? existing.quantity.mul(existing.averageEntryPrice) : undefined,
+      maxPositionPercent: risk.maxPositionPercent, totalExposure: exposure, maxTotalExposurePercent: risk.maxTotalExposurePercent,
+      dayPnl: realizedToday.plus(unrealized), dayStartEquity: dayStart, maxDailyLossPercent: risk.maxDailyLossPercent ?? killSwitchLoss,
+      lastExitAt: lastExit?.closedAt, cooldownSeconds: risk.cooldownSeconds, buyingPower: account.buyingPower,
+      existingPosition: existing ? { strategy: existing.strategy } : undefined,
+    };
+    const before = checkEntryRisk(riskBase);
+    if (!before.ok) return refused(`${before.reason}: ${before.detail}`);
+
+    const sizing = this.sizingInput(work, instrument, account.equity, account.buyingPower, basePrice, legs.stop?.stopPrice, risk.maxPositionPercent, existing);
+    if ('refusal' in sizing) return refused(sizing.refusal);
+    const sized = sizePosition(sizing);
+    if (!sized.ok) return refused(`${sized.reason}: ${sized.detail}`);
+    const after = checkEntryRisk({ ...riskBase, entryNotional: sized.notional });
+    if (!after.ok) return refused(`${after.reason}: ${after.detail}`);
+
+    const positionId = existing?.id ?? ulid();
+    const entryId = idFor(broker, { source: job.signalId, account: job.account, leg: 'entry' });
+    const type: OrderType = alert.orderType;
+    let entry = await ctx.tracker.place(broker, {
+      clientOrderId: entryId, account: job.account, strategy: job.strategy, symbol: job.symbol, side: entrySide, leg: 'entry', type,
+      quantity: sized.quantity, limitPrice: alert.limitPrice, stopPrice: alert.stopPrice, trailAmount: alert.trailAmount, trailPercent: alert.trailPercent,
+      timeInForce: alert.timeInForce, signalId: job.signalId, executionId: work.executionId, positionId: existing?.id,
+    }, { extendedHours: alert.extendedHours });
+    if (entry.status === 'rejected' || entry.status === 'cancelled' || entry.status === 'expired') {
+      return refused(`${entry.status}: ${entry.reason ?? 'the broker did not fill the entry'}`);
+    }
+    if (entry.filledQuantity.lte(0)) return ok(); // resting: the position manager protects it as it fills
+
+    entry = await ctx.tracker.refresh(broker, entry.clientOrderId);
+    const position = this.recordEntryFill(work, positionId, side, existing, entry, day);
+    return this.protect(work, instrument, position, entrySide, existing);
+  }
+
+  /** Books the entry's fills into the position (new, or grown by an add). */
+  private recordEntryFill(work: Work, positionId: string, side: PositionSide, existing: Position | undefined, entry: JournalOrder, day: string): Position {
+    const { ctx } = this;
+    const fills = ctx.orders.fillsForOrder(entry.clientOrderId);
+    let state: PositionState | undefined = existing ? {
+      side: existing.side, quantity: existing.quantity, averageEntryPrice: existing.averageEntryPrice, openedQuantity: existing.quantity,
+      closedQuantity: ZERO, closedCost: ZERO, exitNotional: ZERO, realizedPnl: ZERO, fees: existing.entryFees,
+    } : undefined;
+    for (const fill of fills) state = applyFill(state, { side: fill.side, quantity: fill.quantity, price: fill.price, fee: fill.fee });
+    if (!state) throw new Error(`entry ${entry.clientOrderId} has no fills recorded`);
+    if (existing) {
+      return ctx.positions.update(existing.id, { quantity: state.quantity, averageEntryPrice: state.averageEntryPrice, entryFees: state.fees });
+    }
+    const position = ctx.positions.open({
+      id: positionId, account: work.job.account, strategy: work.job.strategy, symbol: work.job.symbol, side, quantity: state.quantity,
+      averageEntryPrice: state.averageEntryPrice, entryFees: state.fees, status: 'open', tradingDay: day, signalId: work.job.signalId,
+    });
+    ctx.orders.linkPosition(entry.clientOrderId, position.id);
+    ctx.logger.info({ event: 'position.opened', positionId: position.id, account: position.account, symbol: position.symbol, side, quantity: position.quantity.toFixed(),
+      price: position.averageEntryPrice.toFixed() }, `opened ${side} ${position.quantity.toFixed()} ${position.symbol} @ ${position.averageEntryPrice.toFixed()}`);
+    return position;
+  }
+
+  /**
+   * Protects a filled entry, priced from the fill. If it cannot be protected after retries, it is closed at
+   * once and the signal fails with the reason: tradewire never leaves a position without its stop.
+   */
+  private async protect(work: Work, instrument: Instrument, position: Position, entrySide: 'buy' | 'sell', existing: Position | undefined): Promise<ExecutionOutcome> {
+    const { ctx } = this;
+    const { job, broker } = work;
+    let legs: ProtectionLegs;
+    if (existing && !work.alert.stopLoss && !work.alert.takeProfit) {
+      legs = currentLegs(position, ctx); // an add keeps the prices it had; only the quantity changes
+    } else {
+      const fresh = this.protectionFor(work, entrySide, position.averageEntryPrice, instrument);
+      if (!fresh.ok) {
+        await this.emergencyClose(work, instrument, position, `protection_invalid: ${fresh.issues}`);
+        return failed(`protection_failed: ${fresh.issues}; the position was closed`);
+      }
+      legs = fresh;
+    }
+    try {
+      if (existing) await cancelProtection(ctx, broker, existing);
+      const ids = existing ? resizedProtectionIds(ctx, broker, position)
+        : { stop: idFor(broker, { source: job.signalId, account: job.account, leg: 'stop' }), target: idFor(broker, { source: job.signalId, account: job.account, leg: 'target' }) };
+      await placeProtection(ctx, broker, instrument, position, legs, ids, { signalId: job.signalId, executionId: work.executionId });
+    } catch (error) {
+      const reason = error instanceof OrderFailedError ? error.order.reason ?? brokerReason(error.cause) : error instanceof Error ? error.message : String(error);
+      await this.emergencyClose(work, instrument, position, reason);
+      return failed(`protection_failed: ${reason}; the position was closed`);
+    }
+    return ok();
+  }
+
+  private async emergencyClose(work: Work, instrument: Instrument, position: Position, reason: string): Promise<void> {
+    const { ctx } = this;
+    ctx.logger.error({ event: 'position.unprotected', positionId: position.id, symbol: position.symbol, reason }, 'entry filled but could not be protected: closing it now');
+    const fresh = ctx.positions.findById(position.id) ?? position;
+    const outcome = await closePosition(ctx, work.broker, instrument, fresh, {
+      reason: 'signal', clientOrderId: idFor(work.broker, { source: work.job.signalId, account: work.job.account, leg: 'exit' }),
+      signalId: work.job.signalId, executionId: work.executionId, fillTimeoutMs: this.reversalTimeoutMs(work),
+    });
+    if (outcome.kind !== 'closed') {
+      ctx.accountState.halt(work.job.account, `unprotected ${position.symbol} could not be closed (${outcome.kind})`);
+    }
+  }
+
+  /** Closes all of a position or part of it for this signal. */
+  private async close(work: Work, position: Position, part: { percent: Decimal } | { quantity: Decimal } | { dollarAmount: Decimal } | undefined,
+    timeoutReason = 'exit_unfilled'): Promise<ExecutionOutcome> {
+    const { ctx } = this;
+    const { job, broker, alert } = work;
+    const instrument = await broker.instrument(job.symbol);
+    let quantity: Decimal | undefined;
+    if (part) {
+      const price = alert.price ?? (await broker.quotes([job.symbol])).get(job.symbol)?.last;
+      const reduction = 'dollarAmount' in part ? (price ? { dollarAmount: part.dollarAmount, price } : undefined) : part;
+      if (!reduction) return refused(`no_price: a dollar amount needs a price for ${job.symbol}`);
+      const sized = sizeReduction({ positionQuantity: position.quantity, reduction, instrument, price });
+      if (!sized.ok) return refused(`${sized.reason}: ${sized.detail}`);
+      quantity = sized.closesAll ? undefined : sized.quantity;
+    }
+    const outcome = await closePosition(ctx, broker, instrument, position, {
+      quantity, reason: 'signal', clientOrderId: idFor(broker, { source: job.signalId, account: job.account, leg: 'exit' }),
+      signalId: job.signalId, executionId: work.executionId, fillTimeoutMs: this.reversalTimeoutMs(work),
+    });
+    switch (outcome.kind) {
+      case 'closed':
+      case 'reduced':
+        return ok();
+      case 'busy':
+        return failed('position_busy: another close of this position is in progress');
+      case 'unfilled':
+        return failed(`${timeoutReason}: the exit order ${outcome.order.clientOrderId} is ${outcome.order.status}`);
+    }
+  }
+
+  private reversalTimeoutMs(work: Work): number {
+    return 1000 * (work.strategy.reversalTimeoutSeconds ?? this.ctx.config().execution.reversalTimeoutSeconds);
+  }
+
+  /** Stop and target from the alert, else the strategy's defaults, as prices on the instrument's tick. */
+  private protectionFor(work: Work, entrySide: 'buy' | 'sell', basePrice: Decimal, instrument: Instrument): ({ ok: true } & ProtectionLegs) | { ok: false; issues: string } {
+    const stopLoss = work.alert.stopLoss ?? (work.strategy.stopLoss as Signal['stopLoss']);
+    const takeProfit = work.alert.takeProfit ?? (work.strategy.takeProfit as Signal['takeProfit']);
+    const result = protectionPrices({ side: entrySide, basePrice, stopLoss, takeProfit, tick: instrument.tickSize });
+    if (!result.ok) return { ok: false, issues: result.issues.map((i) => `${i.field}: ${i.message}`).join('; ') };
+    return result;
+  }
+
+  private sizingInput(work: Work, instrument: Instrument, equity: Decimal, buyingPower: Decimal, price: Decimal, stopPrice: Decimal | undefined,
+    maxPositionPercent: Decimal | undefined, existing: Position | undefined): SizingInput | { refusal: string } {
+    const { alert, strategy, subscription } = work;
+    const common = { limitPrice: alert.limitPrice, alertPrice: alert.price ?? price, stopPrice, equity, buyingPower, maxPositionPercent,
+      positionQuantity: existing?.quantity, instrument };
+    if (alert.quantity !== undefined && subscription.quantityFromAlert) {
+      return { ...common, mode: alert.quantityType ?? 'fixed_quantity', value: alert.quantity };
+    }
+    const sizing = subscription.sizing ?? strategy.sizing;
+    if (sizing.mode !== 'kelly') return { ...common, mode: sizing.mode, value: sizing.value };
+    const kelly = sizing.kelly;
+    if (!kelly) return { refusal: 'missing_value: kelly sizing without kelly settings' };
+    let winRate = kelly.winRate;
+    let payoff = kelly.payoff;
+    if (kelly.fromJournal) {
+      const trades = this.ctx.positions.listClosed({ strategy: work.job.strategy });
+      const wins = trades.filter((t) => t.realizedPnl.gt(0));
+      const losses = trades.filter((t) => t.realizedPnl.lt(0));
+      if (wins.length > 0 && losses.length > 0) {
+        winRate = new Decimal(wins.length).div(trades.length);
+        const avgWin = wins.reduce((s, t) => s.plus(t.realizedPnl), ZERO).div(wins.length);
+        const avgLoss = losses.reduce((s, t) => s.plus(t.realizedPnl.abs()), ZERO).div(losses.length);
+        payoff = avgWin.div(avgLoss);
+      }
+    }
+    if (winRate === undefined || payoff === undefined) return { refusal: 'kelly_no_history: no win rate and payoff configured or journalled yet' };
+    if (kellyFraction(winRate, payoff).lte(0)) return { refusal: `kelly_no_edge: win rate ${winRate.toFixed(4)} and payoff ${payoff.toFixed(4)} give no edge` };
+    return { ...common, mode: 'kelly', kelly: { winRate, payoff, fraction: kelly.fraction, maxPercent: kelly.maxPercent } };
+  }
+}
+

@@ -1,0 +1,131 @@
+// Places orders safely and keeps the journal in step: intent first, retries inside the call, lookup by client id.
+import type { Broker } from '../brokers/broker.ts';
+import { DuplicateClientOrderIdError, TimeoutError, BrokerError } from '../domain/errors.ts';
+import type { Order, OrderRequest, OrderStatus } from '../domain/order.ts';
+import { isTerminal } from '../domain/order.ts';
+import type { JournalOrder, OrderIntent, OrdersRepo } from '../store/orders-repo.ts';
+import type { Logger } from '../ops/logger.ts';
+import { withRetries, type RetryDeps, type RetryPolicy } from './retry.ts';
+
+export interface OrderTrackerDeps {
+  orders: OrdersRepo;
+  logger: Logger;
+  retry: RetryPolicy;
+  retryDeps: RetryDeps;
+}
+
+/** Raised when the broker refused an order (or it could not be placed after retries); the journal already says so. */
+export class OrderFailedError extends Error {
+  constructor(readonly order: JournalOrder, override readonly cause: unknown) {
+    super(`order ${order.clientOrderId} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'OrderFailedError';
+  }
+}
+
+export function brokerReason(error: unknown): string {
+  if (error instanceof BrokerError) return error.vendorMessage ? `${error.kind}: ${error.vendorMessage}` : `${error.kind}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class OrderTracker {
+  constructor(private readonly deps: OrderTrackerDeps) {}
+
+  /**
+   * Places the order described by `intent` exactly once. The intent is committed to the journal before the
+   * broker hears of it; if the journal already holds it (a re-delivered job, a retry after a crash), the
+   * order is looked up by its client id at the broker and only placed if the broker has never seen it.
+   */
+  async place(broker: Broker, intent: OrderIntent, request: Omit<OrderRequest, 'clientOrderId' | 'symbol' | 'side' | 'type' | 'quantity'> = {}): Promise<JournalOrder> {
+    const { order: journalled, created } = this.deps.orders.recordIntent(intent);
+    if (!created && journalled.status !== 'pending_submit' && journalled.status !== 'unknown') {
+      return this.refresh(broker, journalled.clientOrderId);
+    }
+    if (!created) {
+      const known = await this.lookup(broker, intent.clientOrderId);
+      if (known) return this.sync(broker, known);
+    }
+    const full: OrderRequest = {
+      clientOrderId: intent.clientOrderId, symbol: intent.symbol, side: intent.side, type: intent.type, quantity: intent.quantity,
+      limitPrice: intent.limitPrice, stopPrice: intent.stopPrice, trailAmount: intent.trailAmount, trailPercent: intent.trailPercent,
+      timeInForce: intent.timeInForce, leg: intent.leg, ...request,
+    };
+    try {
+      const placed = await withRetries(
+        () => broker.placeOrder(full),
+        this.deps.retry,
+        { ...this.deps.retryDeps, onRetry: (info) => this.deps.logger.warn({ event: 'order.retry', clientOrderId: intent.clientOrderId, attempt: info.attempt, delayMs: info.delayMs, err: brokerReason(info.error) }, 'retrying order placement') },
+        // After a timeout the first try may have reached the broker: look before placing again.
+        async (error) => (error instanceof TimeoutError ? this.lookup(broker, intent.clientOrderId) : undefined),
+      );
+      this.deps.logger.info({ event: 'order.placed', clientOrderId: intent.clientOrderId, brokerOrderId: placed.id, status: placed.status, leg: intent.leg, symbol: intent.symbol }, 'order placed');
+      return await this.sync(broker, placed);
+    } catch (error) {
+      if (error instanceof DuplicateClientOrderIdError) {
+        const known = await this.lookup(broker, intent.clientOrderId);
+        if (known) return this.sync(broker, known);
+      }
+      if (error instanceof TimeoutError) {
+        const order = this.deps.orders.updateFromBroker(intent.clientOrderId, { status: 'unknown', reason: brokerReason(error) });
+        throw new OrderFailedError(order, error);
+      }
+      const order = this.deps.orders.updateFromBroker(intent.clientOrderId, { status: 'rejected', reason: brokerReason(error) });
+      this.deps.logger.warn({ event: 'order.rejected', clientOrderId: intent.clientOrderId, reason: order.reason }, 'order refused');
+      throw new OrderFailedError(order, error);
+    }
+  }
+
+  /** Asks the broker for the order's state now and records what changed (status, fills). */
+  async refresh(broker: Broker, clientOrderId: string): Promise<JournalOrder> {
+    const current = this.deps.orders.findByClientOrderId(clientOrderId);
+    if (!current) throw new Error(`order ${clientOrderId} is not in the journal`);
+    if (isTerminal(current.status)) return current;
+    const known = await this.lookup(broker, clientOrderId);
+    return known ? this.sync(broker, known) : current;
+  }
+
+  /** Cancels an order (retrying transient failures) and records the outcome; a fill that won the race is recorded as a fill. */
+  async cancel(broker: Broker, clientOrderId: string): Promise<JournalOrder> {
+    const current = this.deps.orders.findByClientOrderId(clientOrderId);
+    if (!current) throw new Error(`order ${clientOrderId} is not in the journal`);
+    if (isTerminal(current.status)) return current;
+    try {
+      await withRetries(() => broker.cancelOrder({ clientOrderId, symbol: current.symbol }), this.deps.retry, this.deps.retryDeps);
+    } catch (error) {
+      // The order may have filled or been cancelled meanwhile: the broker's state decides.
+      const after = await this.refresh(broker, clientOrderId);
+      if (isTerminal(after.status)) return after;
+      throw error;
+    }
+    return this.refresh(broker, clientOrderId);
+  }
+
+  private async lookup(broker: Broker, clientOrderId: string): Promise<Order | undefined> {
+    return withRetries(() => broker.getOrder({ clientOrderId }), this.deps.retry, this.deps.retryDeps);
+  }
+
+  /** Brings the journal to the broker's view of the order: state changes as events, fills as rows. */
+  private async sync(broker: Broker, order: Order): Promise<JournalOrder> {
+    const current = this.deps.orders.findByClientOrderId(order.clientOrderId);
+    if (!current) throw new Error(`order ${order.clientOrderId} is not in the journal`);
+    if (order.filledQuantity.gt(0)) {
+      const fills = await withRetries(() => broker.fills(new Date(current.createdAt.getTime() - 60_000)), this.deps.retry, this.deps.retryDeps);
+      for (const fill of fills) {
+        if (fill.clientOrderId !== order.clientOrderId) continue;
+        this.deps.orders.recordFill({
+          brokerFillId: fill.id, clientOrderId: fill.clientOrderId, account: current.account, symbol: fill.symbol, side: fill.side,
+          quantity: fill.quantity, price: fill.price, fee: fill.fee, feeCurrency: fill.feeCurrency, liquidity: fill.liquidity, at: fill.time,
+        });
+      }
+    }
+    // The journal moves through `submitted` first: the broker reports where the order is now, not each step it took.
+    const steps: OrderStatus[] = current.status === 'pending_submit' && !['submitted', 'unknown', 'rejected'].includes(order.status)
+      ? ['submitted', order.status] : [order.status];
+    let updated = current;
+    for (const status of steps) {
+      updated = this.deps.orders.updateFromBroker(order.clientOrderId, {
+        status, brokerOrderId: order.id, filledQuantity: order.filledQuantity, averageFillPrice: order.averageFillPrice, reason: order.reason,
+      });
+    }
+    return updated;
+  }
+}

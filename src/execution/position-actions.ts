@@ -1,0 +1,229 @@
+// What tradewire does to a position: protect it, cancel its protection, close all or part of it, with exact P&L.
+import type { Broker } from '../brokers/broker.ts';
+import type { ProtectionLegs } from '../domain/brackets.ts';
+import { clientOrderId as deriveClientOrderId } from '../domain/ids.ts';
+import type { Instrument } from '../domain/instrument.ts';
+import { HUNDRED, ZERO, type Decimal } from '../domain/money.ts';
+import type { OrderLeg, PositionSide, Side } from '../domain/order.ts';
+import { isTerminal } from '../domain/order.ts';
+import { tradingDay } from '../domain/trading-day.ts';
+import type { JournalOrder } from '../store/orders-repo.ts';
+import type { ClosedPosition, ExitReason, Position } from '../store/positions-repo.ts';
+import type { ExecutionContext } from './context.ts';
+
+/** The position could not be made safe: its protection would not cancel, or it could not be protected. */
+export class ProtectionError extends Error {
+  constructor(message: string, readonly reason: string) {
+    super(message);
+    this.name = 'ProtectionError';
+  }
+}
+
+export function closingSide(side: PositionSide): Side {
+  return side === 'long' ? 'sell' : 'buy';
+}
+
+export function openingSide(side: PositionSide): Side {
+  return side === 'long' ? 'buy' : 'sell';
+}
+
+export function idFor(broker: Broker, parts: { source: string; account: string; leg: string; sequence?: number }): string {
+  return deriveClientOrderId(parts, { maxLength: broker.capabilities.clientIdMaxLength, alphabet: broker.capabilities.clientIdAlphabet });
+}
+
+export function accountTimeZone(ctx: ExecutionContext, account: string): string {
+  return ctx.config().accounts[account]?.timeZone ?? 'UTC';
+}
+
+/** The live protective orders (stop and target legs) of a position, from the journal. */
+export function protectiveOrders(ctx: ExecutionContext, positionId: string): JournalOrder[] {
+  return ctx.orders.ordersForPosition(positionId).filter((o) => (o.leg === 'stop' || o.leg === 'target') && !isTerminal(o.status));
+}
+
+/** The next sequence number for orders tradewire starts on a position itself (resized protection, closes). */
+function nextSequence(ctx: ExecutionContext, positionId: string, leg: OrderLeg): number {
+  return ctx.orders.ordersForPosition(positionId).filter((o) => o.leg === leg).length + 1;
+}
+
+export interface ProtectionIds {
+  stop: string;
+  target: string;
+}
+
+/** Ids for protection tradewire places on its own (a resize after an add or a partial close). */
+export function resizedProtectionIds(ctx: ExecutionContext, broker: Broker, position: Position): ProtectionIds {
+  return {
+    stop: idFor(broker, { source: position.id, account: position.account, leg: 'stop', sequence: nextSequence(ctx, position.id, 'stop') }),
+    target: idFor(broker, { source: position.id, account: position.account, leg: 'target', sequence: nextSequence(ctx, position.id, 'target') }),
+  };
+}
+
+/**
+ * Gives a filled position its stop and target: resting reduce-only orders where tradewire protects after the
+ * fill (one-cancels-other is ours, see syncProtection), or only the prices where the position manager watches
+ * them (emulated). The prices are kept on the position either way.
+ */
+export async function placeProtection(
+  ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, legs: ProtectionLegs, ids: ProtectionIds,
+  meta: { signalId?: string | undefined; executionId?: number | undefined } = {},
+): Promise<void> {
+  const protection = broker.capabilities.protectionFor(instrument);
+  ctx.positions.update(position.id, {
+    stopPrice: legs.stop?.stopPrice ?? null,
+    targetPrice: legs.target?.limitPrice ?? null,
+    trailPercent: legs.stop?.trailPercent ?? null,
+    trailAmount: legs.stop?.trailAmount ?? null,
+    highWater: position.side === 'long' ? position.averageEntryPrice : null,
+    lowWater: position.side === 'short' ? position.averageEntryPrice : null,
+    protection: protection === 'native' || protection === 'attached' ? 'after_fill' : protection,
+  });
+  if (protection === 'emulated') return;
+  const side = closingSide(position.side);
+  const common = { account: position.account, strategy: position.strategy, symbol: position.symbol, side, quantity: position.quantity,
+    positionId: position.id, signalId: meta.signalId, executionId: meta.executionId, timeInForce: 'gtc' as const };
+  if (legs.stop) {
+    const type = legs.stop.type === 'stop_limit' ? 'stop_limit' : legs.stop.type === 'trailing_stop' ? 'trailing_stop' : 'stop';
+    await ctx.tracker.place(broker, {
+      ...common, clientOrderId: ids.stop, leg: 'stop', type,
+      stopPrice: type === 'trailing_stop' ? undefined : legs.stop.stopPrice,
+      limitPrice: type === 'stop_limit' ? legs.stop.limitPrice : undefined,
+      trailAmount: type === 'trailing_stop' ? legs.stop.trailAmount : undefined,
+      trailPercent: type === 'trailing_stop' ? legs.stop.trailPercent : undefined,
+    }, { reduceOnly: true });
+  }
+  if (legs.target) {
+    await ctx.tracker.place(broker, { ...common, clientOrderId: ids.target, leg: 'target', type: 'limit', limitPrice: legs.target.limitPrice }, { reduceOnly: true });
+  }
+}
+
+/** Cancels every resting protective order of the position; throws ProtectionError if one stays live. */
+export async function cancelProtection(ctx: ExecutionContext, broker: Broker, position: Position): Promise<JournalOrder[]> {
+  const done: JournalOrder[] = [];
+  for (const order of protectiveOrders(ctx, position.id)) {
+    try {
+      done.push(await ctx.tracker.cancel(broker, order.clientOrderId));
+    } catch (error) {
+      throw new ProtectionError(`could not cancel ${order.leg} order ${order.clientOrderId} of ${position.symbol}: ${String(error)}`, 'protection_cancel_failed');
+    }
+  }
+  return done;
+}
+
+/** The legs a position is protected with now, read back from the position (for a resize). */
+export function currentLegs(position: Position, ctx: ExecutionContext): ProtectionLegs {
+  const orders = ctx.orders.ordersForPosition(position.id);
+  const stopOrder = [...orders].reverse().find((o) => o.leg === 'stop');
+  const legs: ProtectionLegs = {};
+  if (position.stopPrice || position.trailAmount || position.trailPercent) {
+    legs.stop = {
+      type: stopOrder?.type === 'stop_limit' ? 'stop_limit' : position.trailAmount || position.trailPercent ? 'trailing_stop' : 'stop',
+      stopPrice: position.stopPrice, limitPrice: stopOrder?.limitPrice, trailAmount: position.trailAmount, trailPercent: position.trailPercent,
+    };
+  }
+  if (position.targetPrice) legs.target = { limitPrice: position.targetPrice };
+  return legs;
+}
+
+export interface CloseRequest {
+  /** Part of the position; absent (or at least the whole): all of it. */
+  quantity?: Decimal | undefined;
+  reason: ExitReason;
+  clientOrderId: string;
+  signalId?: string | undefined;
+  executionId?: number | undefined;
+  /** How long to wait for the exit to fill before giving up (the claim then lapses and the position manager retries). */
+  fillTimeoutMs: number;
+}
+
+export type CloseOutcome =
+  | { kind: 'closed'; closed: ClosedPosition; order: JournalOrder }
+  | { kind: 'reduced'; closed: ClosedPosition; order: JournalOrder; remaining: Decimal }
+  | { kind: 'busy' }                        // someone else holds the claim
+  | { kind: 'unfilled'; order: JournalOrder };
+
+/**
+ * Closes all or part of a position. The position is claimed first, so the loop, an exit signal and a manual
+ * close never close it twice; its protection is cancelled before the exit is sent, so no stop can open the
+ * other side; if that cancel fails, nothing is sent, the account is halted and the error says why.
+ */
+export async function closePosition(ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, request: CloseRequest): Promise<CloseOutcome> {
+  const now = ctx.now();
+  if (!ctx.positions.claimForClose(position.id, ctx.owner, new Date(now.getTime() + Math.max(30_000, request.fillTimeoutMs * 2)), now)) {
+    return { kind: 'busy' };
+  }
+  const quantity = request.quantity === undefined || request.quantity.gte(position.quantity) ? position.quantity : request.quantity;
+  const closesAll = quantity.eq(position.quantity);
+  try {
+    await cancelProtection(ctx, broker, position);
+  } catch (error) {
+    ctx.positions.releaseClaim(position.id, ctx.owner);
+    const reason = error instanceof ProtectionError ? error.message : String(error);
+    ctx.accountState.halt(position.account, `protection of ${position.symbol} would not cancel: ${reason}`);
+    ctx.logger.error({ event: 'account.halted', account: position.account, symbol: position.symbol, reason }, 'protection would not cancel: no exit sent, account halted');
+    throw error;
+  }
+
+  let order = await ctx.tracker.place(broker, {
+    clientOrderId: request.clientOrderId, account: position.account, strategy: position.strategy, symbol: position.symbol,
+    side: closingSide(position.side), leg: 'exit', type: 'market', quantity, positionId: position.id,
+    signalId: request.signalId, executionId: request.executionId,
+  }, { reduceOnly: true });
+  const deadline = ctx.now().getTime() + request.fillTimeoutMs;
+  while (order.status !== 'filled' && !isTerminal(order.status) && ctx.now().getTime() < deadline) {
+    await ctx.sleep(100);
+    order = await ctx.tracker.refresh(broker, order.clientOrderId);
+  }
+  if (order.status !== 'filled') return { kind: 'unfilled', order };
+
+  const record = closeRecord(ctx, position, order, request.reason);
+  if (closesAll) {
+    return { kind: 'closed', closed: ctx.positions.close(position.id, record), order };
+  }
+  const remaining = position.quantity.minus(order.filledQuantity);
+  const closed = ctx.positions.reduce(position.id, record, remaining);
+  const feesLeft = position.entryFees.minus(position.entryFees.mul(order.filledQuantity).div(position.quantity));
+  const reduced = ctx.positions.update(position.id, { entryFees: feesLeft });
+  // What remains keeps its protection, resized to the remaining quantity at the same prices.
+  const legs = currentLegs(reduced, ctx);
+  if (legs.stop || legs.target) await placeProtection(ctx, broker, instrument, reduced, legs, resizedProtectionIds(ctx, broker, reduced));
+  return { kind: 'reduced', closed, order, remaining };
+}
+
+/** The closed_positions record of an exit order's fills: realized P&L net of the entry fees' share and the exit fees. */
+export function closeRecord(ctx: ExecutionContext, position: Position, exit: JournalOrder, reason: ExitReason) {
+  const fills = ctx.orders.fillsForOrder(exit.clientOrderId);
+  const quantity = fills.reduce((sum, f) => sum.plus(f.quantity), ZERO);
+  const notional = fills.reduce((sum, f) => sum.plus(f.quantity.mul(f.price)), ZERO);
+  const exitFees = fills.reduce((sum, f) => sum.plus(f.fee), ZERO);
+  const exitPrice = quantity.gt(0) ? notional.div(quantity) : (exit.averageFillPrice ?? ZERO);
+  const entryFeeShare = position.quantity.gt(0) ? position.entryFees.mul(quantity).div(position.quantity) : ZERO;
+  const direction = position.side === 'long' ? 1 : -1;
+  const gross = exitPrice.minus(position.averageEntryPrice).mul(quantity).mul(direction);
+  const fees = entryFeeShare.plus(exitFees);
+  const realizedPnl = gross.minus(fees);
+  const cost = position.averageEntryPrice.mul(quantity);
+  return {
+    quantity, entryPrice: position.averageEntryPrice, exitPrice, realizedPnl, fees, exitReason: reason,
+    realizedPnlPct: cost.gt(0) ? realizedPnl.div(cost).mul(HUNDRED) : undefined,
+    closedAt: ctx.now(), tradingDay: tradingDay(ctx.now(), accountTimeZone(ctx, position.account)),
+  };
+}
+
+/**
+ * One-cancels-other for protection tradewire placed: when the stop or the target has filled at the broker,
+ * cancel its sibling and close the position's books with the matching exit reason.
+ */
+export async function syncProtection(ctx: ExecutionContext, broker: Broker, position: Position): Promise<ClosedPosition | undefined> {
+  const legs = ctx.orders.ordersForPosition(position.id).filter((o) => o.leg === 'stop' || o.leg === 'target');
+  for (const leg of legs.filter((o) => !isTerminal(o.status))) await ctx.tracker.refresh(broker, leg.clientOrderId);
+  const filled = ctx.orders.ordersForPosition(position.id).find((o) => (o.leg === 'stop' || o.leg === 'target') && o.status === 'filled'
+    && o.filledQuantity.eq(position.quantity));
+  if (!filled) return undefined;
+  for (const sibling of protectiveOrders(ctx, position.id)) await ctx.tracker.cancel(broker, sibling.clientOrderId);
+  const reason: ExitReason = filled.leg === 'target' ? 'take_profit' : filled.type === 'trailing_stop' ? 'trailing_stop' : 'stop_loss';
+  const fresh = ctx.positions.findById(position.id);
+  if (!fresh || fresh.status === 'closed') return undefined;
+  const closed = ctx.positions.close(position.id, closeRecord(ctx, fresh, filled, reason));
+  ctx.logger.info({ event: 'position.closed', positionId: position.id, symbol: position.symbol, reason, realizedPnl: closed.realizedPnl.toFixed() }, `position closed by its ${filled.leg}`);
+  return closed;
+}
