@@ -113,7 +113,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
   });
 
   const app = createApp({
-    routers: [{ path: '/webhook', router: webhook }],
+    routers: role === 'worker' ? [] : [{ path: '/webhook', router: webhook }],
     version: VERSION,
     startedAt: new Date(),
     now: () => new Date(),
@@ -124,8 +124,8 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     ],
   });
 
-  let server: Server;
-  try {
+  let server: Server | undefined;
+  if (role !== 'worker') try {
     server = await new Promise<Server>((resolve, reject) => {
       // Not app.listen: Express 5 calls its callback on a listen error as well, which would look like success.
       const s = createServer(app);
@@ -139,17 +139,18 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     const code = (error as NodeJS.ErrnoException).code;
     throw new StartupError(`tradewire: cannot listen on ${config.server.host}:${config.server.port} (${code ?? String(error)}): set PORT or HOST, or stop what is using it.`);
   }
-  const address = server.address();
+  const address = server?.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
-  const url = `http://${config.server.host}:${port}`;
+  const url = server ? `http://${config.server.host}:${port}` : '';
   logger.info({ event: 'daemon.started', url, redis: describeRedisUrl(config.redis.url), database: config.database.path,
-    accounts: Object.keys(config.accounts), strategies: Object.keys(config.strategies) }, `tradewire ${VERSION} listening on ${url}`);
+    accounts: Object.keys(config.accounts), strategies: Object.keys(config.strategies), role },
+    server ? `tradewire ${VERSION} (${role}) listening on ${url}` : `tradewire ${VERSION} (${role}) executing queued signals`);
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       logger.info({ event: 'daemon.stopping' }, 'stopping');
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
       await execution?.close();
       await brokers.disconnectAll();
       await queue.close();

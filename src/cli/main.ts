@@ -7,10 +7,16 @@ program.name('tradewire').description('TradingView alerts to broker orders, safe
 
 program.command('start')
   .description('run the daemon in the foreground')
-  .action(async () => {
+  .option('--role <role>', 'all (everything), api (webhook and HTTP only) or worker (executes queued signals only)', 'all')
+  .action(async (opts: { role: string }) => {
+    if (!['all', 'api', 'worker'].includes(opts.role)) {
+      console.error(`tradewire: unknown role '${opts.role}' (all, api or worker)`);
+      process.exitCode = 2;
+      return;
+    }
     await import('../main.ts').then(async (m) => {
       try {
-        const daemon = await m.startDaemon();
+        const daemon = await m.startDaemon(process.env, undefined, opts.role as 'all' | 'api' | 'worker');
         const stop = () => { void daemon.stop().then(() => process.exit(0)); };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);

@@ -22,7 +22,8 @@ import type { SignalStatus } from '../store/signals-repo.ts';
 import type { ExecutionContext } from './context.ts';
 import { brokerReason, OrderFailedError } from './order-tracker.ts';
 import {
-  accountTimeZone, cancelProtection, closePosition, currentLegs, idFor, openingSide, placeProtection, ProtectionError, resizedProtectionIds,
+  accountTimeZone, cancelProtection, closePosition, closeRecord, currentLegs, idFor, openingSide, placeProtection, protectiveOrders, ProtectionError,
+  resizedProtectionIds,
 } from './position-actions.ts';
 
 export interface ExecutionOutcome {
@@ -144,6 +145,9 @@ export class Executor {
     // A simulated broker takes its prices from the alerts.
     if (alert.price !== undefined && acceptsPrices(broker)) await broker.updatePrices(new Map([[job.symbol, alert.price]]));
 
+    const resumed = await this.resume(work);
+    if (resumed) return resumed;
+
     const position = await this.settledPosition(job.account, job.symbol, this.reversalTimeoutMs(work));
     if (position && position.status === 'closing') return failed('position_busy: the position is still being closed');
     if (position && position.status === 'external') return refused('position_owned: an external position in this symbol (not opened by tradewire)');
@@ -159,6 +163,82 @@ export class Executor {
     });
     ctx.logger.debug({ event: 'execution.intent', signalId: job.signalId, account: job.account, intent: intent.kind }, 'intent decided');
     return this.carryOut(work, intent, position);
+  }
+
+  /**
+   * A re-run of an execution whose earlier attempt died midway (the worker was killed, BullMQ handed the job
+   * over): finish what that attempt started instead of deciding anew, which would see its own position and
+   * call the signal a no_op, leaving an entry unprotected. Returns undefined when there is nothing to resume
+   * (or, after a reversal's close, when the new entry still has to be made by the normal path).
+   */
+  private async resume(work: Work): Promise<ExecutionOutcome | undefined> {
+    const { ctx } = this;
+    const { job, broker } = work;
+    const prior = ctx.orders.ordersForSignal(job.signalId).filter((o) => o.account === job.account);
+    if (prior.length === 0) return undefined;
+    ctx.logger.warn({ event: 'execution.resumed', signalId: job.signalId, account: job.account, orders: prior.map((o) => `${o.leg}:${o.status}`) },
+      'resuming an execution an earlier attempt started');
+    for (const order of prior) {
+      // place() finds a journalled intent, looks it up at the broker by client id, and sends it only if the broker never saw it.
+      if (order.status === 'pending_submit' || order.status === 'unknown') await ctx.tracker.place(broker, order);
+      else await ctx.tracker.refresh(broker, order.clientOrderId);
+    }
+    const instrument = await broker.instrument(job.symbol);
+    const exit = ctx.orders.ordersForSignal(job.signalId).find((o) => o.account === job.account && o.leg === 'exit');
+    const entry = ctx.orders.ordersForSignal(job.signalId).find((o) => o.account === job.account && o.leg === 'entry');
+    if (exit && !entry) {
+      const position = exit.positionId ? ctx.positions.findById(exit.positionId) : undefined;
+      if (position && position.status !== 'closed' && exit.status === 'filled') {
+        const record = closeRecord(ctx, position, exit, 'signal');
+        if (record.quantity.gte(position.quantity)) ctx.positions.close(position.id, record);
+        else ctx.positions.reduce(position.id, record, position.quantity.minus(record.quantity));
+      } else if (position && position.status === 'closing' && exit.status !== 'filled') {
+        return failed(`exit_unfilled: the exit order ${exit.clientOrderId} is ${exit.status}`);
+      }
+      // A reversal closes with the alert's own side (a buy closes the short) and then opens: let the normal path open.
+      const reversal = (work.alert.action === 'buy' || work.alert.action === 'sell') && work.alert.sentiment !== 'flat' && exit.side === work.alert.action;
+      return reversal ? undefined : ok();
+    }
+    if (!entry) return undefined;
+    if (entry.status === 'rejected' || entry.status === 'cancelled' || entry.status === 'expired') {
+      return entry.filledQuantity.gt(0) ? this.finishEntry(work, instrument, entry) : refused(`${entry.status}: ${entry.reason ?? 'the entry did not fill'}`);
+    }
+    if (entry.filledQuantity.lte(0)) return ok();
+    return this.finishEntry(work, instrument, entry);
+  }
+
+  /** An entry that has filled: make sure its position is booked and protected. */
+  private async finishEntry(work: Work, instrument: Instrument, entry: JournalOrder): Promise<ExecutionOutcome> {
+    const { ctx } = this;
+    let position = entry.positionId ? ctx.positions.findById(entry.positionId) : undefined;
+    if (!position) {
+      // Opened, but the process died before the entry was linked to it.
+      const open = ctx.positions.findOpen(work.job.account, work.job.symbol);
+      if (open?.signalId === work.job.signalId) {
+        ctx.orders.linkPosition(entry.clientOrderId, open.id);
+        position = open;
+      }
+    }
+    const existing = position && position.signalId !== work.job.signalId ? position : undefined;
+    if (!position) {
+      const side: PositionSide = entry.side === 'buy' ? 'long' : 'short';
+      position = this.recordEntryFill(work, ulid(), side, undefined, entry, tradingDay(ctx.now(), accountTimeZone(ctx, work.job.account)));
+    }
+    if (existing && !this.netOfFills(existing.id, existing.side).eq(existing.quantity)) {
+      position = this.recordEntryFill(work, existing.id, existing.side, existing, entry, existing.tradingDay);
+    }
+    const protectedAlready = position.protection !== undefined && (position.protection === 'emulated' || protectiveOrders(ctx, position.id).length > 0);
+    if (protectedAlready || position.status === 'closed') return ok();
+    return this.protect(work, instrument, position, entry.side, existing);
+  }
+
+  /** A position's quantity as the sum of its orders' fills (opening side positive): what it must be. */
+  private netOfFills(positionId: string, side: PositionSide): Decimal {
+    const opening = openingSide(side);
+    return this.ctx.orders.ordersForPosition(positionId).reduce((net, order) => {
+      const filled = this.ctx.orders.fillsForOrder(order.clientOrderId).reduce((sum, f) => sum.plus(f.quantity), ZERO);
+      return order.side === opening ? net.plus(filled) : net.minus(filled);
+    }, ZERO);
   }
 
   private async carryOut(work: Work, intent: Intent, position: Position | undefined): Promise<ExecutionOutcome> {

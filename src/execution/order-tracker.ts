@@ -47,7 +47,8 @@ export class OrderTracker {
     const full: OrderRequest = {
       clientOrderId: intent.clientOrderId, symbol: intent.symbol, side: intent.side, type: intent.type, quantity: intent.quantity,
       limitPrice: intent.limitPrice, stopPrice: intent.stopPrice, trailAmount: intent.trailAmount, trailPercent: intent.trailPercent,
-      timeInForce: intent.timeInForce, leg: intent.leg, ...request,
+      // Anything but an entry only ever reduces a position: if it raced its sibling, it must never open the other side.
+      timeInForce: intent.timeInForce, leg: intent.leg, reduceOnly: intent.leg !== 'entry' ? true : undefined, ...request,
     };
     try {
       const placed = await withRetries(
