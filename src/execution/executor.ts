@@ -22,8 +22,8 @@ import type { SignalStatus } from '../store/signals-repo.ts';
 import type { ExecutionContext } from './context.ts';
 import { brokerReason, OrderFailedError } from './order-tracker.ts';
 import {
-  accountTimeZone, cancelProtection, closePosition, closeRecord, currentLegs, idFor, openingSide, placeProtection, protectiveOrders, ProtectionError,
-  resizedProtectionIds,
+  accountTimeZone, closePosition, closeRecord, currentLegs, idFor, openingSide, placeProtection, protectiveOrders, ProtectionError,
+  syncProtection,
 } from './position-actions.ts';
 
 export interface ExecutionOutcome {
@@ -142,8 +142,14 @@ export class Executor {
     const unsupported = this.unsupportedByBroker(broker, alert);
     if (unsupported) return refused(`unsupported: ${unsupported}`);
 
-    // A simulated broker takes its prices from the alerts.
-    if (alert.price !== undefined && acceptsPrices(broker)) await broker.updatePrices(new Map([[job.symbol, alert.price]]));
+    // A simulated broker takes its prices from the alerts. That price can set off the position's stop or target at
+    // the broker: book that close (and cancel its sibling) before the signal is judged, or it meets a position the
+    // broker no longer holds.
+    if (alert.price !== undefined && acceptsPrices(broker)) {
+      await broker.updatePrices(new Map([[job.symbol, alert.price]]));
+      const held = ctx.positions.findOpen(job.account, job.symbol);
+      if (held?.status === 'open') await syncProtection(ctx, broker, held);
+    }
 
     const resumed = await this.resume(work);
     if (resumed) return resumed;
@@ -227,8 +233,7 @@ export class Executor {
     if (existing && !this.netOfFills(existing.id, existing.side).eq(existing.quantity)) {
       position = this.recordEntryFill(work, existing.id, existing.side, existing, entry, existing.tradingDay);
     }
-    const protectedAlready = position.protection !== undefined && (position.protection === 'emulated' || protectiveOrders(ctx, position.id).length > 0);
-    if (protectedAlready || position.status === 'closed') return ok();
+    if (position.status === 'closed' || position.protection === 'emulated') return ok();
     return this.protect(work, instrument, position, entry.side, existing);
   }
 
@@ -443,10 +448,15 @@ export class Executor {
       }
       legs = fresh;
     }
+    // The signal's own ids: placing protection again (a re-run after a crash) completes what is missing and never doubles it.
+    const ids = { stop: idFor(broker, { source: job.signalId, account: job.account, leg: 'stop' }), target: idFor(broker, { source: job.signalId, account: job.account, leg: 'target' }) };
     try {
-      if (existing) await cancelProtection(ctx, broker, existing);
-      const ids = existing ? resizedProtectionIds(ctx, broker, position)
-        : { stop: idFor(broker, { source: job.signalId, account: job.account, leg: 'stop' }), target: idFor(broker, { source: job.signalId, account: job.account, leg: 'target' }) };
+      if (existing) {
+        // An add: the earlier protection (for the smaller position) goes; this signal's, for the new total, replaces it.
+        for (const order of protectiveOrders(ctx, existing.id)) {
+          if (order.clientOrderId !== ids.stop && order.clientOrderId !== ids.target) await ctx.tracker.cancel(broker, order.clientOrderId);
+        }
+      }
       await placeProtection(ctx, broker, instrument, position, legs, ids, { signalId: job.signalId, executionId: work.executionId });
     } catch (error) {
       const reason = error instanceof OrderFailedError ? error.order.reason ?? brokerReason(error.cause) : error instanceof Error ? error.message : String(error);
