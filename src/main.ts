@@ -1,8 +1,8 @@
 // Composition root: load the config, check Redis, open the journal, build the brokers, serve HTTP, stop cleanly.
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { createServer, type Server } from 'node:http';
-import { ConfigError, loadConfig } from './config/load.ts';
+import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { openDatabase } from './store/db.ts';
 import { createBrokers, type BrokerRegistry } from './brokers/registry.ts';
@@ -28,8 +28,15 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 export interface Daemon {
   /** Where the HTTP server listens (empty for the worker role, which serves no HTTP). */
   url: string;
+  /** Reads the config file again; an invalid file keeps the running config and says why. */
+  reload(): Promise<ReloadResult>;
   stop(): Promise<void>;
 }
+
+export type ReloadResult = { ok: true; restartNeeded: string[] } | { ok: false; error: string };
+
+/** Settings the running process is built from: a change to these waits for a restart. */
+const RESTART_SECTIONS = ['server', 'redis', 'database', 'queue', 'accounts'] as const;
 
 /** all: everything in one process; api: the webhook and HTTP only; worker: executes queued signals only. */
 export type Role = 'all' | 'api' | 'worker';
@@ -146,10 +153,42 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     accounts: Object.keys(config.accounts), strategies: Object.keys(config.strategies), role },
     server ? `tradewire ${VERSION} (${role}) listening on ${url}` : `tradewire ${VERSION} (${role}) executing queued signals`);
 
+  const reload = async (): Promise<ReloadResult> => {
+    try {
+      const next = await loadConfig({ env });
+      const missing = Object.entries(next.strategies).flatMap(([name, strategy]) => strategy.subscriptions
+        .filter((sub) => !Object.hasOwn(config.accounts, sub.account)).map((sub) => `strategies.${name}: account ${sub.account} is new and needs a restart`));
+      if (missing.length > 0) throw new ConfigError(env.CONFIG_FILE ?? 'config', missing.map((message) => ({ path: '', message })));
+      const restartNeeded = RESTART_SECTIONS.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]));
+      config = { ...next, server: config.server, redis: config.redis, database: config.database, queue: config.queue, accounts: config.accounts };
+      logger.info({ event: 'config.reloaded', restartNeeded }, restartNeeded.length > 0
+        ? `config reloaded; changes to ${restartNeeded.join(', ')} take effect at the next restart` : 'config reloaded');
+      return { ok: true, restartNeeded: [...restartNeeded] };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      logger.error({ event: 'config.reload_failed', error: message }, 'the new config is invalid: the running one stays');
+      return { ok: false, error: message };
+    }
+  };
+  let reloadTimer: NodeJS.Timeout | undefined;
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(env.CONFIG_FILE ?? DEFAULT_CONFIG_FILE, { persistent: false }, () => {
+      // Editors write a file in several steps: reload once it has settled.
+      clearTimeout(reloadTimer);
+      reloadTimer = setTimeout(() => { void reload(); }, 300);
+    });
+    watcher.on('error', () => undefined);
+  } catch {
+    logger.warn({ event: 'config.unwatched' }, 'cannot watch the config file: reload with SIGHUP');
+  }
+
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       logger.info({ event: 'daemon.stopping' }, 'stopping');
+      watcher?.close();
+      clearTimeout(reloadTimer);
       if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
       await execution?.close();
       await brokers.disconnectAll();
@@ -160,7 +199,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     })();
     return stopping;
   };
-  return { url, stop };
+  return { url, reload, stop };
 }
 
 async function runFromCommandLine(): Promise<void> {
@@ -174,6 +213,7 @@ async function runFromCommandLine(): Promise<void> {
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    process.on('SIGHUP', () => { void daemon.reload(); });
   } catch (error) {
     if (error instanceof StartupError) {
       process.stderr.write(`${error.message}\n`);

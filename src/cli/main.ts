@@ -20,6 +20,7 @@ program.command('start')
         const stop = () => { void daemon.stop().then(() => process.exit(0)); };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
+        process.on('SIGHUP', () => { void daemon.reload(); });
       } catch (error) {
         if (error instanceof m.StartupError) {
           console.error(error.message);

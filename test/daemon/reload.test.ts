@@ -1,0 +1,51 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startDaemon } from '../../src/main.ts';
+import { createLogger } from '../../src/ops/logger.ts';
+import { REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
+
+const silent = createLogger({ level: 'silent', destination: { write: () => undefined } });
+const ACCOUNTS = 'accounts:\n  paper:\n    broker: paper\n';
+const ONE = `${ACCOUNTS}strategies:\n  default:\n    account: paper\n`;
+const TWO = `${ONE}  swing:\n    account: paper\n    allowShorts: true\n`;
+
+describe('config reload', () => {
+  const dir = tempDir('tw-reload');
+  const prefix = uniquePrefix('reload');
+  afterAll(async () => {
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+    dir.cleanup();
+  });
+
+  it('takes a new strategy without a restart, and keeps the running config when the new file is invalid', async () => {
+    const file = join(dir.path, 'tradewire.yaml');
+    writeFileSync(file, ONE);
+    const daemon = await startDaemon({ CONFIG_FILE: file, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix,
+      DATABASE_PATH: join(dir.path, 'trading.db'), WEBHOOK_PASSPHRASE: 'reload-secret-123' }, silent, 'api');
+    const send = (strategy: string) => fetch(`${daemon.url}/webhook/${strategy}`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ passphrase: 'reload-secret-123', ticker: 'AAPL', action: 'cancel', id: `${strategy}-${Math.random()}` }) });
+    try {
+      expect((await send('swing')).status).toBe(404);
+
+      writeFileSync(file, TWO);
+      expect(await daemon.reload()).toEqual({ ok: true, restartNeeded: [] });
+      expect((await send('swing')).status).toBe(202);
+
+      writeFileSync(file, `${TWO}  broken: [\n`);
+      const failed = await daemon.reload();
+      expect(failed.ok).toBe(false);
+      expect(failed.ok ? '' : failed.error).toContain(file);
+      expect((await send('swing')).status).toBe(202);
+
+      writeFileSync(file, TWO.replace('broker: paper', 'broker: paper\n    startingCash: 5000'));
+      expect(await daemon.reload()).toEqual({ ok: true, restartNeeded: ['accounts'] });
+    } finally {
+      await daemon.stop();
+    }
+  });
+});
