@@ -12,7 +12,6 @@ import { resolveWebhookPassphrase } from './ops/generated-passphrase.ts';
 import { assertRedisReachable, createFastFailRedis, describeRedisUrl, RedisUnavailableError } from './queue/redis.ts';
 import { SignalQueue } from './queue/signal-queue.ts';
 import { createWebhookRouter } from './intake/webhook.ts';
-import { IntakeLimits } from './intake/limits.ts';
 import { SignalsRepo } from './store/signals-repo.ts';
 import { ExecutionsRepo } from './store/executions-repo.ts';
 import { OrdersRepo } from './store/orders-repo.ts';
@@ -114,7 +113,6 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     redis,
     prefix: config.redis.prefix,
     queue,
-    limits: new IntakeLimits(redis, config.redis.prefix),
     logger,
     now: () => new Date(),
   });

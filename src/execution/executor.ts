@@ -32,7 +32,6 @@ export interface ExecutionOutcome {
   reason?: string | undefined;
 }
 
-const LEASE_MS = 30_000;
 const TERMINAL_EXECUTION: ReadonlySet<ExecutionStatus> = new Set(['executed', 'rejected', 'failed', 'stale', 'halted']);
 
 const ok = (): ExecutionOutcome => ({ status: 'executed' });
@@ -78,6 +77,9 @@ export class Executor {
       return undefined;
     }
     let outcome: ExecutionOutcome;
+    // The lease lives as long as the queue's lock and is renewed while the job runs: a dead worker's execution is
+    // taken over within seconds, and a long one (a reversal waiting for its close) never loses it midway.
+    const renewal = setInterval(() => { ctx.executions.renewLease(execution.id, ctx.owner, this.leaseMs(), ctx.now()); }, Math.max(250, this.leaseMs() / 3));
     try {
       ctx.executions.setStatus(execution.id, 'running');
       outcome = await this.run(job, alert, receivedAt, execution.id);
@@ -86,6 +88,7 @@ export class Executor {
         : error instanceof ProtectionError ? `${error.reason}: ${error.message}` : `internal: ${error instanceof Error ? error.message : String(error)}`);
       ctx.logger.error({ event: 'execution.failed', signalId: job.signalId, account: job.account, err: error instanceof Error ? error.stack : String(error) }, 'execution failed');
     }
+    clearInterval(renewal);
     ctx.executions.setStatus(execution.id, outcome.status, outcome.reason);
     ctx.executions.release(execution.id, ctx.owner);
     ctx.logger.info({ event: `execution.${outcome.status}`, signalId: job.signalId, account: job.account, symbol: job.symbol, reason: outcome.reason },
@@ -109,7 +112,7 @@ export class Executor {
     for (;;) {
       const current = this.ctx.executions.findById(executionId);
       if (current && TERMINAL_EXECUTION.has(current.status)) return false;
-      if (this.ctx.executions.claimLease(executionId, this.ctx.owner, LEASE_MS, this.ctx.now())) return true;
+      if (this.ctx.executions.claimLease(executionId, this.ctx.owner, this.leaseMs(), this.ctx.now())) return true;
       await this.ctx.sleep(250);
     }
   }
@@ -507,6 +510,10 @@ export class Executor {
       case 'unfilled':
         return failed(`${timeoutReason}: the exit order ${outcome.order.clientOrderId} is ${outcome.order.status}`);
     }
+  }
+
+  private leaseMs(): number {
+    return this.ctx.config().queue.lockDurationSeconds * 1000;
   }
 
   private reversalTimeoutMs(work: Work): number {

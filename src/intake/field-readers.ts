@@ -1,6 +1,5 @@
 // Readers for single alert values (decimals, enums, text, booleans, times): each pushes a human-readable issue or returns the value.
 import { isLosslessNumber } from 'lossless-json';
-import { z } from 'zod';
 import { Decimal, isDecimalText } from '../domain/money.ts';
 
 /** One problem with an alert, named by its path in the body ('stopLoss.trailPercent', '' for the body itself). */
@@ -44,6 +43,9 @@ export interface DecimalRules {
  * A number from its source text: a numeric string, a lossless number, or a JS safe integer. A fractional
  * JS number has already been through a float, so it is refused rather than silently rounded.
  */
+const MAX_MAGNITUDE = new Decimal('1e15');
+const MIN_MAGNITUDE = new Decimal('1e-12');
+
 export function readDecimal(value: unknown, path: string, issues: Issue[], rules: DecimalRules = {}): Decimal | undefined {
   let text: string;
   if (typeof value === 'string') {
@@ -74,8 +76,9 @@ export function readDecimal(value: unknown, path: string, issues: Issue[], rules
     return undefined;
   }
   const decimal = new Decimal(text);
-  if (!decimal.isFinite()) {
-    issues.push({ path, message: `${describeValue(value)} is too large` });
+  // Bounds no real price or quantity comes near, so an exponent typo (1e999, 1e-400) is refused, not traded.
+  if (!decimal.isFinite() || decimal.abs().gt(MAX_MAGNITUDE) || (!decimal.isZero() && decimal.abs().lt(MIN_MAGNITUDE))) {
+    issues.push({ path, message: `${describeValue(value)} is out of range (between 1e-12 and 1e15)` });
     return undefined;
   }
   if (rules.positive === true && !decimal.gt(0)) {
@@ -89,10 +92,6 @@ export function readDecimal(value: unknown, path: string, issues: Issue[], rules
   return decimal;
 }
 
-function firstMessage(error: z.ZodError): string {
-  return error.issues[0]?.message ?? 'is not valid';
-}
-
 /** One of a fixed set of words, case-insensitive ('BUY' is buy): TradingView placeholders and people vary in case. */
 export function readEnum<const T extends readonly [string, ...string[]]>(
   value: unknown, path: string, issues: Issue[], values: T,
@@ -104,17 +103,17 @@ export function readEnum<const T extends readonly [string, ...string[]]>(
       return undefined;
     }
   }
-  const schema = z
-    .string({ error: (iss) => `must be one of ${values.join(', ')}, not ${describeValue(iss.input)}` })
-    .trim()
-    .toLowerCase()
-    .pipe(z.enum(values, { error: () => `must be one of ${values.join(', ')}, not ${describeValue(value)}` }));
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    issues.push({ path, message: firstMessage(result.error) });
+  const expected = `must be one of ${values.join(', ')}, not ${describeValue(value)}`;
+  if (typeof value !== 'string') {
+    issues.push({ path, message: expected });
     return undefined;
   }
-  return result.data as T[number];
+  const word = value.trim().toLowerCase();
+  if (!(values as readonly string[]).includes(word)) {
+    issues.push({ path, message: expected });
+    return undefined;
+  }
+  return word as T[number];
 }
 
 /** Non-empty text without control characters, trimmed, at most `max` characters. */
@@ -126,19 +125,20 @@ export function readText(value: unknown, path: string, issues: Issue[], max: num
       return undefined;
     }
   }
-  const schema = z
-    .string({ error: (iss) => `must be text, not ${describeValue(iss.input)}` })
-    .trim()
-    .min(1, { error: 'is empty' })
-    .max(max, { error: `is longer than ${max} characters` })
-    // eslint-disable-next-line no-control-regex
-    .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'contains control characters' });
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    issues.push({ path, message: firstMessage(result.error) });
+  if (typeof value !== 'string') {
+    issues.push({ path, message: `must be text, not ${describeValue(value)}` });
     return undefined;
   }
-  return result.data;
+  const text = value.trim();
+  const problem = text === '' ? 'is empty'
+    : text.length > max ? `is longer than ${max} characters`
+      // eslint-disable-next-line no-control-regex
+      : /[\u0000-\u001f\u007f]/.test(text) ? 'contains control characters' : undefined;
+  if (problem) {
+    issues.push({ path, message: problem });
+    return undefined;
+  }
+  return text;
 }
 
 /** true or false, as JSON booleans or as the text 'true'/'false' (a placeholder renders text). */

@@ -1,46 +1,41 @@
-// Rate limits kept in Redis, so they hold across receiver processes: a token bucket per strategy, failed logins per source.
+// Intake limits: failed authentications per source address (in Redis, shared by receivers), and a ceiling per strategy.
 import type { Redis } from 'ioredis';
 
-// Redis's own clock, so several receivers on several hosts share one notion of time.
-const TOKEN_BUCKET = `
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(data[1]) or burst
-local ts = tonumber(data[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return allowed`;
+/**
+ * A token bucket per strategy, kept in this process: a safety ceiling against a runaway alert loop, not an
+ * accounting quota, so it costs the request path nothing. Each receiver process applies the ceiling on its own.
+ */
+export class StrategyCeiling {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
 
-export class IntakeLimits {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(private readonly clock: () => number = () => performance.now()) {}
 
   /** Takes one token from the strategy's bucket: false when the strategy is over its rate. */
-  async takeStrategyToken(strategy: string, ratePerSecond: number, burst: number): Promise<boolean> {
-    const allowed = await this.redis.eval(TOKEN_BUCKET, 1, `${this.prefix}:rl:strategy:${strategy}`, ratePerSecond, burst);
-    return allowed === 1;
+  take(strategy: string, ratePerSecond: number, burst: number): boolean {
+    const now = this.clock();
+    const bucket = this.buckets.get(strategy) ?? { tokens: burst, at: now };
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) * ratePerSecond) / 1000);
+    bucket.at = now;
+    const allowed = bucket.tokens >= 1;
+    if (allowed) bucket.tokens -= 1;
+    this.buckets.set(strategy, bucket);
+    return allowed;
   }
+}
 
-  /** Failed authentications from this source in the current minute. */
-  async failedAuthCount(source: string, now: Date): Promise<number> {
-    const value = await this.redis.get(this.failKey(source, now));
-    return value === null ? 0 : Number(value);
-  }
+/**
+ * Failed authentications per source address and minute, counted in Redis so every receiver sees them. Only
+ * failures are counted and only failures are answered 429 past the limit: TradingView sends every user's alerts
+ * from four shared addresses, so blocking an address would let a stranger's junk stop a user's real alerts.
+ */
+export class FailedAuthCounter {
+  constructor(private readonly redis: Redis, private readonly prefix: string) {}
 
-  async recordFailedAuth(source: string, now: Date): Promise<void> {
-    const key = this.failKey(source, now);
-    await this.redis.multi().incr(key).expire(key, 120).exec();
-  }
-
-  private failKey(source: string, now: Date): string {
-    return `${this.prefix}:rl:authfail:${source}:${Math.floor(now.getTime() / 60_000)}`;
+  /** Counts one failure and returns how many this source has had in the current minute. */
+  async record(source: string, now: Date): Promise<number> {
+    const key = `${this.prefix}:rl:authfail:${source}:${Math.floor(now.getTime() / 60_000)}`;
+    const replies = await this.redis.multi().incr(key).expire(key, 120).exec();
+    const count = replies?.[0]?.[1];
+    return typeof count === 'number' ? count : 0;
   }
 }

@@ -11,7 +11,7 @@ import { alertToJson } from './alert-json.ts';
 import { authenticate } from './auth.ts';
 import { parseBody } from './body.ts';
 import { contentHash, stableStringify } from './content-hash.ts';
-import type { IntakeLimits } from './limits.ts';
+import { FailedAuthCounter, StrategyCeiling } from './limits.ts';
 import { parseAlert, type ParsedAlert } from './parse.ts';
 import { publishRefusal, type Refusal } from './refusals.ts';
 import { extractPassphrase, stripSecret } from './secret.ts';
@@ -25,7 +25,6 @@ export interface WebhookDeps {
   redis: Redis;
   prefix: string;
   queue: SignalQueue;
-  limits: IntakeLimits;
   logger: Logger;
   now: () => Date;
   newSignalId?: () => string;
@@ -70,6 +69,10 @@ function dedupeKeyFor(strategy: string, alert: ParsedAlert, hash: string, config
 export function createWebhookRouter(deps: WebhookDeps): Router {
   const router = express.Router();
   const newSignalId = deps.newSignalId ?? monotonicFactory();
+  const failedAuth = new FailedAuthCounter(deps.redis, deps.prefix);
+  const ceiling = new StrategyCeiling();
+  // Rebuilt only when the config object changes (a reload), not per request.
+  let filterFor: { config: Config; filter: ((address: string) => boolean) | undefined } | undefined;
   // The limit is read at start; a reload that changes it takes effect on the next start.
   const rawBody = express.raw({ type: () => true, limit: deps.config().server.bodyLimitBytes });
 
@@ -89,7 +92,8 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     const now = deps.now();
     const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
 
-    const allowed = sourceFilter(config);
+    if (filterFor?.config !== config) filterFor = { config, filter: sourceFilter(config) };
+    const allowed = filterFor.filter;
     if (allowed && !allowed(source)) {
       res.status(403).json({ error: 'forbidden_source' });
       return;
@@ -99,11 +103,6 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     const parsedBody = parseBody(raw, req.headers['content-type']);
     if (!parsedBody.ok && parsedBody.error === 'unsupported_media_type') {
       res.status(415).json({ error: 'unsupported_media_type', message: 'send the alert as application/json or text/plain' });
-      return;
-    }
-
-    if (await redisCall(() => deps.limits.failedAuthCount(source, now)) >= config.webhook.failedAuthPerMinute) {
-      res.status(429).json({ error: 'rate_limited' });
       return;
     }
 
@@ -121,9 +120,10 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
       rawBody: raw,
     }, secret);
     if (!authenticated) {
-      await redisCall(() => deps.limits.recordFailedAuth(source, now));
-      deps.logger.warn({ event: 'webhook.unauthorized', source }, 'alert with a wrong or missing secret');
-      res.status(401).json({ error: 'unauthorized' });
+      const failures = await redisCall(() => failedAuth.record(source, now));
+      deps.logger.warn({ event: 'webhook.unauthorized', source, failures }, 'alert with a wrong or missing secret');
+      if (failures > config.webhook.failedAuthPerMinute) res.status(429).json({ error: 'rate_limited' });
+      else res.status(401).json({ error: 'unauthorized' });
       return;
     }
 
@@ -178,7 +178,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
       accounts = [alert.account];
     }
 
-    if (!await redisCall(() => deps.limits.takeStrategyToken(strategyName, config.webhook.strategyRatePerSecond, config.webhook.strategyBurst))) {
+    if (!ceiling.take(strategyName, config.webhook.strategyRatePerSecond, config.webhook.strategyBurst)) {
       await refuse(res, 429, { error: 'rate_limited' }, { ...base, ...described, status: 'rejected', reason: 'rate_limited', detail: 'over the strategy\'s alert rate' });
       return;
     }

@@ -1,5 +1,5 @@
 // The signal queue: atomic fan-out of one alert into one execution job per account, deduplicated in the same step.
-import { FlowProducer, Queue, Worker, type Job, type ConnectionOptions } from 'bullmq';
+import { FlowProducer, Queue, Worker, type Job, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { executionJobId, laneFor, laneQueueName } from './lanes.ts';
 
@@ -20,6 +20,30 @@ export interface ExecutionJobData {
   receivedAt: string;
 }
 
+/** Redis cannot take the job now: the webhook answers 503 queue_unavailable. */
+export class QueueUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'QueueUnavailableError';
+  }
+}
+
+const ENQUEUE_DEADLINE_MS = 2000;
+/** Connection states in which Redis is known to be unreachable right now. */
+const DOWN: ReadonlySet<string> = new Set(['reconnecting', 'close', 'end']);
+
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new QueueUnavailableError(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export type EnqueueResult = { status: 'queued'; signalId: string } | { status: 'duplicate'; signalId: string };
 
 export interface SignalQueueOptions {
@@ -34,6 +58,7 @@ const KEEP_FAILED = { age: 7 * 24 * 3600 };
 
 export class SignalQueue {
   private readonly flows: FlowProducer;
+  private readonly lanes = new Map<string, Queue<ExecutionJobData>>();
 
   constructor(private readonly options: SignalQueueOptions) {
     this.flows = new FlowProducer({ connection: options.connection, prefix: options.prefix });
@@ -49,26 +74,48 @@ export class SignalQueue {
   async enqueue(jobs: ExecutionJobData[], dedupe: { key: string; ttlMs: number }): Promise<EnqueueResult> {
     const first = jobs[0];
     if (!first) throw new Error('a signal fans out to at least one account');
-    const nodes = await this.flows.addBulk(jobs.map((data) => ({
-      name: 'execute',
-      queueName: laneQueueName(laneFor(data.account, data.symbol, this.options.laneCount)),
-      data,
-      opts: {
-        jobId: executionJobId(data.signalId, data.account),
-        deduplication: { id: `${dedupe.key}.${data.account}`, ttl: dedupe.ttlMs },
-        removeOnComplete: KEEP_COMPLETED,
-        removeOnFail: KEEP_FAILED,
-      },
-    })));
+    const optsFor = (data: ExecutionJobData) => ({
+      jobId: executionJobId(data.signalId, data.account),
+      deduplication: { id: `${dedupe.key}.${data.account}`, ttl: dedupe.ttlMs },
+      removeOnComplete: KEEP_COMPLETED,
+      removeOnFail: KEEP_FAILED,
+    });
+    // BullMQ waits for a connection to become ready; the webhook must answer at once instead (TradingView gives up after 3 s).
+    if (DOWN.has(this.options.connection.status)) throw new QueueUnavailableError(`Redis connection is ${this.options.connection.status}`);
+    return withDeadline(this.add(jobs, optsFor), ENQUEUE_DEADLINE_MS);
+  }
+
+  private async add(jobs: ExecutionJobData[], optsFor: (data: ExecutionJobData) => JobsOptions): Promise<EnqueueResult> {
+    const first = jobs[0] as ExecutionJobData;
+    let got: string | undefined;
+    if (jobs.length === 1) {
+      // One account (the usual case): one script call, atomic on its own.
+      got = (await this.lane(first).add('execute', first, optsFor(first))).id;
+    } else {
+      const nodes = await this.flows.addBulk(jobs.map((data) => ({
+        name: 'execute', queueName: laneQueueName(laneFor(data.account, data.symbol, this.options.laneCount)), data, opts: optsFor(data),
+      })));
+      got = nodes[0]?.job.id;
+    }
     const ours = executionJobId(first.signalId, first.account);
-    const got = nodes[0]?.job.id;
     if (got === ours) return { status: 'queued', signalId: first.signalId };
     // A deduplicated job id is `<originalSignalId>.<account>`.
     return { status: 'duplicate', signalId: got === undefined ? first.signalId : got.slice(0, got.indexOf('.')) };
   }
 
+  private lane(data: ExecutionJobData): Queue<ExecutionJobData> {
+    const name = laneQueueName(laneFor(data.account, data.symbol, this.options.laneCount));
+    let queue = this.lanes.get(name);
+    if (!queue) {
+      queue = new Queue<ExecutionJobData>(name, { connection: this.options.connection, prefix: this.options.prefix });
+      queue.on('error', () => undefined);
+      this.lanes.set(name, queue);
+    }
+    return queue;
+  }
+
   async close(): Promise<void> {
-    await this.flows.close();
+    await Promise.all([this.flows.close(), ...[...this.lanes.values()].map((q) => q.close())]);
   }
 }
 

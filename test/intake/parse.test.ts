@@ -91,12 +91,17 @@ describe('TradersPost-style alerts parse unchanged', () => {
 
 describe('numbers never pass through a float', () => {
   it('a 20-digit decimal reaches Decimal exactly, as a JSON number or as text', () => {
-    const asNumber = accepted(parseText('{"ticker":"X","action":"buy","price":0.12345678901234567891,"quantity":12345678901234567890.5}'));
+    const asNumber = accepted(parseText('{"ticker":"X","action":"buy","price":0.12345678901234567891,"quantity":123456789012.123456789}'));
     expect(asNumber.alert.price?.toString()).toBe('0.12345678901234567891');
-    expect(asNumber.alert.quantity?.toString()).toBe('12345678901234567890.5');
+    expect(asNumber.alert.quantity?.toString()).toBe('123456789012.123456789');
     expect(asNumber.rawPayload.price).toBe('0.12345678901234567891');
     const asText = accepted(parseText('{"ticker":"X","action":"buy","stopLoss":{"stopPrice":"0.12345678901234567891"}}'));
     expect(asText.alert.stopLoss?.stopPrice?.toString()).toBe('0.12345678901234567891');
+  });
+
+  it.each(['1e999', '1e16', '-1e400', '1e-13'])('a number out of any real range (%s) is refused, not traded', (text) => {
+    const result = parseAlert({ ticker: 'X', action: 'buy', quantity: text, price: text }, context());
+    expect(pathsOf(result)).toEqual(['quantity', 'price']);
   });
 
   it('a fractional JS number handed in directly is refused: it has already been through a float', () => {
