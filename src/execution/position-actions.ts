@@ -153,14 +153,23 @@ export async function closePosition(ctx: ExecutionContext, broker: Broker, instr
   }
   const quantity = request.quantity === undefined || request.quantity.gte(position.quantity) ? position.quantity : request.quantity;
   const closesAll = quantity.eq(position.quantity);
+  let cancelled: JournalOrder[];
   try {
-    await cancelProtection(ctx, broker, position);
+    cancelled = await cancelProtection(ctx, broker, position);
   } catch (error) {
     ctx.positions.releaseClaim(position.id, ctx.owner);
     const reason = error instanceof ProtectionError ? error.message : String(error);
     ctx.accountState.halt(position.account, `protection of ${position.symbol} would not cancel: ${reason}`);
     ctx.logger.error({ event: 'account.halted', account: position.account, symbol: position.symbol, reason }, 'protection would not cancel: no exit sent, account halted');
     throw error;
+  }
+
+  // The stop or target may have filled before its cancel arrived: then the position is already closed at the
+  // broker, and sending the exit too could open the other side where reduce-only is not enforced.
+  const filledLeg = cancelled.find((o) => o.status === 'filled' && o.filledQuantity.gte(position.quantity));
+  if (filledLeg) {
+    const reason: ExitReason = filledLeg.leg === 'target' ? 'take_profit' : filledLeg.type === 'trailing_stop' ? 'trailing_stop' : 'stop_loss';
+    return { kind: 'closed', closed: ctx.positions.close(position.id, closeRecord(ctx, position, filledLeg, reason)), order: filledLeg };
   }
 
   let order = await ctx.tracker.place(broker, {
@@ -185,7 +194,9 @@ export async function closePosition(ctx: ExecutionContext, broker: Broker, instr
   const reduced = ctx.positions.update(position.id, { entryFees: feesLeft });
   // What remains keeps its protection, resized to the remaining quantity at the same prices.
   const legs = currentLegs(reduced, ctx);
-  if (legs.stop || legs.target) await placeProtection(ctx, broker, instrument, reduced, legs, resizedProtectionIds(ctx, broker, reduced));
+  if (legs.stop || legs.target) {
+    await placeProtection(ctx, broker, instrument, reduced, legs, resizedProtectionIds(ctx, broker, reduced), { signalId: request.signalId, executionId: request.executionId });
+  }
   return { kind: 'reduced', closed, order, remaining };
 }
 

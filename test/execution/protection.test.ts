@@ -75,6 +75,33 @@ describe('protection of a filled entry', () => {
   });
 });
 
+describe('closing a position whose stop fills during the close', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  it('books the stop and sends no exit: the broker is already flat', async () => {
+    let racing = false;
+    h = await createHarness({
+      wrap: (paper) => overriding(paper, {
+        cancelOrder: async (ref) => {
+          // The market gaps through the stop just as its cancel goes out: the cancel finds it filled.
+          if (racing) { racing = false; await paper.updatePrice('AAPL', '97'); }
+          return paper.cancelOrder(ref);
+        },
+      }),
+    });
+    await h.executor.execute(h.job(BUY));
+    racing = true;
+    const exit = h.job({ ticker: 'NASDAQ:AAPL', action: 'exit' });
+    expect(await h.executor.execute(exit)).toEqual({ status: 'executed' });
+    expect(h.ctx.orders.ordersForSignal(exit.signalId).filter((o) => o.leg === 'exit')).toEqual([]);
+    const closed = h.ctx.positions.listClosed();
+    expect(closed.map((c) => [c.exitReason, c.exitPrice.toFixed(), c.realizedPnl.toFixed()])).toEqual([['stop_loss', '97', '-30']]);
+    expect(await h.paper.positions()).toEqual([]);
+    expect(await h.paper.openOrders('AAPL')).toEqual([]);
+  });
+});
+
 describe('an order whose answer was lost', () => {
   let h: Harness | undefined;
   afterEach(async () => { await h?.close(); h = undefined; });
