@@ -237,6 +237,15 @@ export class Executor {
       position = this.recordEntryFill(work, existing.id, existing.side, existing, entry, existing.tradingDay);
     }
     if (position.status === 'closed' || position.protection === 'emulated') return ok();
+    const bracketLegs = ctx.orders.ordersForSignal(work.job.signalId)
+      .filter((o) => o.account === work.job.account && (o.leg === 'stop' || o.leg === 'target'));
+    const native = work.broker.capabilities.protectionFor(instrument);
+    if (!existing && (native === 'native' || native === 'attached') && bracketLegs.length > 0) {
+      // The bracket's own legs protect it: link them to the position rather than placing new ones.
+      for (const leg of bracketLegs) ctx.orders.linkPosition(leg.clientOrderId, position.id);
+      ctx.positions.update(position.id, { protection: 'native' });
+      return ok();
+    }
     return this.protect(work, instrument, position, entry.side, existing);
   }
 
@@ -395,6 +404,10 @@ export class Executor {
     const positionId = existing?.id ?? ulid();
     const entryId = idFor(broker, { source: job.signalId, account: job.account, leg: 'entry' });
     const type: OrderType = alert.orderType;
+    const protection = broker.capabilities.protectionFor(instrument);
+    if (!existing && (protection === 'native' || protection === 'attached')) {
+      return this.openBracket(work, { instrument, side, entrySide, quantity: sized.quantity, legs, entryId, positionId, day });
+    }
     let entry = await ctx.tracker.place(broker, {
       clientOrderId: entryId, account: job.account, strategy: job.strategy, symbol: job.symbol, side: entrySide, leg: 'entry', type,
       quantity: sized.quantity, limitPrice: alert.limitPrice, stopPrice: alert.stopPrice, trailAmount: alert.trailAmount, trailPercent: alert.trailPercent,
@@ -408,6 +421,39 @@ export class Executor {
     entry = await ctx.tracker.refresh(broker, entry.clientOrderId);
     const position = this.recordEntryFill(work, positionId, side, existing, entry, day);
     return this.protect(work, instrument, position, entrySide, existing);
+  }
+
+  /**
+   * Where the broker protects a position itself, the entry travels with its stop and target in one bracket,
+   * priced from the entry's limit price or else the alert price. An add still protects after its fill.
+   */
+  private async openBracket(work: Work, p: { instrument: Instrument; side: PositionSide; entrySide: 'buy' | 'sell'; quantity: Decimal;
+    legs: ProtectionLegs; entryId: string; positionId: string; day: string }): Promise<ExecutionOutcome> {
+    const { ctx } = this;
+    const { job, alert, broker } = work;
+    const common = { account: job.account, strategy: job.strategy, symbol: job.symbol, signalId: job.signalId, executionId: work.executionId, quantity: p.quantity };
+    const exitSide = p.entrySide === 'buy' ? 'sell' as const : 'buy' as const;
+    const stop = p.legs.stop;
+    const placed = await ctx.tracker.placeBracket(broker, {
+      entry: { ...common, clientOrderId: p.entryId, side: p.entrySide, leg: 'entry', type: alert.orderType, limitPrice: alert.limitPrice, stopPrice: alert.stopPrice,
+        trailAmount: alert.trailAmount, trailPercent: alert.trailPercent, timeInForce: alert.timeInForce },
+      stop: stop && { ...common, clientOrderId: idFor(broker, { source: job.signalId, account: job.account, leg: 'stop' }), side: exitSide, leg: 'stop',
+        type: stop.type, stopPrice: stop.type === 'trailing_stop' ? undefined : stop.stopPrice, limitPrice: stop.limitPrice,
+        trailAmount: stop.trailAmount, trailPercent: stop.trailPercent, timeInForce: 'gtc' },
+      target: p.legs.target && { ...common, clientOrderId: idFor(broker, { source: job.signalId, account: job.account, leg: 'target' }), side: exitSide,
+        leg: 'target', type: 'limit', limitPrice: p.legs.target.limitPrice, timeInForce: 'gtc' },
+    }, { extendedHours: alert.extendedHours });
+    if (placed.entry.status === 'rejected' || placed.entry.status === 'cancelled' || placed.entry.status === 'expired') {
+      return refused(`${placed.entry.status}: ${placed.entry.reason ?? 'the broker did not fill the entry'}`);
+    }
+    if (placed.entry.filledQuantity.lte(0)) return ok(); // resting, its legs held by the broker until it fills
+    const position = this.recordEntryFill(work, p.positionId, p.side, undefined, placed.entry, p.day);
+    for (const leg of [placed.stop, placed.target]) if (leg) ctx.orders.linkPosition(leg.clientOrderId, position.id);
+    ctx.positions.update(position.id, {
+      protection: 'native', stopPrice: stop?.stopPrice ?? null, targetPrice: p.legs.target?.limitPrice ?? null,
+      trailPercent: stop?.trailPercent ?? null, trailAmount: stop?.trailAmount ?? null,
+    });
+    return ok();
   }
 
   /** Books the entry's fills into the position (new, or grown by an add). */

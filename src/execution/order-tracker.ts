@@ -1,7 +1,7 @@
 // Places orders safely and keeps the journal in step: intent first, retries inside the call, lookup by client id.
 import type { Broker } from '../brokers/broker.ts';
 import { DuplicateClientOrderIdError, TimeoutError, BrokerError } from '../domain/errors.ts';
-import type { Order, OrderRequest, OrderStatus } from '../domain/order.ts';
+import type { BracketRequest, Order, OrderRequest, OrderStatus } from '../domain/order.ts';
 import { isTerminal } from '../domain/order.ts';
 import type { JournalOrder, OrderIntent, OrdersRepo } from '../store/orders-repo.ts';
 import type { Logger } from '../ops/logger.ts';
@@ -15,6 +15,18 @@ export interface OrderTrackerDeps {
 }
 
 /** Raised when the broker refused an order (or it could not be placed after retries); the journal already says so. */
+export interface BracketIntents {
+  entry: OrderIntent;
+  stop?: OrderIntent | undefined;
+  target?: OrderIntent | undefined;
+}
+
+export interface BracketJournal {
+  entry: JournalOrder;
+  stop?: JournalOrder | undefined;
+  target?: JournalOrder | undefined;
+}
+
 export class OrderFailedError extends Error {
   constructor(readonly order: JournalOrder, override readonly cause: unknown) {
     super(`order ${order.clientOrderId} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
@@ -44,12 +56,7 @@ export class OrderTracker {
       const known = await this.lookup(broker, intent.clientOrderId);
       if (known) return this.sync(broker, known);
     }
-    const full: OrderRequest = {
-      clientOrderId: intent.clientOrderId, symbol: intent.symbol, side: intent.side, type: intent.type, quantity: intent.quantity,
-      limitPrice: intent.limitPrice, stopPrice: intent.stopPrice, trailAmount: intent.trailAmount, trailPercent: intent.trailPercent,
-      // Anything but an entry only ever reduces a position: if it raced its sibling, it must never open the other side.
-      timeInForce: intent.timeInForce, leg: intent.leg, reduceOnly: intent.leg !== 'entry' ? true : undefined, ...request,
-    };
+    const full = this.requestFor(intent, request);
     try {
       const placed = await withRetries(
         () => broker.placeOrder(full),
@@ -73,6 +80,59 @@ export class OrderTracker {
       this.deps.logger.warn({ event: 'order.rejected', clientOrderId: intent.clientOrderId, reason: order.reason }, 'order refused');
       throw new OrderFailedError(order, error);
     }
+  }
+
+  /**
+   * Places an entry with its stop and target as one bracket, where the broker holds protection itself
+   * (native or attached). All three intents are journalled first; after a timeout or a crash the bracket is
+   * found by the entry's client id, and its legs by theirs.
+   */
+  async placeBracket(broker: Broker, legs: BracketIntents, request: Pick<OrderRequest, 'extendedHours'> = {}): Promise<BracketJournal> {
+    const intents = [legs.entry, legs.stop, legs.target].filter((i): i is OrderIntent => i !== undefined);
+    const recorded = intents.map((intent) => this.deps.orders.recordIntent(intent));
+    const entryRecord = recorded[0];
+    if (entryRecord && !entryRecord.created && entryRecord.order.status !== 'pending_submit' && entryRecord.order.status !== 'unknown') {
+      return this.syncBracket(broker, legs);
+    }
+    if (entryRecord && !entryRecord.created && await this.lookup(broker, legs.entry.clientOrderId)) return this.syncBracket(broker, legs);
+
+    const bracket: BracketRequest = {
+      entry: this.requestFor(legs.entry, request),
+      stopLoss: legs.stop && {
+        type: legs.stop.type === 'stop_limit' ? 'stop_limit' : legs.stop.type === 'trailing_stop' ? 'trailing_stop' : 'stop',
+        stopPrice: legs.stop.stopPrice, limitPrice: legs.stop.limitPrice, trailAmount: legs.stop.trailAmount, trailPercent: legs.stop.trailPercent,
+        clientOrderId: legs.stop.clientOrderId,
+      },
+      takeProfit: legs.target && { type: 'limit', limitPrice: legs.target.limitPrice, clientOrderId: legs.target.clientOrderId },
+    };
+    try {
+      await withRetries(() => broker.placeBracket(bracket), this.deps.retry, this.deps.retryDeps,
+        async (error) => (error instanceof TimeoutError ? this.lookup(broker, legs.entry.clientOrderId).then((o) => (o ? true : undefined)) : undefined));
+      this.deps.logger.info({ event: 'order.placed', clientOrderId: legs.entry.clientOrderId, bracket: true, symbol: legs.entry.symbol }, 'bracket placed');
+    } catch (error) {
+      if (!(error instanceof DuplicateClientOrderIdError && await this.lookup(broker, legs.entry.clientOrderId))) {
+        const status = error instanceof TimeoutError ? 'unknown' : 'rejected';
+        for (const intent of intents) this.deps.orders.updateFromBroker(intent.clientOrderId, { status, reason: brokerReason(error) });
+        const entry = this.deps.orders.findByClientOrderId(legs.entry.clientOrderId);
+        if (!entry) throw error;
+        throw new OrderFailedError(entry, error);
+      }
+    }
+    return this.syncBracket(broker, legs);
+  }
+
+  private async syncBracket(broker: Broker, legs: BracketIntents): Promise<BracketJournal> {
+    const refreshLeg = async (intent: OrderIntent | undefined) => (intent ? this.refresh(broker, intent.clientOrderId) : undefined);
+    return { entry: await this.refresh(broker, legs.entry.clientOrderId), stop: await refreshLeg(legs.stop), target: await refreshLeg(legs.target) };
+  }
+
+  private requestFor(intent: OrderIntent, extra: Partial<OrderRequest> = {}): OrderRequest {
+    return {
+      clientOrderId: intent.clientOrderId, symbol: intent.symbol, side: intent.side, type: intent.type, quantity: intent.quantity,
+      limitPrice: intent.limitPrice, stopPrice: intent.stopPrice, trailAmount: intent.trailAmount, trailPercent: intent.trailPercent,
+      // Anything but an entry only ever reduces a position: if it raced its sibling, it must never open the other side.
+      timeInForce: intent.timeInForce, leg: intent.leg, reduceOnly: intent.leg !== 'entry' ? true : undefined, ...extra,
+    };
   }
 
   /** Asks the broker for the order's state now and records what changed (status, fills). */
