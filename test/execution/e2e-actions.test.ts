@@ -486,7 +486,8 @@ describe('the action × sentiment table, end to end (one daemon, one ticker per 
       await open('SLL', 'long');
       const s = await h.signal({ strategy: 'swing', ticker: 'SLL', action: 'sell', sentiment: 'long', quantity: '4', price: '102' });
       expect(s).toMatchObject({ status: 'executed', reason: null });
-      expect(h.ordersOf(s.signal_id).map(shape)).toEqual([exit('sell', '4', '102')]);
+      // The journal ties the resized protection to the signal that caused it.
+      expect(h.ordersOf(s.signal_id).map(shape)).toEqual([exit('sell', '4', '102'), stop('sell', '6', '98'), target('sell', '6', '104')]);
       expect(h.position('SLL')).toMatchObject({ quantity: '6', average_entry_price: '100' });
       expect(h.closed('SLL')).toEqual([expect.objectContaining({ quantity: '4', realized_pnl: '8' })]);
       expect(h.resting('SLL')).toEqual([stop('sell', '6', '98'), target('sell', '6', '104')]);
