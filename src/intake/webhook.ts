@@ -2,9 +2,9 @@
 import { BlockList, isIPv4 } from 'node:net';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Redis } from 'ioredis';
-import { monotonicFactory } from 'ulid';
 import type { Config, StrategyConfig } from '../config/schema.ts';
 import { allowedSourceList } from '../config/schema.ts';
+import { signalIdFactory } from '../domain/ids.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { ExecutionJobData, SignalQueue } from '../queue/signal-queue.ts';
 import { alertToJson } from './alert-json.ts';
@@ -68,7 +68,7 @@ function dedupeKeyFor(strategy: string, alert: ParsedAlert, hash: string, config
 
 export function createWebhookRouter(deps: WebhookDeps): Router {
   const router = express.Router();
-  const newSignalId = deps.newSignalId ?? monotonicFactory();
+  const newSignalId = deps.newSignalId ?? signalIdFactory();
   const failedAuth = new FailedAuthCounter(deps.redis, deps.prefix);
   const ceiling = new StrategyCeiling();
   // Rebuilt only when the config object changes (a reload), not per request.

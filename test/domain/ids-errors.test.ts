@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientOrderId, isOwnClientOrderId } from '../../src/domain/ids.ts';
+import { clientOrderId, isOwnClientOrderId, pooledRandom, signalIdFactory } from '../../src/domain/ids.ts';
 import {
   BrokerError, DuplicateClientOrderIdError, InsufficientFundsError, InvalidOrderError, NetworkError, RateLimitError, TimeoutError,
   AuthenticationError, isRetryable,
@@ -58,5 +58,34 @@ describe('error tree', () => {
     const e = new RateLimitError('slow down', { broker: 'alpaca', retryAfterMs: 1500 });
     expect(e.retryAfterMs).toBe(1500);
     expect(e.retryable).toBe(true);
+  });
+});
+
+describe('signal ids', () => {
+  it('are ULIDs that sort in the order they were made, within one millisecond and across', () => {
+    const next = signalIdFactory();
+    const ids = [next(1_700_000_000_000), next(1_700_000_000_000), next(1_700_000_000_000), next(1_700_000_000_001)];
+    for (const id of ids) expect(id).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('draw their randomness evenly from the pool: every one of the 32 characters appears, none dominates', () => {
+    const next = signalIdFactory();
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 2000; i++) {
+      // A new millisecond each time, so the random part is fresh rather than incremented.
+      for (const ch of next(1_700_000_000_000 + i * 7).slice(10)) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+    }
+    expect(counts.size).toBe(32);
+    const expected = (2000 * 16) / 32;
+    for (const count of counts.values()) expect(Math.abs(count - expected)).toBeLessThan(expected * 0.25);
+  });
+
+  it('pooledRandom refills its pool and stays in [0, 1)', () => {
+    const random = pooledRandom(8);
+    const values = Array.from({ length: 100 }, () => random());
+    expect(values.every((v) => v >= 0 && v < 1)).toBe(true);
+    expect(new Set(values).size).toBeGreaterThan(20);
   });
 });
