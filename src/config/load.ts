@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument, type ScalarTag, type Tags } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema.ts';
+import { configSchema, isLiveAccount, type Config } from './schema.ts';
 
 export const DEFAULT_CONFIG_FILE = 'config/tradewire.yaml';
 
@@ -126,17 +126,21 @@ function describeIssue(issue: z.core.$ZodIssue): Array<{ path: ReadonlyArray<Pro
   return [{ path: issue.path, message: issue.message.replace(/^Invalid input: /, '') }];
 }
 
-function literalSecretWarnings(raw: unknown, path: ConfigPath, envPaths: ConfigPath[], warnings: string[]): void {
-  if (raw === null || typeof raw !== 'object') return;
+/** Paths of secrets written in the file itself rather than taken from the environment. */
+function literalSecretPaths(raw: unknown, path: ConfigPath, envPaths: ConfigPath[], found: ConfigPath[] = []): ConfigPath[] {
+  if (raw === null || typeof raw !== 'object') return found;
   for (const [key, value] of Object.entries(raw)) {
     const at = [...path, key];
     if (SECRET_KEYS.has(key) && typeof value === 'string' && !envPaths.some((p) => formatPath(p) === formatPath(at))) {
-      warnings.push(`${formatPath(at)} is written in the file: secrets belong in the environment (${key}: \${SOME_VARIABLE})`);
+      found.push(at);
     } else {
-      literalSecretWarnings(value, at, envPaths, warnings);
+      literalSecretPaths(value, at, envPaths, found);
     }
   }
+  return found;
 }
+
+const secretInFileMessage = (path: ConfigPath): string => `secrets belong in the environment (${String(path.at(-1))}: \${SOME_VARIABLE})`;
 
 /** Parses and validates config text; `file` only names it in messages. Throws ConfigError. */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
@@ -156,8 +160,8 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   const raw = substitute(parsed, [], env, envPaths, issues);
   if (issues.length > 0) throw new ConfigError(file, issues);
 
-  const warnings: string[] = [];
-  literalSecretWarnings(raw, [], envPaths, warnings);
+  const literalSecrets = literalSecretPaths(raw, [], envPaths);
+  const warnings = literalSecrets.map((path) => `${formatPath(path)} is written in the file: ${secretInFileMessage(path)}`);
   const overridden = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? applyOverrides(raw as Record<string, unknown>, env) : new Map<string, string>();
 
   const result = configSchema.safeParse(raw);
@@ -167,6 +171,12 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
       const from = overridden.get(at);
       return { path: at, message: from ? `${message} (from the environment variable ${from})` : message };
     }));
+  }
+  // A real-money account's keys come from the environment only: a file gets copied, committed and pasted.
+  const liveAccounts = new Set(Object.entries(result.data.accounts).filter(([, account]) => isLiveAccount(account)).map(([name]) => name));
+  const liveLiterals = literalSecrets.filter((path) => path[0] === 'accounts' && liveAccounts.has(String(path[1])));
+  if (liveLiterals.length > 0) {
+    throw new ConfigError(file, liveLiterals.map((path) => ({ path: formatPath(path), message: `written in the file of a live account: ${secretInFileMessage(path)}` })));
   }
   return { config: result.data, file, envPaths, warnings };
 }

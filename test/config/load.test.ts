@@ -198,6 +198,25 @@ strategies:
     expect(error.message).toContain('accounts.b.live: environment: live needs live: true');
   });
 
+  it('a live account keeps its keys in the environment only; a literal key of a paper or testnet account is a warning', async () => {
+    const live = `
+webhook: { passphrase: "\${P}" }
+accounts:
+  real: { broker: alpaca, environment: live, live: true, keyId: "\${K}", secretKey: literal-secret-in-the-file }
+strategies:
+  default: { account: real }
+`;
+    const error = await errorOf(live, { K: 'key', P: 'a-long-enough-secret' });
+    expect(error.message).toContain('accounts.real.secretKey: written in the file of a live account: secrets belong in the environment');
+    expect(error.message).not.toContain('literal-secret-in-the-file');
+    expect(error.message).not.toContain('keyId');
+    const testnet = await loadConfigWithSources({
+      file: writeConfig('accounts:\n  b: { broker: binance-usdm, environment: testnet, apiKey: "${K}", apiSecret: literal }\nstrategies:\n  default: { account: b }\n'),
+      env: { K: 'key' },
+    });
+    expect(testnet.warnings).toEqual(['accounts.b.apiSecret is written in the file: secrets belong in the environment (apiSecret: ${SOME_VARIABLE})']);
+  });
+
   it('a missing file is one clear line', async () => {
     const error = await loadConfig({ file: join(dir, 'absent.yaml'), env: {} }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
