@@ -67,6 +67,7 @@ export type RiskRefusalReason =
   | 'risk:max_daily_loss'
   | 'risk:cooldown'
   | 'risk:buying_power'
+  | 'risk:max_margin'
   | 'position_owned';
 
 export type RiskResult = { ok: true } | { ok: false; reason: RiskRefusalReason; detail: string };
@@ -190,6 +191,35 @@ export function checkEntryRisk(input: EntryRiskInput): RiskResult {
     if (existing.strategy !== undefined && existing.strategy !== input.strategy) {
       return refuse('position_owned', `${input.symbol} is held by strategy ${existing.strategy}, not ${input.strategy}`);
     }
+  }
+  return { ok: true };
+}
+
+export interface MarginRiskInput {
+  /** The initial margin the sized entry would take, from the broker's preview. */
+  initialMargin: Decimal;
+  /** Margin the account has free now. */
+  availableMargin: Decimal;
+  leverage: Decimal;
+  equity: Decimal;
+  /** The most one entry may take, as a percentage of equity; absent: only the free margin limits it. */
+  maxMarginPercent?: Decimal | undefined;
+}
+
+/**
+ * Whether an entry's margin fits, where the broker previews it (Binance USD-M): within the configured share of
+ * equity, and within the margin free now, so the refusal says why instead of the broker's bare -2019.
+ */
+export function checkMargin(input: MarginRiskInput): RiskResult {
+  const at = `at ${input.leverage.toFixed()}x leverage`;
+  if (input.maxMarginPercent !== undefined) {
+    const limit = percentOf(input.equity, input.maxMarginPercent);
+    if (input.initialMargin.gt(limit)) {
+      return refuse('risk:max_margin', `the entry would take ${input.initialMargin.toFixed()} of margin ${at}, above ${input.maxMarginPercent.toFixed()}% of equity (${limit.toFixed()})`);
+    }
+  }
+  if (input.initialMargin.gt(input.availableMargin)) {
+    return refuse('risk:max_margin', `the entry would take ${input.initialMargin.toFixed()} of margin ${at}; ${input.availableMargin.toFixed()} is free`);
   }
   return { ok: true };
 }

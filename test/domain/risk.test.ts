@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Decimal } from '../../src/domain/money.ts';
-import { checkEntryRisk, inSession, localClock } from '../../src/domain/risk.ts';
+import { checkEntryRisk, checkMargin, inSession, localClock } from '../../src/domain/risk.ts';
 import type { EntryRiskInput, TradingSession } from '../../src/domain/risk.ts';
 
 const d = (text: string): Decimal => new Decimal(text);
@@ -130,5 +130,28 @@ describe('trading sessions across time zones', () => {
     const allDay: TradingSession = { timeZone: 'UTC', windows: ['00:00-00:00'], days: ['sat', 'sun'] };
     expect(inSession(new Date('2026-07-18T23:59:00Z'), allDay)).toBe(true);
     expect(inSession(new Date('2026-07-17T12:00:00Z'), allDay)).toBe(false);
+  });
+});
+
+describe('margin preview check', () => {
+  const d = (v: string): Decimal => new Decimal(v);
+  // 0.5 BTC at 60,000 at 10x: 3,000 of initial margin, on an equity of 20,000.
+  const base = { initialMargin: d('3000'), availableMargin: d('15000'), leverage: d('10'), equity: d('20000') };
+
+  it('allows an entry within the configured share of equity and the free margin', () => {
+    expect(checkMargin({ ...base, maxMarginPercent: d('15') })).toEqual({ ok: true });
+    expect(checkMargin(base)).toEqual({ ok: true });
+  });
+
+  it('refuses an entry whose margin exceeds the configured share of equity, saying by how much', () => {
+    expect(checkMargin({ ...base, maxMarginPercent: d('10') })).toEqual({
+      ok: false, reason: 'risk:max_margin', detail: 'the entry would take 3000 of margin at 10x leverage, above 10% of equity (2000)',
+    });
+  });
+
+  it('refuses an entry that needs more margin than is free, even with no limit configured', () => {
+    expect(checkMargin({ ...base, availableMargin: d('2999.99') })).toEqual({
+      ok: false, reason: 'risk:max_margin', detail: 'the entry would take 3000 of margin at 10x leverage; 2999.99 is free',
+    });
   });
 });
