@@ -18,7 +18,8 @@ export interface RegistryDeps {
 
 type AccountConfig = Config['accounts'][string];
 
-function createBroker(name: string, account: AccountConfig, deps: RegistryDeps): Broker {
+/** One account's adapter, not yet connected. */
+export function createBroker(name: string, account: AccountConfig, deps: RegistryDeps): Broker {
   switch (account.broker) {
     case 'paper':
       return new PaperBroker({
