@@ -2,14 +2,13 @@
 import { ulid } from 'ulid';
 import { acceptsPrices, type Broker } from '../brokers/broker.ts';
 import type { StrategyConfig, SubscriptionConfig } from '../config/schema.ts';
-import { protectionPrices, type ProtectionLegs } from '../domain/brackets.ts';
+import type { ProtectionLegs } from '../domain/brackets.ts';
 import type { Instrument } from '../domain/instrument.ts';
 import { decideIntent, type Intent } from '../domain/intent.ts';
 import { Decimal, ZERO } from '../domain/money.ts';
 import type { OrderType, PositionSide } from '../domain/order.ts';
-import { applyFill, unrealizedPnl, type PositionState } from '../domain/position.ts';
+import { unrealizedPnl } from '../domain/position.ts';
 import { checkEntryRisk } from '../domain/risk.ts';
-import type { Signal } from '../domain/signal.ts';
 import { kellyFraction, sizePosition, sizeReduction, type SizingInput } from '../domain/sizing.ts';
 import { tradingDay } from '../domain/trading-day.ts';
 import { alertFromJson } from '../intake/alert-json.ts';
@@ -22,8 +21,8 @@ import type { SignalStatus } from '../store/signals-repo.ts';
 import type { ExecutionContext } from './context.ts';
 import { brokerReason, OrderFailedError } from './order-tracker.ts';
 import {
-  accountTimeZone, closePosition, closeRecord, currentLegs, idFor, openingSide, placeProtection, protectiveOrders, ProtectionError,
-  syncProtection,
+  accountTimeZone, closePosition, closeRecord, currentLegs, idFor, openingSide, placeProtection, protectionLegsFor, protectiveOrders, ProtectionError,
+  recordEntryFills, syncProtection,
 } from './position-actions.ts';
 
 export interface ExecutionOutcome {
@@ -458,25 +457,8 @@ export class Executor {
 
   /** Books the entry's fills into the position (new, or grown by an add). */
   private recordEntryFill(work: Work, positionId: string, side: PositionSide, existing: Position | undefined, entry: JournalOrder, day: string): Position {
-    const { ctx } = this;
-    const fills = ctx.orders.fillsForOrder(entry.clientOrderId);
-    let state: PositionState | undefined = existing ? {
-      side: existing.side, quantity: existing.quantity, averageEntryPrice: existing.averageEntryPrice, openedQuantity: existing.quantity,
-      closedQuantity: ZERO, closedCost: ZERO, exitNotional: ZERO, realizedPnl: ZERO, fees: existing.entryFees,
-    } : undefined;
-    for (const fill of fills) state = applyFill(state, { side: fill.side, quantity: fill.quantity, price: fill.price, fee: fill.fee });
-    if (!state) throw new Error(`entry ${entry.clientOrderId} has no fills recorded`);
-    if (existing) {
-      return ctx.positions.update(existing.id, { quantity: state.quantity, averageEntryPrice: state.averageEntryPrice, entryFees: state.fees });
-    }
-    const position = ctx.positions.open({
-      id: positionId, account: work.job.account, strategy: work.job.strategy, symbol: work.job.symbol, side, quantity: state.quantity,
-      averageEntryPrice: state.averageEntryPrice, entryFees: state.fees, status: 'open', tradingDay: day, signalId: work.job.signalId,
-    });
-    ctx.orders.linkPosition(entry.clientOrderId, position.id);
-    ctx.logger.info({ event: 'position.opened', positionId: position.id, account: position.account, symbol: position.symbol, side, quantity: position.quantity.toFixed(),
-      price: position.averageEntryPrice.toFixed() }, `opened ${side} ${position.quantity.toFixed()} ${position.symbol} @ ${position.averageEntryPrice.toFixed()}`);
-    return position;
+    return recordEntryFills(this.ctx, { account: work.job.account, strategy: work.job.strategy, symbol: work.job.symbol, signalId: work.job.signalId },
+      positionId, side, existing, entry, day);
   }
 
   /**
@@ -568,11 +550,7 @@ export class Executor {
 
   /** Stop and target from the alert, else the strategy's defaults, as prices on the instrument's tick. */
   private protectionFor(work: Work, entrySide: 'buy' | 'sell', basePrice: Decimal, instrument: Instrument): ({ ok: true } & ProtectionLegs) | { ok: false; issues: string } {
-    const stopLoss = work.alert.stopLoss ?? (work.strategy.stopLoss as Signal['stopLoss']);
-    const takeProfit = work.alert.takeProfit ?? (work.strategy.takeProfit as Signal['takeProfit']);
-    const result = protectionPrices({ side: entrySide, basePrice, stopLoss, takeProfit, tick: instrument.tickSize });
-    if (!result.ok) return { ok: false, issues: result.issues.map((i) => `${i.field}: ${i.message}`).join('; ') };
-    return result;
+    return protectionLegsFor(work.alert, work.strategy, entrySide, basePrice, instrument);
   }
 
   private sizingInput(work: Work, instrument: Instrument, equity: Decimal, buyingPower: Decimal, price: Decimal, stopPrice: Decimal | undefined,

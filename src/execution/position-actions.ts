@@ -1,13 +1,16 @@
 // What tradewire does to a position: protect it, cancel its protection, close all or part of it, with exact P&L.
 import type { Broker } from '../brokers/broker.ts';
-import type { ProtectionLegs } from '../domain/brackets.ts';
+import type { StrategyConfig } from '../config/schema.ts';
+import { protectionPrices, type ProtectionLegs } from '../domain/brackets.ts';
 import { clientOrderId as deriveClientOrderId } from '../domain/ids.ts';
 import type { Instrument } from '../domain/instrument.ts';
-import { HUNDRED, ZERO, type Decimal } from '../domain/money.ts';
+import { HUNDRED, ZERO, maxDecimal, minDecimal, type Decimal } from '../domain/money.ts';
 import type { OrderLeg, PositionSide, Side } from '../domain/order.ts';
 import { isTerminal } from '../domain/order.ts';
+import { applyFill, type PositionState } from '../domain/position.ts';
+import type { Signal } from '../domain/signal.ts';
 import { tradingDay } from '../domain/trading-day.ts';
-import type { JournalOrder } from '../store/orders-repo.ts';
+import type { JournalFill, JournalOrder } from '../store/orders-repo.ts';
 import type { ClosedPosition, ExitReason, Position } from '../store/positions-repo.ts';
 import type { ExecutionContext } from './context.ts';
 
@@ -73,8 +76,9 @@ export async function placeProtection(
     targetPrice: legs.target?.limitPrice ?? null,
     trailPercent: legs.stop?.trailPercent ?? null,
     trailAmount: legs.stop?.trailAmount ?? null,
-    highWater: position.side === 'long' ? position.averageEntryPrice : null,
-    lowWater: position.side === 'short' ? position.averageEntryPrice : null,
+    // A resize (an add, a partial close, a growing entry) keeps the trail's water mark; a new position starts it at its entry.
+    highWater: position.side === 'long' ? maxDecimal(position.highWater ?? position.averageEntryPrice, position.averageEntryPrice) : null,
+    lowWater: position.side === 'short' ? minDecimal(position.lowWater ?? position.averageEntryPrice, position.averageEntryPrice) : null,
     protection: protection === 'native' || protection === 'attached' ? 'after_fill' : protection,
   });
   if (protection === 'emulated') return;
@@ -94,6 +98,52 @@ export async function placeProtection(
   if (legs.target) {
     await ctx.tracker.place(broker, { ...common, clientOrderId: ids.target, leg: 'target', type: 'limit', limitPrice: legs.target.limitPrice }, { reduceOnly: true });
   }
+}
+
+/** Stop and target for an entry: the alert's own, else the strategy's defaults, priced from `basePrice` on the instrument's tick. */
+export function protectionLegsFor(
+  alert: Pick<Signal, 'stopLoss' | 'takeProfit'>, strategy: Partial<Pick<StrategyConfig, 'stopLoss' | 'takeProfit'>>, entrySide: Side, basePrice: Decimal, instrument: Instrument,
+): ({ ok: true } & ProtectionLegs) | { ok: false; issues: string } {
+  const stopLoss = alert.stopLoss ?? (strategy.stopLoss as Signal['stopLoss']);
+  const takeProfit = alert.takeProfit ?? (strategy.takeProfit as Signal['takeProfit']);
+  const result = protectionPrices({ side: entrySide, basePrice, stopLoss, takeProfit, tick: instrument.tickSize });
+  if (!result.ok) return { ok: false, issues: result.issues.map((i) => `${i.field}: ${i.message}`).join('; ') };
+  return result;
+}
+
+export interface EntryOwner {
+  account: string;
+  strategy: string;
+  symbol: string;
+  signalId?: string | undefined;
+}
+
+/**
+ * Books an entry's fills into a position: a new one (`existing` absent: opened with `positionId` and linked to
+ * the entry) or `existing` grown by them. `fills` defaults to all of the entry's fills; a resting entry that
+ * grows passes only the ones not booked yet.
+ */
+export function recordEntryFills(
+  ctx: ExecutionContext, owner: EntryOwner, positionId: string, side: PositionSide, existing: Position | undefined, entry: JournalOrder, day: string,
+  fills: readonly JournalFill[] = ctx.orders.fillsForOrder(entry.clientOrderId),
+): Position {
+  let state: PositionState | undefined = existing ? {
+    side: existing.side, quantity: existing.quantity, averageEntryPrice: existing.averageEntryPrice, openedQuantity: existing.quantity,
+    closedQuantity: ZERO, closedCost: ZERO, exitNotional: ZERO, realizedPnl: ZERO, fees: existing.entryFees,
+  } : undefined;
+  for (const fill of fills) state = applyFill(state, { side: fill.side, quantity: fill.quantity, price: fill.price, fee: fill.fee });
+  if (!state) throw new Error(`entry ${entry.clientOrderId} has no fills recorded`);
+  if (existing) {
+    return ctx.positions.update(existing.id, { quantity: state.quantity, averageEntryPrice: state.averageEntryPrice, entryFees: state.fees });
+  }
+  const position = ctx.positions.open({
+    id: positionId, account: owner.account, strategy: owner.strategy, symbol: owner.symbol, side, quantity: state.quantity,
+    averageEntryPrice: state.averageEntryPrice, entryFees: state.fees, status: 'open', tradingDay: day, signalId: owner.signalId,
+  });
+  ctx.orders.linkPosition(entry.clientOrderId, position.id);
+  ctx.logger.info({ event: 'position.opened', positionId: position.id, account: position.account, symbol: position.symbol, side, quantity: position.quantity.toFixed(),
+    price: position.averageEntryPrice.toFixed() }, `opened ${side} ${position.quantity.toFixed()} ${position.symbol} @ ${position.averageEntryPrice.toFixed()}`);
+  return position;
 }
 
 /** Cancels every resting protective order of the position; throws ProtectionError if one stays live. */

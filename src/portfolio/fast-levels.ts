@@ -1,0 +1,56 @@
+// A conservative pre-check of a position's protection in plain numbers, so the exact Decimal check runs only where a price may matter.
+import type { TriggerState } from '../domain/position.ts';
+
+/**
+ * Relative tolerance of the number path. A Decimal of up to 40 digits becomes a double within 1.2e-16 of it,
+ * and the few operations below add a few ulps more; 1e-9 leaves room by seven orders of magnitude, so a price
+ * the number path calls clear of every level is clear of it in exact arithmetic too.
+ */
+const TOLERANCE = 1e-9;
+
+/** A position's protective levels as doubles (NaN where absent: a NaN comparison is always false). */
+export interface FastLevels {
+  long: boolean;
+  stop: number;
+  target: number;
+  trailPercent: number;
+  trailAmount: number;
+  /** The water mark a trailing stop follows (the high for a long, the low for a short); NaN without a trail. */
+  water: number;
+}
+
+const toNumber = (value: { toNumber(): number } | undefined): number => (value === undefined ? Number.NaN : value.toNumber());
+
+export function fastLevels(state: TriggerState): FastLevels {
+  const long = state.side === 'long';
+  const trailing = state.trailPercent !== undefined || state.trailAmount !== undefined;
+  const mark = long ? (state.highWater ?? state.averageEntryPrice) : (state.lowWater ?? state.averageEntryPrice);
+  return {
+    long,
+    stop: toNumber(state.stopPrice),
+    target: toNumber(state.targetPrice),
+    trailPercent: toNumber(state.trailPercent),
+    trailAmount: toNumber(state.trailAmount),
+    water: trailing ? mark.toNumber() : Number.NaN,
+  };
+}
+
+/**
+ * False only when `price` is clear (beyond the tolerance) of the stop, the trailing level, the target and the
+ * water mark: nothing fires and no mark moves. True means "look exactly" (checkTriggers, updateWaterMark),
+ * never "fire": the exact check decides.
+ */
+export function mayMatter(levels: FastLevels, price: number): boolean {
+  const up = 1 + TOLERANCE;
+  const down = 1 - TOLERANCE;
+  const { water } = levels;
+  let trail = Number.NaN;
+  if (!Number.isNaN(water)) {
+    const distance = Number.isNaN(levels.trailPercent) ? levels.trailAmount : (water * levels.trailPercent) / 100;
+    trail = levels.long ? water - distance : water + distance;
+  }
+  if (levels.long) {
+    return price <= levels.stop * up || price <= trail * up || price >= levels.target * down || price >= water * down;
+  }
+  return price >= levels.stop * down || price >= trail * down || price <= levels.target * up || price <= water * up;
+}

@@ -1,0 +1,205 @@
+// The kill switch: the day's loss against the equity the account started the day with; at the limit, flatten and halt until the next day.
+import { HUNDRED, ZERO, Decimal } from '../domain/money.ts';
+import { isTerminal } from '../domain/order.ts';
+import { tradingDay } from '../domain/trading-day.ts';
+import type { ExecutionContext } from '../execution/context.ts';
+import { accountTimeZone, closePosition, idFor } from '../execution/position-actions.ts';
+import type { Position } from '../store/positions-repo.ts';
+
+export interface DayLossInput {
+  /** Equity at the start of the account's trading day. */
+  dayStartEquity: Decimal;
+  /** Realized P&L of the trades closed today (net of fees). */
+  realizedPnl: Decimal;
+  /** Unrealized P&L of what is held now, at current marks. */
+  unrealizedPnl: Decimal;
+  maxDailyLossPercent: Decimal;
+}
+
+export interface DayLoss {
+  /** Positive when the day is losing; zero or negative when it is not. */
+  loss: Decimal;
+  /** loss ÷ dayStartEquity × 100, exact. */
+  lossPercent: Decimal;
+  /** True when the loss has reached the limit (≥, not >). */
+  reached: boolean;
+}
+
+/** The threshold math, pure and exact: a day that is not losing never trips, whatever the base. */
+export function dayLoss(input: DayLossInput): DayLoss {
+  const loss = input.realizedPnl.plus(input.unrealizedPnl).negated();
+  if (input.dayStartEquity.lte(0)) return { loss, lossPercent: ZERO, reached: loss.gt(0) };
+  const lossPercent = loss.div(input.dayStartEquity).mul(HUNDRED);
+  return { loss, lossPercent, reached: loss.gt(0) && lossPercent.gte(input.maxDailyLossPercent) };
+}
+
+/** The trading day after `day` ('YYYY-MM-DD'): the day a kill-switch halt lifts by itself. */
+export function nextTradingDay(day: string): string {
+  const next = new Date(`${day}T00:00:00.000Z`);
+  next.setUTCDate(next.getUTCDate() + 1);
+  return next.toISOString().slice(0, 10);
+}
+
+/** Unrealized P&L of a position at a mark: (mark − entry) × quantity, signed by side. */
+export function unrealizedPnl(position: Pick<Position, 'side' | 'quantity' | 'averageEntryPrice'>, mark: Decimal): Decimal {
+  const gross = mark.minus(position.averageEntryPrice).mul(position.quantity);
+  return position.side === 'long' ? gross : gross.negated();
+}
+
+/**
+ * Remembers that the kill switch tripped on an account's day, so that a `resume` the same day is not undone by the
+ * next tick. main.ts passes the Redis-backed run log (src/jobs/run-log.ts); without one it is kept in memory.
+ */
+export interface TripLog {
+  has(job: string, key: string): Promise<boolean>;
+  record(job: string, key: string, detail?: Record<string, unknown>): Promise<void>;
+}
+
+export interface KillSwitchEvaluation {
+  account: string;
+  tradingDay: string;
+  dayStartEquity: Decimal;
+  realizedPnl: Decimal;
+  unrealizedPnl: Decimal;
+  loss: Decimal;
+  lossPercent: Decimal;
+  limitPercent: Decimal;
+  reached: boolean;
+  /** This call tripped it (halted, and flattened if configured). */
+  tripped: boolean;
+  /** Entries are halted at the account now (by the kill switch or anything else). */
+  halted: boolean;
+  /** Positions this call closed, and what it could not close yet (retried on the next call). */
+  closed: string[];
+  pending: string[];
+  cancelledEntries: string[];
+  /** Symbols held with no mark given: counted at their entry price. */
+  unmarked: string[];
+}
+
+export interface EvaluateOptions {
+  now?: Date | undefined;
+  /** Current prices by symbol (the position loop's batch). */
+  marks: ReadonlyMap<string, Decimal>;
+}
+
+const JOB = 'kill_switch';
+
+class MemoryTripLog implements TripLog {
+  private readonly keys = new Set<string>();
+  async has(job: string, key: string): Promise<boolean> { return this.keys.has(`${job}:${key}`); }
+  async record(job: string, key: string): Promise<void> { this.keys.add(`${job}:${key}`); }
+}
+
+export interface KillSwitchOptions {
+  trips?: TripLog | undefined;
+  /** How long a flatten waits for each exit to fill (default 10 s). */
+  fillTimeoutMs?: number | undefined;
+}
+
+export class KillSwitch {
+  private readonly trips: TripLog;
+  private readonly fillTimeoutMs: number;
+
+  constructor(private readonly ctx: ExecutionContext, options: KillSwitchOptions = {}) {
+    this.trips = options.trips ?? new MemoryTripLog();
+    this.fillTimeoutMs = options.fillTimeoutMs ?? 10_000;
+  }
+
+  /**
+   * Evaluates one account; safe to call every tick. The day's base is taken from the broker at the first call of a
+   * new trading day; the halt is in SQLite (it survives a restart) and lifts by itself on the next trading day.
+   * Once tripped, later calls the same day keep flattening what is still open while the halt stands (a close that
+   * was busy or unfilled is retried); after a manual `resume` the same day it does not trip again that day.
+   */
+  async evaluate(account: string, options: EvaluateOptions): Promise<KillSwitchEvaluation> {
+    const { ctx } = this;
+    const now = options.now ?? ctx.now();
+    const day = tradingDay(now, accountTimeZone(ctx, account));
+    const settings = ctx.config().accounts[account]?.killSwitch;
+    const limitPercent = settings?.maxDailyLossPercent ?? new Decimal(5);
+    const flatten = settings?.flatten ?? true;
+
+    let state = ctx.accountState.get(account);
+    if (state?.tradingDay !== day || state.dayStartEquity === undefined) {
+      const equity = (await ctx.brokers.get(account).account()).equity;
+      ctx.accountState.setDayStart(account, day, equity);
+      ctx.logger.info({ event: 'kill_switch.day_start', account, tradingDay: day, equity: equity.toFixed() }, `day ${day} of ${account} starts at equity ${equity.toFixed()}`);
+      state = ctx.accountState.get(account);
+    }
+    const dayStartEquity = state?.dayStartEquity ?? ZERO;
+
+    const realized = ctx.positions.closedOnDay(account, day).reduce((sum, c) => sum.plus(c.realizedPnl), ZERO);
+    const unmarked: string[] = [];
+    let unrealized = ZERO;
+    for (const position of ctx.positions.listOpen(account)) {
+      if (position.status === 'opening') continue;
+      const mark = options.marks.get(position.symbol);
+      if (mark === undefined) { unmarked.push(position.symbol); continue; }
+      unrealized = unrealized.plus(unrealizedPnl(position, mark));
+    }
+    const math = dayLoss({ dayStartEquity, realizedPnl: realized, unrealizedPnl: unrealized, maxDailyLossPercent: limitPercent });
+    const result: KillSwitchEvaluation = {
+      account, tradingDay: day, dayStartEquity, realizedPnl: realized, unrealizedPnl: unrealized, ...math, limitPercent,
+      tripped: false, halted: ctx.accountState.isHalted(account, day), closed: [], pending: [], cancelledEntries: [], unmarked,
+    };
+
+    const trippedToday = await this.trips.has(JOB, `${account}:${day}`);
+    if (!trippedToday) {
+      if (!math.reached) return result;
+      await this.trips.record(JOB, `${account}:${day}`, { lossPercent: math.lossPercent.toFixed(), at: now.toISOString() });
+      const reason = `kill_switch: day loss ${math.loss.toFixed()} is ${math.lossPercent.toDecimalPlaces(4).toFixed()}% of ${dayStartEquity.toFixed()} (limit ${limitPercent.toFixed()}%)`;
+      // A halt by hand (no end day) is longer than the kill switch's: it stays as it is.
+      const current = ctx.accountState.get(account);
+      if (!(current?.halted === true && current.haltedUntilDay === undefined)) ctx.accountState.halt(account, reason, nextTradingDay(day));
+      ctx.logger.error({ event: 'kill_switch.tripped', account, tradingDay: day, loss: math.loss.toFixed(), lossPercent: math.lossPercent.toFixed(),
+        limitPercent: limitPercent.toFixed(), flatten }, `kill switch: ${reason}; entries halted until ${nextTradingDay(day)}`);
+      result.tripped = true;
+      result.halted = true;
+    } else if (!result.halted) {
+      return result; // resumed by hand after today's trip
+    }
+    if (flatten) await this.flatten(account, result);
+    return result;
+  }
+
+  /** Cancels resting entries and closes every open tradewire position (never an external one) with reason kill_switch. */
+  private async flatten(account: string, result: KillSwitchEvaluation): Promise<void> {
+    const { ctx } = this;
+    const broker = ctx.brokers.get(account);
+    for (const order of ctx.orders.openOrders(account)) {
+      if (order.leg !== 'entry' || order.status === 'pending_submit' || order.status === 'unknown') continue;
+      try {
+        await ctx.tracker.cancel(broker, order.clientOrderId);
+        result.cancelledEntries.push(order.clientOrderId);
+      } catch (error) {
+        ctx.logger.error({ event: 'kill_switch.cancel_failed', account, clientOrderId: order.clientOrderId, err: String(error) }, 'kill switch could not cancel a resting entry');
+      }
+    }
+    for (const position of ctx.positions.listOpen(account)) {
+      if (position.status !== 'open' && position.status !== 'closing') continue;
+      try {
+        const instrument = await broker.instrument(position.symbol);
+        const outcome = await closePosition(ctx, broker, instrument, position, {
+          reason: 'kill_switch', clientOrderId: exitIdFor(ctx, broker, position), fillTimeoutMs: this.fillTimeoutMs,
+        });
+        if (outcome.kind === 'closed') result.closed.push(position.symbol);
+        else result.pending.push(position.symbol);
+      } catch (error) {
+        result.pending.push(position.symbol);
+        ctx.logger.error({ event: 'kill_switch.close_failed', account, symbol: position.symbol, err: String(error) }, 'kill switch could not close a position');
+      }
+    }
+  }
+}
+
+/**
+ * The client id of a close tradewire starts on a position: a live exit already in the journal is reused (the
+ * tracker then looks it up instead of placing another); otherwise the next sequence number.
+ */
+export function exitIdFor(ctx: ExecutionContext, broker: Parameters<typeof idFor>[0], position: Position): string {
+  const exits = ctx.orders.ordersForPosition(position.id).filter((o) => o.leg === 'exit');
+  const live = exits.find((o) => !isTerminal(o.status));
+  if (live) return live.clientOrderId;
+  return idFor(broker, { source: position.id, account: position.account, leg: 'exit', sequence: exits.length + 1 });
+}

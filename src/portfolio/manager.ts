@@ -1,0 +1,687 @@
+// The position loop: per account and tick, one batched quote call; marks, trails, emulated stops and targets, protective fills, resting entries, lapsed closes.
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { Statement } from 'better-sqlite3';
+import { ulid } from 'ulid';
+import type { Broker } from '../brokers/broker.ts';
+import type { Instrument } from '../domain/instrument.ts';
+import { roundToTick, ZERO, type Decimal } from '../domain/money.ts';
+import { isTerminal, type Order, type PositionSide } from '../domain/order.ts';
+import { observePrice, trailingStopLevel, unrealizedPnl } from '../domain/position.ts';
+import type { Signal } from '../domain/signal.ts';
+import { tradingDay } from '../domain/trading-day.ts';
+import type { ExecutionContext } from '../execution/context.ts';
+import {
+  accountTimeZone, cancelProtection, closePosition, closeRecord, currentLegs, idFor, openingSide, placeProtection, protectionLegsFor,
+  protectiveOrders, recordEntryFills, resizedProtectionIds, syncProtection, type CloseOutcome,
+} from '../execution/position-actions.ts';
+import { parseAlert } from '../intake/parse.ts';
+import type { SqliteDatabase } from '../store/db.ts';
+import type { JournalFill, JournalOrder } from '../store/orders-repo.ts';
+import type { ExitReason, Position, Protection } from '../store/positions-repo.ts';
+import { fastLevels, mayMatter, type FastLevels } from './fast-levels.ts';
+
+export interface PositionManagerOptions {
+  /** Time from the start of one tick to the start of the next; a tick that runs longer delays the next, never overlaps it. */
+  intervalMs: number;
+  /**
+   * The journal's database. With it each tick reads only the positions whose row changed (one indexed-free scan of
+   * `updated_at`, a few ms at 10,000 rows) instead of reloading and parsing every open position (~40 µs a row).
+   */
+  db?: SqliteDatabase | undefined;
+  /** How long a close waits for its exit to fill before its claim is left to lapse (then the loop retries). Default 5 s. */
+  fillTimeoutMs?: number | undefined;
+  /** Failed closes of one position before its account is halted. Default 3. */
+  maxCloseAttempts?: number | undefined;
+  /** Closes run at the same time within one account's tick. Default 4. */
+  closeConcurrency?: number | undefined;
+}
+
+/** One open position as the loop last saw it: its mark and exact unrealized P&L (gross, before fees). */
+export interface PositionMark {
+  positionId: string;
+  account: string;
+  strategy: string;
+  symbol: string;
+  side: PositionSide;
+  status: Position['status'];
+  quantity: Decimal;
+  averageEntryPrice: Decimal;
+  entryFees: Decimal;
+  protection?: Protection | undefined;
+  stopPrice?: Decimal | undefined;
+  targetPrice?: Decimal | undefined;
+  /** Where a trailing stop stands now (from the water mark), or where the broker holds it. */
+  trailingStop?: Decimal | undefined;
+  highWater?: Decimal | undefined;
+  lowWater?: Decimal | undefined;
+  mark?: Decimal | undefined;
+  markedAt?: Date | undefined;
+  unrealizedPnl?: Decimal | undefined;
+}
+
+export interface AccountMarks {
+  account: string;
+  positions: PositionMark[];
+  /** Sum of the positions' unrealized P&L that have a mark. */
+  unrealizedPnl: Decimal;
+  lastQuoteAt?: Date | undefined;
+  lastError?: string | undefined;
+}
+
+export interface ManagerSnapshot {
+  ticks: number;
+  lastTickMs: number | undefined;
+  lastTickAt: Date | undefined;
+  /** The event loop's delay p99 since start (monitorEventLoopDelay), in ms. */
+  eventLoopDelayP99Ms: number | undefined;
+  accounts: AccountMarks[];
+}
+
+/** A position in the loop's memory, with what the hot path needs precomputed. */
+interface Watched {
+  position: Position;
+  /** The row's updated_at as stored (ISO text): a different one means the row changed. */
+  stamp: string;
+  levels: FastLevels;
+  trailing: boolean;
+  pnl?: { mark: Decimal; value: Decimal } | undefined;
+  brokerStop?: Decimal | undefined;
+}
+
+interface Book {
+  positions: Map<string, Watched>;
+  /** Latest updated_at seen (db mode); undefined until the first full load. */
+  cursor?: string | undefined;
+  marks: Map<string, { price: Decimal; at: Date }>;
+  lastQuoteAt?: Date | undefined;
+  lastError?: string | undefined;
+}
+
+type CloseTask = { position: Position; reason: ExitReason; retry: boolean };
+
+/** How far back each incremental read looks past the newest change it saw: covers writes in the same ms and small clock skew between processes. */
+const CURSOR_MARGIN_MS = 5_000;
+
+const reasonOfLeg = (order: JournalOrder): ExitReason =>
+  order.leg === 'target' ? 'take_profit' : order.leg === 'stop' ? (order.type === 'trailing_stop' ? 'trailing_stop' : 'stop_loss') : 'signal';
+
+/**
+ * Watches every open position tradewire holds. Started once by main (role monitor or all); `tick()` is one pass.
+ * Accounts run side by side and apart: a broker that fails on one account is logged and the others carry on.
+ */
+export class PositionManager {
+  private readonly books = new Map<string, Book>();
+  private readonly instruments = new Map<string, Instrument>();
+  /** Failed closes per position (reset when it closes). */
+  private readonly closeFailures = new Map<string, number>();
+  /** Why the loop itself started closing a position, for a retry after its claim lapsed. */
+  private readonly closeReasons = new Map<string, ExitReason>();
+  private readonly warned = new Set<string>();
+  private readonly fillTimeoutMs: number;
+  private readonly maxCloseAttempts: number;
+  private readonly closeConcurrency: number;
+  private readonly changedRows: Statement<[string, string]> | undefined;
+  private inFlight: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private ticks = 0;
+  private lastTickAt: Date | undefined;
+  private delay: IntervalHistogram | undefined;
+
+  /** Duration of the last finished tick, in ms. */
+  lastTickMs: number | undefined;
+
+  constructor(private readonly ctx: ExecutionContext, private readonly options: PositionManagerOptions) {
+    this.fillTimeoutMs = options.fillTimeoutMs ?? 5_000;
+    this.maxCloseAttempts = options.maxCloseAttempts ?? 3;
+    this.closeConcurrency = Math.max(1, options.closeConcurrency ?? 4);
+    this.changedRows = options.db?.prepare<[string, string]>('SELECT id, updated_at, status FROM positions WHERE account = ? AND updated_at >= ?').raw();
+  }
+
+  /** Starts the loop: a tick now, then one every intervalMs (measured start to start; a long tick delays the next). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.delay = monitorEventLoopDelay({ resolution: 10 });
+    this.delay.enable();
+    this.schedule(0);
+  }
+
+  /** Stops the loop; resolves once the tick in flight (if any) has finished, so no close is left half-written. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.delay?.disable();
+    await this.inFlight;
+  }
+
+  /** One pass over every account. A call while a tick runs joins that tick instead of starting a second. */
+  tick(): Promise<void> {
+    if (this.inFlight) return this.inFlight;
+    const started = performance.now();
+    this.inFlight = this.runTick().finally(() => {
+      this.lastTickMs = performance.now() - started;
+      this.lastTickAt = this.ctx.now();
+      this.ticks += 1;
+      this.inFlight = undefined;
+      if (this.lastTickMs > this.options.intervalMs) {
+        this.ctx.logger.warn({ event: 'positions.tick_slow', ms: Math.round(this.lastTickMs), intervalMs: this.options.intervalMs }, 'position tick took longer than its interval');
+      }
+    });
+    return this.inFlight;
+  }
+
+  /** The last marks and exact unrealized P&L, per account (for the CLI and the API). */
+  snapshot(): ManagerSnapshot {
+    const accounts: AccountMarks[] = [];
+    for (const [account, book] of this.books) {
+      let total = ZERO;
+      const positions: PositionMark[] = [];
+      for (const watched of book.positions.values()) {
+        const p = watched.position;
+        const mark = book.marks.get(p.symbol);
+        let pnl: Decimal | undefined;
+        if (mark) {
+          // Exact, and computed when asked: the hot path keeps the mark, not 10,000 Decimal products per tick.
+          if (watched.pnl?.mark !== mark.price) watched.pnl = { mark: mark.price, value: unrealizedPnl(p, mark.price) };
+          pnl = watched.pnl.value;
+          total = total.plus(pnl);
+        }
+        positions.push({
+          positionId: p.id, account, strategy: p.strategy, symbol: p.symbol, side: p.side, status: p.status, quantity: p.quantity,
+          averageEntryPrice: p.averageEntryPrice, entryFees: p.entryFees, protection: p.protection, stopPrice: p.stopPrice, targetPrice: p.targetPrice,
+          trailingStop: watched.brokerStop ?? (watched.trailing ? trailingStopLevel(p) : undefined), highWater: p.highWater, lowWater: p.lowWater,
+          mark: mark?.price, markedAt: mark?.at, unrealizedPnl: pnl,
+        });
+      }
+      accounts.push({ account, positions, unrealizedPnl: total, lastQuoteAt: book.lastQuoteAt, lastError: book.lastError });
+    }
+    const p99 = this.delay && this.delay.count > 0 ? this.delay.percentile(99) / 1e6 : undefined;
+    return { ticks: this.ticks, lastTickMs: this.lastTickMs, lastTickAt: this.lastTickAt, eventLoopDelayP99Ms: p99, accounts };
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const started = performance.now();
+      void this.tick().then(() => {
+        this.schedule(Math.max(0, this.options.intervalMs - (performance.now() - started)));
+      });
+    }, delayMs);
+  }
+
+  private async runTick(): Promise<void> {
+    const accounts = this.ctx.brokers.accounts();
+    await Promise.all(accounts.map(async (account) => {
+      const book = this.book(account);
+      try {
+        await this.tickAccount(account, book);
+        book.lastError = undefined;
+      } catch (error) {
+        book.lastError = error instanceof Error ? error.message : String(error);
+        this.ctx.logger.error({ event: 'positions.tick_failed', account, err: error instanceof Error ? error.stack : String(error) }, `position tick failed for ${account}`);
+      }
+    }));
+  }
+
+  private book(account: string): Book {
+    let book = this.books.get(account);
+    if (!book) {
+      book = { positions: new Map(), marks: new Map() };
+      this.books.set(account, book);
+    }
+    return book;
+  }
+
+  private async tickAccount(account: string, book: Book): Promise<void> {
+    const { ctx } = this;
+    const broker = ctx.brokers.get(account);
+    this.syncBook(account, book);
+    const journalOpen = ctx.orders.openOrders(account);
+    const entries = journalOpen.filter((o) => o.leg === 'entry');
+    const protective = new Map<string, JournalOrder[]>();
+    for (const order of journalOpen) {
+      if ((order.leg !== 'stop' && order.leg !== 'target') || order.positionId === undefined) continue;
+      const list = protective.get(order.positionId);
+      if (list) list.push(order);
+      else protective.set(order.positionId, [order]);
+    }
+
+    const symbols = new Set<string>();
+    for (const watched of book.positions.values()) symbols.add(watched.position.symbol);
+    for (const entry of entries) symbols.add(entry.symbol);
+    if (symbols.size === 0) return;
+    const quotes = await broker.quotes([...symbols]);
+    const now = ctx.now();
+    book.lastQuoteAt = now;
+    const prices = new Map<string, { exact: Decimal; fast: number }>();
+    for (const [symbol, quote] of quotes) {
+      prices.set(symbol, { exact: quote.last, fast: quote.last.toNumber() });
+      book.marks.set(symbol, { price: quote.last, at: quote.time ?? now });
+    }
+
+    // Resting entries first: a fill booked now is watched in this same tick.
+    for (const entry of entries) await this.followEntry(account, broker, book, entry);
+
+    const closes: CloseTask[] = [];
+    const syncs: Watched[] = [];
+    const nowMs = now.getTime();
+    for (const watched of book.positions.values()) {
+      const p = watched.position;
+      if (p.status === 'closing') {
+        if (p.claimExpiresAt !== undefined && p.claimExpiresAt.getTime() < nowMs) closes.push({ position: p, reason: this.closeReasons.get(p.id) ?? 'signal', retry: true });
+        continue;
+      }
+      if (p.status !== 'open') continue;
+      const resting = protective.get(p.id);
+      if (resting) syncs.push(watched);
+      const price = prices.get(p.symbol);
+      if (!price || !mayMatter(watched.levels, price.fast)) continue;
+      const emulated = await this.isEmulated(broker, watched, resting);
+      if (!emulated && !watched.trailing) continue;
+      const seen = observePrice(p, price.exact);
+      this.moveWaterMark(book, watched, seen);
+      if (emulated && seen.trigger) closes.push({ position: watched.position, reason: seen.trigger, retry: false });
+    }
+
+    if (syncs.length > 0) await this.syncBrokerProtection(broker, book, syncs);
+    await this.runCloses(account, broker, book, closes);
+  }
+
+  /** Brings the in-memory book up to the journal: only changed rows are re-read when the database is at hand. */
+  private syncBook(account: string, book: Book): void {
+    const { ctx } = this;
+    if (!this.changedRows || book.cursor === undefined) {
+      const fresh = new Map<string, Watched>();
+      let cursor = book.cursor ?? '';
+      for (const position of ctx.positions.listOpen(account)) {
+        const stamp = position.updatedAt.toISOString();
+        const cached = book.positions.get(position.id);
+        fresh.set(position.id, cached && cached.stamp === stamp ? cached : this.watch(position));
+        if (stamp > cursor) cursor = stamp;
+      }
+      book.positions = fresh;
+      if (this.changedRows) book.cursor = cursor;
+      return;
+    }
+    const since = new Date(Date.parse(book.cursor || '1970-01-01T00:00:00.000Z') - CURSOR_MARGIN_MS).toISOString();
+    for (const [id, stamp, status] of this.changedRows.all(account, since) as Array<[string, string, string]>) {
+      if (stamp > book.cursor) book.cursor = stamp;
+      const cached = book.positions.get(id);
+      if (status === 'closed') {
+        if (cached) this.forget(book, id);
+        continue;
+      }
+      if (cached && cached.stamp === stamp) continue;
+      const position = ctx.positions.findById(id);
+      if (!position || position.status === 'closed') this.forget(book, id);
+      else book.positions.set(id, this.watch(position));
+    }
+  }
+
+  private watch(position: Position): Watched {
+    return {
+      position, stamp: position.updatedAt.toISOString(), levels: fastLevels(position),
+      trailing: position.trailAmount !== undefined || position.trailPercent !== undefined,
+    };
+  }
+
+  /** Puts a position the loop changed itself back into the book, so the next read does not fetch it again. */
+  private remember(book: Book, position: Position): Watched {
+    const previous = book.positions.get(position.id);
+    const watched = this.watch(position);
+    watched.brokerStop = previous?.brokerStop;
+    if (position.status === 'closed') this.forget(book, position.id);
+    else book.positions.set(position.id, watched);
+    return watched;
+  }
+
+  private forget(book: Book, positionId: string): void {
+    book.positions.delete(positionId);
+    this.closeFailures.delete(positionId);
+    this.closeReasons.delete(positionId);
+  }
+
+  /**
+   * Whether the loop itself watches the stop and target: the position says so, or its broker protects by
+   * emulation and nothing rests for it. A position with levels but no resting order at all is watched as
+   * well (its orders were lost): a stop nobody watches is no stop.
+   */
+  private async isEmulated(broker: Broker, watched: Watched, resting: JournalOrder[] | undefined): Promise<boolean> {
+    const p = watched.position;
+    if (p.protection === 'emulated') return true;
+    if (resting && resting.length > 0) return false;
+    if (p.stopPrice === undefined && p.targetPrice === undefined && !watched.trailing) return false;
+    if (p.protection === undefined) {
+      const instrument = await this.instrument(broker, p.account, p.symbol);
+      if (broker.capabilities.protectionFor(instrument) === 'emulated') return true;
+    }
+    if (!this.warned.has(p.id)) {
+      this.warned.add(p.id);
+      this.ctx.logger.warn({ event: 'position.unprotected', positionId: p.id, account: p.account, symbol: p.symbol, protection: p.protection },
+        'no protective order rests for this position: the loop watches its stop and target itself');
+    }
+    return true;
+  }
+
+  private moveWaterMark(book: Book, watched: Watched, seen: { highWater?: Decimal; lowWater?: Decimal }): void {
+    if (!watched.trailing) return;
+    const p = watched.position;
+    if (p.side === 'long' && seen.highWater && (p.highWater === undefined || seen.highWater.gt(p.highWater))) {
+      this.remember(book, this.ctx.positions.update(p.id, { highWater: seen.highWater }));
+    } else if (p.side === 'short' && seen.lowWater && (p.lowWater === undefined || seen.lowWater.lt(p.lowWater))) {
+      this.remember(book, this.ctx.positions.update(p.id, { lowWater: seen.lowWater }));
+    }
+  }
+
+  /**
+   * Protection resting at the broker: one openOrders call for the account, then syncProtection (one-cancels-other
+   * and the books) only for positions whose protective orders the broker no longer lists as open. Trailing stops
+   * the broker holds are read back for the snapshot; a fixed stop standing in for a trail (a broker without
+   * trailing orders) is moved up to the trail here.
+   */
+  private async syncBrokerProtection(broker: Broker, book: Book, syncs: Watched[]): Promise<void> {
+    const open = new Map<string, Order>();
+    for (const order of await broker.openOrders()) open.set(order.clientOrderId, order);
+    for (const watched of syncs) {
+      const p = watched.position;
+      const legs = protectiveOrders(this.ctx, p.id);
+      if (legs.some((o) => !open.has(o.clientOrderId))) {
+        const closed = await syncProtection(this.ctx, broker, p);
+        if (closed) {
+          await this.cancelEntries(broker, p);
+          this.forget(book, p.id);
+          continue;
+        }
+      }
+      const stopLeg = legs.find((o) => o.leg === 'stop');
+      const atBroker = stopLeg ? open.get(stopLeg.clientOrderId) : undefined;
+      if (!stopLeg || !atBroker || !watched.trailing) continue;
+      if (stopLeg.type === 'trailing_stop') {
+        watched.brokerStop = atBroker.stopPrice;
+      } else if (stopLeg.type === 'stop') {
+        await this.trailFixedStop(broker, book, watched, stopLeg, atBroker);
+      }
+    }
+  }
+
+  /** A trail kept as a fixed stop order: moves the order's stop to the trail as the water mark moves (amend, else cancel and replace). */
+  private async trailFixedStop(broker: Broker, book: Book, watched: Watched, stopLeg: JournalOrder, atBroker: Order): Promise<void> {
+    const p = watched.position;
+    const level = trailingStopLevel(p);
+    const current = atBroker.stopPrice ?? stopLeg.stopPrice;
+    if (!level || !current) return;
+    const instrument = await this.instrument(broker, p.account, p.symbol);
+    const next = roundToTick(level, instrument.tickSize);
+    const tighter = p.side === 'long' ? next.gt(current) : next.lt(current);
+    if (!tighter) return;
+    if (broker.capabilities.amend) {
+      const changed = await broker.modifyOrder({ clientOrderId: stopLeg.clientOrderId, symbol: p.symbol }, { stopPrice: next });
+      watched.brokerStop = changed.stopPrice ?? next;
+      this.remember(book, this.ctx.positions.update(p.id, { stopPrice: next })).brokerStop = watched.brokerStop;
+      return;
+    }
+    await this.ctx.tracker.cancel(broker, stopLeg.clientOrderId);
+    const moved = this.ctx.positions.update(p.id, { stopPrice: next });
+    const ids = resizedProtectionIds(this.ctx, broker, moved);
+    await this.ctx.tracker.place(broker, {
+      clientOrderId: ids.stop, account: p.account, strategy: p.strategy, symbol: p.symbol, side: stopLeg.side, leg: 'stop', type: 'stop',
+      quantity: p.quantity, stopPrice: next, positionId: p.id, signalId: stopLeg.signalId, timeInForce: 'gtc', replacesClientOrderId: stopLeg.clientOrderId,
+    }, { reduceOnly: true });
+    this.remember(book, moved).brokerStop = next;
+  }
+
+  /**
+   * A resting entry: refresh it at the broker; once it has filled (in whole or in part) its position is booked and
+   * protected, and as it keeps filling the position grows to the sum of the fills and its protection is resized.
+   */
+  private async followEntry(account: string, broker: Broker, book: Book, resting: JournalOrder): Promise<void> {
+    const { ctx } = this;
+    const entry = await ctx.tracker.refresh(broker, resting.clientOrderId);
+    if (entry.filledQuantity.lte(0)) return;
+    let position = entry.positionId ? ctx.positions.findById(entry.positionId) : undefined;
+    if (!position) {
+      const open = ctx.positions.findOpen(account, entry.symbol);
+      if (open && open.signalId !== undefined && open.signalId === entry.signalId) {
+        ctx.orders.linkPosition(entry.clientOrderId, open.id); // booked before, not linked (a crash in between)
+        position = open;
+      } else if (open) {
+        this.warnOnce(`entry-conflict-${entry.clientOrderId}`, { event: 'entry.unbooked', clientOrderId: entry.clientOrderId, account, symbol: entry.symbol, positionId: open.id },
+          'a filled entry meets another live position in its symbol: left for reconciliation');
+        return;
+      }
+    }
+    const instrument = await this.instrument(broker, account, entry.symbol);
+    const owner = { account, strategy: entry.strategy, symbol: entry.symbol, signalId: entry.signalId };
+    if (!position) {
+      const side: PositionSide = entry.side === 'buy' ? 'long' : 'short';
+      const opened = recordEntryFills(ctx, owner, ulid(), side, undefined, entry, tradingDay(ctx.now(), accountTimeZone(ctx, account)));
+      await this.protectNew(broker, book, instrument, opened, entry);
+      return;
+    }
+    if (position.status !== 'open') return; // closing (someone holds it) or closed: nothing to grow now
+    const unbooked = this.unbookedFills(position, entry);
+    if (unbooked.length === 0) return;
+    const grown = recordEntryFills(ctx, owner, position.id, position.side, position, entry, position.tradingDay, unbooked);
+    ctx.logger.info({ event: 'position.grown', positionId: grown.id, clientOrderId: entry.clientOrderId, quantity: grown.quantity.toFixed(),
+      price: grown.averageEntryPrice.toFixed() }, `${grown.symbol} grew to ${grown.quantity.toFixed()} as its entry filled`);
+    await this.resizeProtection(broker, book, instrument, grown);
+  }
+
+  /**
+   * The entry's fills the position does not hold yet: the journal's fills of all its orders (opening side plus,
+   * closing side minus) exceed the booked quantity by exactly the newest ones, since each pass books all it sees.
+   */
+  private unbookedFills(position: Position, entry: JournalOrder): JournalFill[] {
+    const { ctx } = this;
+    const opening = openingSide(position.side);
+    let net = ZERO;
+    for (const order of ctx.orders.ordersForPosition(position.id)) {
+      const filled = ctx.orders.fillsForOrder(order.clientOrderId).reduce((sum, f) => sum.plus(f.quantity), ZERO);
+      net = order.side === opening ? net.plus(filled) : net.minus(filled);
+    }
+    let missing = net.minus(position.quantity);
+    if (missing.lte(0)) return [];
+    const fills = ctx.orders.fillsForOrder(entry.clientOrderId);
+    const unbooked: JournalFill[] = [];
+    for (let i = fills.length - 1; i >= 0 && missing.gt(0); i -= 1) {
+      const fill = fills[i] as JournalFill;
+      unbooked.unshift(fill);
+      missing = missing.minus(fill.quantity);
+    }
+    return unbooked;
+  }
+
+  /** Protection for a position the loop just booked: the signal's stop and target, else the strategy's, priced from the fill. */
+  private async protectNew(broker: Broker, book: Book, instrument: Instrument, position: Position, entry: JournalOrder): Promise<void> {
+    const { ctx } = this;
+    const specs = this.alertProtection(entry);
+    const strategy = ctx.config().strategies[entry.strategy] ?? {};
+    const legs = protectionLegsFor(specs, strategy, entry.side, position.averageEntryPrice, instrument);
+    const source = entry.signalId ?? position.id;
+    const ids = { stop: idFor(broker, { source, account: position.account, leg: 'stop' }), target: idFor(broker, { source, account: position.account, leg: 'target' }) };
+    try {
+      if (!legs.ok) throw new Error(`protection_invalid: ${legs.issues}`);
+      await placeProtection(ctx, broker, instrument, position, legs, ids, { signalId: entry.signalId, executionId: entry.executionId });
+    } catch (error) {
+      await this.unprotected(broker, book, position, error);
+      return;
+    }
+    this.remember(book, ctx.positions.findById(position.id) ?? position);
+  }
+
+  private async resizeProtection(broker: Broker, book: Book, instrument: Instrument, position: Position): Promise<void> {
+    const { ctx } = this;
+    try {
+      if (position.protection !== 'emulated') {
+        await cancelProtection(ctx, broker, position);
+        const legs = currentLegs(position, ctx);
+        if (legs.stop || legs.target) {
+          await placeProtection(ctx, broker, instrument, position, legs, resizedProtectionIds(ctx, broker, position), { signalId: position.signalId });
+        }
+      }
+    } catch (error) {
+      await this.unprotected(broker, book, position, error);
+      return;
+    }
+    this.remember(book, ctx.positions.findById(position.id) ?? position);
+  }
+
+  /** An entry that filled but cannot be protected: the rest of the entry is cancelled and the position closed at once. */
+  private async unprotected(broker: Broker, book: Book, position: Position, error: unknown): Promise<void> {
+    const { ctx } = this;
+    const reason = error instanceof Error ? error.message : String(error);
+    ctx.logger.error({ event: 'position.unprotected', positionId: position.id, symbol: position.symbol, reason }, 'entry filled but could not be protected: closing it now');
+    const fresh = ctx.positions.findById(position.id) ?? position;
+    this.remember(book, fresh);
+    await this.runCloses(position.account, broker, book, [{ position: fresh, reason: 'signal', retry: false }]);
+  }
+
+  /** The stop and target the entry's alert asked for, read back from the journalled payload. */
+  private alertProtection(entry: JournalOrder): Pick<Signal, 'stopLoss' | 'takeProfit'> {
+    if (!entry.signalId) return {};
+    const signal = this.ctx.signals.findById(entry.signalId);
+    if (!signal) return {};
+    try {
+      const body = JSON.parse(signal.payload) as unknown;
+      // Staleness was judged when the alert arrived; here only its protection is read.
+      const parsed = parseAlert(body, { pathStrategy: signal.strategy, now: this.ctx.now(), maxSignalAgeSeconds: 0, resolveSymbol: (_s, t) => t });
+      if (parsed.ok || parsed.error === 'stale_signal') return { stopLoss: parsed.alert.stopLoss, takeProfit: parsed.alert.takeProfit };
+    } catch {
+      // fall through: the strategy's defaults protect it
+    }
+    this.warnOnce(`payload-${entry.signalId}`, { event: 'signal.payload_unreadable', signalId: entry.signalId }, 'the signal payload could not be read back: strategy defaults protect the entry');
+    return {};
+  }
+
+  /** Runs closes with bounded concurrency; each one's failure counts toward halting its account. */
+  private async runCloses(account: string, broker: Broker, book: Book, tasks: CloseTask[]): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < tasks.length) {
+        const task = tasks[next] as CloseTask;
+        next += 1;
+        await this.close(account, broker, book, task);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.closeConcurrency, tasks.length) }, worker));
+  }
+
+  private async close(account: string, broker: Broker, book: Book, task: CloseTask): Promise<void> {
+    const { ctx } = this;
+    const id = task.position.id;
+    let outcome: CloseOutcome | undefined;
+    let failure: string | undefined;
+    try {
+      this.closeReasons.set(id, task.reason);
+      const position = task.retry ? await this.settleLapsedClose(broker, task) : task.position;
+      if (!position) {
+        this.forget(book, id);
+        return;
+      }
+      await this.cancelEntries(broker, position);
+      const instrument = await this.instrument(broker, account, position.symbol);
+      ctx.logger.info({ event: 'position.closing', positionId: id, account, symbol: position.symbol, reason: task.reason, retry: task.retry },
+        `${task.retry ? 'retrying the close of' : 'closing'} ${position.symbol} (${task.reason})`);
+      outcome = await closePosition(ctx, broker, instrument, position, {
+        reason: task.reason, clientOrderId: this.exitId(broker, position), fillTimeoutMs: this.fillTimeoutMs,
+      });
+      if (outcome.kind === 'unfilled') failure = `the exit ${outcome.order.clientOrderId} is ${outcome.order.status}`;
+    } catch (error) {
+      failure = error instanceof Error ? error.message : String(error);
+    }
+    const fresh = ctx.positions.findById(id);
+    if (fresh && fresh.status !== 'closed') this.remember(book, fresh);
+    else this.forget(book, id);
+    if (outcome?.kind === 'closed') {
+      ctx.logger.info({ event: 'position.closed', positionId: id, account, reason: task.reason, realizedPnl: outcome.closed.realizedPnl.toFixed() }, `closed by the position loop (${task.reason})`);
+      return;
+    }
+    if (failure === undefined) return; // busy: another closer holds it
+    const failures = (this.closeFailures.get(id) ?? 0) + 1;
+    this.closeFailures.set(id, failures);
+    ctx.logger.warn({ event: 'position.close_failed', positionId: id, account, attempt: failures, reason: failure }, 'close failed: its claim lapses and the loop tries again');
+    if (failures === this.maxCloseAttempts) {
+      const reason = `position ${id} (${task.position.symbol}) could not be closed after ${failures} attempts: ${failure}`;
+      ctx.accountState.halt(account, reason);
+      ctx.logger.error({ event: 'account.halted', account, positionId: id, symbol: task.position.symbol, attempts: failures, reason: failure }, reason);
+    }
+  }
+
+  /**
+   * Before closing again a position whose closer's claim lapsed: its earlier exits are settled first. One still
+   * working is cancelled; fills they got are booked (a reduce, or the close itself when nothing is left). Returns
+   * the position to close, or undefined when it is closed already; the claim is given back for closePosition.
+   */
+  private async settleLapsedClose(broker: Broker, task: CloseTask): Promise<Position | undefined> {
+    const { ctx } = this;
+    const id = task.position.id;
+    const now = ctx.now();
+    // Someone else took the lapsed claim first (or it closed meanwhile): theirs to finish.
+    if (!ctx.positions.claimForClose(id, ctx.owner, new Date(now.getTime() + Math.max(30_000, this.fillTimeoutMs * 2)), now)) return undefined;
+    const position = ctx.positions.findById(id) ?? task.position;
+    const exits = ctx.orders.ordersForPosition(id).filter((o) => o.leg === 'exit' || o.leg === 'stop' || o.leg === 'target');
+    for (const order of exits) {
+      if (isTerminal(order.status)) continue;
+      const fresh = await ctx.tracker.refresh(broker, order.clientOrderId);
+      if (!isTerminal(fresh.status) && fresh.leg === 'exit') await ctx.tracker.cancel(broker, order.clientOrderId);
+    }
+    const opening = openingSide(position.side);
+    let net = ZERO;
+    let lastClosing: JournalOrder | undefined;
+    for (const order of ctx.orders.ordersForPosition(id)) {
+      const filled = ctx.orders.fillsForOrder(order.clientOrderId).reduce((sum, f) => sum.plus(f.quantity), ZERO);
+      if (order.side === opening) net = net.plus(filled);
+      else {
+        net = net.minus(filled);
+        if (filled.gt(0)) lastClosing = order;
+      }
+    }
+    if (lastClosing && net.lt(position.quantity)) {
+      const reason = lastClosing.leg === 'exit' ? task.reason : reasonOfLeg(lastClosing);
+      const record = closeRecord(ctx, position, lastClosing, reason);
+      if (net.lte(0)) {
+        ctx.positions.close(id, record);
+        for (const order of protectiveOrders(ctx, id)) await ctx.tracker.cancel(broker, order.clientOrderId);
+        ctx.logger.info({ event: 'position.closed', positionId: id, reason, realizedPnl: record.realizedPnl.toFixed() }, 'a lapsed close had filled: booked');
+        return undefined;
+      }
+      ctx.positions.reduce(id, record, net);
+      return ctx.positions.findById(id);
+    }
+    ctx.positions.releaseClaim(id, ctx.owner);
+    return ctx.positions.findById(id);
+  }
+
+  /** Cancels the resting entries that would grow a position being closed (they would open it again). */
+  private async cancelEntries(broker: Broker, position: Position): Promise<void> {
+    for (const order of this.ctx.orders.ordersForPosition(position.id)) {
+      if (order.leg === 'entry' && !isTerminal(order.status)) await this.ctx.tracker.cancel(broker, order.clientOrderId);
+    }
+  }
+
+  /** The loop's own exits: from the position id, leg exit and the next sequence, so a retry never reuses a client id. */
+  private exitId(broker: Broker, position: Position): string {
+    const sequence = this.ctx.orders.ordersForPosition(position.id).filter((o) => o.leg === 'exit').length + 1;
+    return idFor(broker, { source: position.id, account: position.account, leg: 'exit', sequence });
+  }
+
+  private async instrument(broker: Broker, account: string, symbol: string): Promise<Instrument> {
+    const key = `${account}\u0000${symbol}`;
+    let instrument = this.instruments.get(key);
+    if (!instrument) {
+      instrument = await broker.instrument(symbol);
+      this.instruments.set(key, instrument);
+    }
+    return instrument;
+  }
+
+  private warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.ctx.logger.warn(fields, message);
+  }
+}
+

@@ -1,0 +1,164 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Decimal } from '../../src/domain/money.ts';
+import { tradingDay } from '../../src/domain/trading-day.ts';
+import { dayLoss, KillSwitch, nextTradingDay, unrealizedPnl } from '../../src/portfolio/kill-switch.ts';
+import { AccountStateRepo } from '../../src/store/account-state-repo.ts';
+import { openDatabase } from '../../src/store/db.ts';
+import { createHarness, type Harness } from '../helpers/executor-harness.ts';
+
+const d = (text: string) => new Decimal(text);
+
+const CONFIG = (flatten = true) => `
+accounts:
+  paper:
+    broker: paper
+    slippagePercent: 0
+    killSwitch: { maxDailyLossPercent: 5, flatten: ${flatten} }
+strategies:
+  default:
+    account: paper
+    sizing: { mode: fixed_quantity, value: 500 }
+    stopLoss: { percent: 15 }
+    takeProfit: { percent: 50 }
+`;
+const BUY = { ticker: 'NASDAQ:AAPL', action: 'buy', sentiment: 'long', price: '100' };
+const marks = (price: string) => new Map([['AAPL', d(price)]]);
+
+describe('the threshold math', () => {
+  const base = { dayStartEquity: d('100000'), maxDailyLossPercent: d('5') };
+
+  it('reaches the limit at exactly the percentage, realized and unrealized together', () => {
+    const at = dayLoss({ ...base, realizedPnl: d('-2000'), unrealizedPnl: d('-3000') });
+    expect([at.loss.toFixed(), at.lossPercent.toFixed(), at.reached]).toEqual(['5000', '5', true]);
+    const under = dayLoss({ ...base, realizedPnl: d('-2000'), unrealizedPnl: d('-2999.99') });
+    expect([under.lossPercent.toFixed(), under.reached]).toEqual(['4.99999', false]);
+  });
+
+  it('is exact where floating point is not', () => {
+    // 0.1 + 0.2 in floats is 0.30000000000000004: as a percent of 6 it would land just above 5.
+    const r = dayLoss({ dayStartEquity: d('6'), realizedPnl: d('-0.1'), unrealizedPnl: d('-0.2'), maxDailyLossPercent: d('5') });
+    expect([r.lossPercent.toFixed(), r.reached]).toEqual(['5', true]);
+    const third = dayLoss({ dayStartEquity: d('300000'), realizedPnl: d('-14999.999999'), unrealizedPnl: d('0'), maxDailyLossPercent: d('5') });
+    expect(third.reached).toBe(false);
+  });
+
+  it('a winning day never trips, and gains offset losses', () => {
+    expect(dayLoss({ ...base, realizedPnl: d('10000'), unrealizedPnl: d('-5000') }).reached).toBe(false);
+    expect(dayLoss({ ...base, realizedPnl: d('0'), unrealizedPnl: d('0') }).reached).toBe(false);
+  });
+
+  it('unrealized P&L is signed by side, and the next trading day crosses months and leap days', () => {
+    expect(unrealizedPnl({ side: 'long', quantity: d('10'), averageEntryPrice: d('100') }, d('95')).toFixed()).toBe('-50');
+    expect(unrealizedPnl({ side: 'short', quantity: d('10'), averageEntryPrice: d('100') }, d('95')).toFixed()).toBe('50');
+    expect(nextTradingDay('2026-12-31')).toBe('2027-01-01');
+    expect(nextTradingDay('2028-02-28')).toBe('2028-02-29');
+  });
+});
+
+describe('the kill switch at an account', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  async function openLong(harness: Harness) {
+    expect(await harness.executor.execute(harness.job(BUY))).toEqual({ status: 'executed' });
+  }
+
+  it('trips mid-day when the unrealized loss crosses 5%: flattens, cancels resting entries, halts; calling it again changes nothing', async () => {
+    h = await createHarness({ configText: CONFIG() });
+    const ks = new KillSwitch(h.ctx);
+    await openLong(h);
+    await h.paper.updatePrice('MSFT', '50');
+    await h.ctx.tracker.place(h.paper, { clientOrderId: 'tw-en-resting1', account: 'paper', strategy: 'default', symbol: 'MSFT', side: 'buy', leg: 'entry', type: 'limit', quantity: d('1'), limitPrice: d('10') });
+
+    const first = await ks.evaluate('paper', { marks: marks('100') });
+    expect(first.dayStartEquity.toFixed()).toBe('100000');
+    expect(first.reached).toBe(false);
+
+    await h.paper.updatePrice('AAPL', '91');
+    const near = await ks.evaluate('paper', { marks: marks('91') });
+    expect([near.lossPercent.toFixed(), near.reached, near.halted]).toEqual(['4.5', false, false]);
+
+    await h.paper.updatePrice('AAPL', '89.5');
+    const tripped = await ks.evaluate('paper', { marks: marks('89.5') });
+    expect([tripped.lossPercent.toFixed(), tripped.reached, tripped.tripped, tripped.halted]).toEqual(['5.25', true, true, true]);
+    expect(tripped.closed).toEqual(['AAPL']);
+    expect(tripped.cancelledEntries).toEqual(['tw-en-resting1']);
+
+    const day = tradingDay(new Date(), 'UTC');
+    const [closed] = h.ctx.positions.closedOnDay('paper', day);
+    expect([closed?.exitReason, closed?.exitPrice.toFixed(), closed?.realizedPnl.toFixed()]).toEqual(['kill_switch', '89.5', '-5250']);
+    expect(await h.paper.positions()).toEqual([]);
+    expect(await h.paper.openOrders()).toEqual([]);
+    expect(h.ctx.accountState.get('paper')).toMatchObject({ halted: true, haltedUntilDay: nextTradingDay(day), haltedReason: expect.stringMatching(/^kill_switch: day loss 5250/) });
+
+    // Every tick calls it: no second close, no new order, still halted.
+    const ordersBefore = h.ctx.orders.openOrders('paper').length;
+    const again = await ks.evaluate('paper', { marks: marks('89.5') });
+    expect([again.tripped, again.halted, again.closed, again.realizedPnl.toFixed()]).toEqual([false, true, [], '-5250']);
+    expect(h.ctx.orders.openOrders('paper')).toHaveLength(ordersBefore);
+
+    // New entries are refused while halted.
+    const refused = await h.executor.execute(h.job({ ...BUY, price: '89.5' })); // another body: the same one would be a duplicate
+    expect(refused?.status).toBe('halted');
+  });
+
+  it('the halt survives a restart and lifts on the next trading day, which starts from a fresh base', async () => {
+    h = await createHarness({ configText: CONFIG() });
+    const ks = new KillSwitch(h.ctx);
+    await openLong(h);
+    await ks.evaluate('paper', { marks: marks('100') });
+    await h.paper.updatePrice('AAPL', '89');
+    expect((await ks.evaluate('paper', { marks: marks('89') })).tripped).toBe(true);
+
+    const today = tradingDay(new Date(), 'UTC');
+    const reopened = openDatabase(h.db.name);
+    try {
+      const state = new AccountStateRepo(reopened);
+      expect(state.isHalted('paper', today)).toBe(true);
+      expect(state.isHalted('paper', nextTradingDay(today))).toBe(false);
+    } finally {
+      reopened.close();
+    }
+
+    const tomorrow = new Date(Date.now() + 24 * 3600 * 1000);
+    const next = await ks.evaluate('paper', { now: tomorrow, marks: new Map() });
+    expect(next.tradingDay).toBe(nextTradingDay(today));
+    expect([next.halted, next.tripped, next.realizedPnl.toFixed()]).toEqual([false, false, '0']);
+    expect(next.dayStartEquity.toFixed()).toBe('94500'); // 100000 − 5500 lost yesterday
+    expect(h.ctx.accountState.get('paper')?.tradingDay).toBe(nextTradingDay(today));
+  });
+
+  it('after a resume by hand the same day it does not trip again that day', async () => {
+    h = await createHarness({ configText: CONFIG() });
+    const ks = new KillSwitch(h.ctx);
+    await openLong(h);
+    await ks.evaluate('paper', { marks: marks('100') });
+    await h.paper.updatePrice('AAPL', '89');
+    expect((await ks.evaluate('paper', { marks: marks('89') })).tripped).toBe(true);
+    h.ctx.accountState.resume('paper');
+    const after = await ks.evaluate('paper', { marks: marks('89') });
+    expect([after.reached, after.tripped, after.halted]).toEqual([true, false, false]);
+  });
+
+  it('with flatten off it halts and leaves the positions as they are', async () => {
+    h = await createHarness({ configText: CONFIG(false) });
+    const ks = new KillSwitch(h.ctx);
+    await openLong(h);
+    await ks.evaluate('paper', { marks: marks('100') });
+    await h.paper.updatePrice('AAPL', '89');
+    const result = await ks.evaluate('paper', { marks: marks('89') });
+    expect([result.tripped, result.halted, result.closed]).toEqual([true, true, []]);
+    expect(h.ctx.positions.findOpen('paper', 'AAPL')?.status).toBe('open');
+  });
+
+  it('a halt by hand without an end day is not shortened to the kill switch\'s day', async () => {
+    h = await createHarness({ configText: CONFIG(false) });
+    const ks = new KillSwitch(h.ctx);
+    await openLong(h);
+    await ks.evaluate('paper', { marks: marks('100') });
+    h.ctx.accountState.halt('paper', 'manual');
+    await h.paper.updatePrice('AAPL', '89');
+    await ks.evaluate('paper', { marks: marks('89') });
+    expect(h.ctx.accountState.get('paper')).toMatchObject({ halted: true, haltedReason: 'manual', haltedUntilDay: undefined });
+  });
+});

@@ -1,0 +1,458 @@
+import { join } from 'node:path';
+import { ulid } from 'ulid';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Broker } from '../../src/brokers/broker.ts';
+import { PAPER_CAPABILITIES, PaperBroker } from '../../src/brokers/paper/paper-broker.ts';
+import type { BrokerRegistry } from '../../src/brokers/registry.ts';
+import { InvalidOrderError, NetworkError } from '../../src/domain/errors.ts';
+import { Decimal, ZERO } from '../../src/domain/money.ts';
+import type { Fill, Order, OrderRef, OrderRequest } from '../../src/domain/order.ts';
+import type { ExecutionContext } from '../../src/execution/context.ts';
+import { Executor } from '../../src/execution/executor.ts';
+import { createLogger } from '../../src/ops/logger.ts';
+import { PositionManager } from '../../src/portfolio/manager.ts';
+import { tempDir } from '../helpers/env.ts';
+import { createHarness, overriding, type Harness } from '../helpers/executor-harness.ts';
+
+const CONFIG = `
+accounts:
+  paper:
+    broker: paper
+    slippagePercent: 0
+strategies:
+  default:
+    account: paper
+    allowShorts: true
+    sizing: { mode: fixed_quantity, value: 10 }
+`;
+
+interface Rig {
+  h: Harness;
+  paper: PaperBroker;
+  ctx: ExecutionContext;
+  executor: Executor;
+  manager: PositionManager;
+  quoteCalls: string[][];
+  logs: Array<Record<string, unknown>>;
+  advance(ms: number): void;
+  open(body: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface RigOptions {
+  feeRate?: string;
+  emulated?: boolean;
+  /** Wraps the (counting) paper broker, e.g. to make it fail. */
+  wrap?: (broker: Broker, paper: PaperBroker) => Broker;
+  /** Further accounts and their brokers. */
+  extra?: Record<string, Broker>;
+}
+
+/** The executor harness's journal and tracker, with a paper broker (fees as asked) behind a quote-counting wrapper and a steerable clock. */
+async function rig(options: RigOptions = {}): Promise<Rig> {
+  const h = await createHarness({ configText: CONFIG });
+  const dir = tempDir('tw-pm');
+  const paper = new PaperBroker({ name: 'paper', ledgerPath: join(dir.path, 'paper.db'), startingCash: '1000000', slippagePercent: '0', feeRate: options.feeRate ?? '0' });
+  await paper.connect();
+  const quoteCalls: string[][] = [];
+  let broker: Broker = overriding(paper, {
+    quotes: async (symbols: string[]) => { quoteCalls.push([...symbols]); return paper.quotes(symbols); },
+    ...(options.emulated ? { capabilities: { ...PAPER_CAPABILITIES, protectionFor: () => 'emulated' as const } } : {}),
+  });
+  if (options.wrap) broker = options.wrap(broker, paper);
+  const brokers: Record<string, Broker> = { paper: broker, ...options.extra };
+  const registry: BrokerRegistry = {
+    get: (account) => { const b = brokers[account]; if (!b) throw new Error(`no account ${account}`); return b; },
+    accounts: () => Object.keys(brokers), disconnectAll: async () => undefined,
+  };
+  let offset = 0;
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = createLogger({ level: 'info', destination: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } } });
+  const ctx: ExecutionContext = { ...h.ctx, brokers: registry, logger, now: () => new Date(Date.now() + offset) };
+  const executor = new Executor(ctx);
+  const manager = new PositionManager(ctx, { intervalMs: 20, db: h.db, fillTimeoutMs: 200 });
+  return {
+    h, paper, ctx, executor, manager, quoteCalls, logs,
+    advance: (ms) => { offset += ms; },
+    async open(body) {
+      const outcome = await executor.execute(h.job({ ticker: 'AAPL', sentiment: body.action === 'sell' ? 'short' : 'long', ...body }));
+      expect(outcome).toEqual({ status: 'executed' });
+    },
+    async close() {
+      await manager.stop();
+      await paper.disconnect();
+      await h.close();
+      dir.cleanup();
+    },
+  };
+}
+
+const closedOf = (r: Rig, symbol = 'AAPL') => r.ctx.positions.listClosed().filter((c) => c.symbol === symbol);
+const openOf = (r: Rig, symbol = 'AAPL') => r.ctx.positions.findOpen('paper', symbol);
+
+describe('position manager: emulated protection (the loop watches the price)', () => {
+  let r: Rig | undefined;
+  afterEach(async () => { await r?.close(); r = undefined; });
+
+  it('a long stop fires when the price reaches it; P&L is exact and net of both fees', async () => {
+    r = await rig({ emulated: true, feeRate: '0.001' });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    expect(openOf(r)?.protection).toBe('emulated');
+    expect(await r.paper.openOrders()).toEqual([]); // nothing rests at the broker
+
+    await r.paper.updatePrice('AAPL', '97');
+    await r.manager.tick();
+    const marks = r.manager.snapshot().accounts[0]?.positions[0];
+    expect(marks?.mark?.toFixed()).toBe('97');
+    expect(marks?.unrealizedPnl?.toFixed()).toBe('-30');
+    expect(openOf(r)?.status).toBe('open');
+
+    await r.paper.updatePrice('AAPL', '95');
+    await r.manager.tick();
+    const [closed] = closedOf(r);
+    // (95 - 100) × 10 = -50; fees 1.00 in (100 × 10 × 0.1 %) and 0.95 out.
+    expect([closed?.exitReason, closed?.exitPrice.toFixed(), closed?.realizedPnl.toFixed(), closed?.fees.toFixed()]).toEqual(['stop_loss', '95', '-51.95', '1.95']);
+    expect(openOf(r)).toBeUndefined();
+    expect(await r.paper.positions()).toEqual([]);
+    expect(r.manager.snapshot().accounts[0]?.positions).toEqual([]);
+  });
+
+  it('a gap through a long stop exits at the gap price, not the stop', async () => {
+    r = await rig({ emulated: true, feeRate: '0.001' });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' } });
+    await r.paper.updatePrice('AAPL', '88.37');
+    await r.manager.tick();
+    const [closed] = closedOf(r);
+    // (88.37 - 100) × 10 = -116.30; fees 1.00 + 0.8837 → 0.88 (the paper venue charges whole cents).
+    expect([closed?.exitReason, closed?.exitPrice.toFixed(), closed?.realizedPnl.toFixed()]).toEqual(['stop_loss', '88.37', '-118.18']);
+  });
+
+  it('a short stop fires above, a short target below', async () => {
+    r = await rig({ emulated: true });
+    await r.open({ action: 'sell', price: '100', stopLoss: { stopPrice: '105' }, takeProfit: { limitPrice: '90' } });
+    await r.paper.updatePrice('AAPL', '104.99');
+    await r.manager.tick();
+    expect(openOf(r)?.status).toBe('open');
+    expect(r.manager.snapshot().accounts[0]?.positions[0]?.unrealizedPnl?.toFixed()).toBe('-49.9');
+    await r.paper.updatePrice('AAPL', '105.5');
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['stop_loss', '-55']]);
+
+    await r.open({ ticker: 'MSFT', action: 'sell', price: '200', stopLoss: { stopPrice: '210' }, takeProfit: { limitPrice: '190' } });
+    await r.paper.updatePrice('MSFT', '189.5');
+    await r.manager.tick();
+    expect(closedOf(r, 'MSFT').map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['take_profit', '105']]);
+  });
+
+  it('a long target fires at or above it', async () => {
+    r = await rig({ emulated: true });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    await r.paper.updatePrice('AAPL', '110');
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['take_profit', '100']]);
+  });
+
+  it("a long's trailing stop follows the high (persisted only when it moves) and fires on the way down", async () => {
+    r = await rig({ emulated: true });
+    // A target out of the way: without one the strategy's default (4 %, 104) would take the position at 110.
+    await r.open({ action: 'buy', price: '100', stopLoss: { trailAmount: '5' }, takeProfit: { limitPrice: '150' } });
+    await r.paper.updatePrice('AAPL', '110');
+    await r.manager.tick();
+    const raised = openOf(r);
+    expect(raised?.highWater?.toFixed()).toBe('110');
+    expect(r.manager.snapshot().accounts[0]?.positions[0]?.trailingStop?.toFixed()).toBe('105');
+
+    await r.paper.updatePrice('AAPL', '107');
+    await r.manager.tick();
+    expect(openOf(r)?.updatedAt.getTime()).toBe(raised?.updatedAt.getTime()); // no write: the mark did not move
+    await r.paper.updatePrice('AAPL', '105.01');
+    await r.manager.tick();
+    expect(openOf(r)?.status).toBe('open');
+    await r.paper.updatePrice('AAPL', '105');
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.exitPrice.toFixed(), c.realizedPnl.toFixed()])).toEqual([['trailing_stop', '105', '50']]);
+  });
+
+  it("a short's trailing stop follows the low", async () => {
+    r = await rig({ emulated: true });
+    await r.open({ action: 'sell', price: '100', stopLoss: { trailPercent: '5' }, takeProfit: { limitPrice: '50' } });
+    await r.paper.updatePrice('AAPL', '90');
+    await r.manager.tick();
+    expect(openOf(r)?.lowWater?.toFixed()).toBe('90');
+    await r.paper.updatePrice('AAPL', '94.49');
+    await r.manager.tick();
+    expect(openOf(r)?.status).toBe('open');
+    await r.paper.updatePrice('AAPL', '94.5'); // 90 + 5 %
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['trailing_stop', '55']]);
+  });
+
+  it('stop and target both reached in one tick: the stop wins (we cannot know which came first; we never report a profit that may not have happened)', async () => {
+    r = await rig({ emulated: true });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    // One price reaches both only when the levels cross (an alert moved one past the other).
+    const position = openOf(r);
+    r.ctx.positions.update(position?.id ?? '', { stopPrice: new Decimal('105'), targetPrice: new Decimal('103') });
+    await r.paper.updatePrice('AAPL', '104');
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['stop_loss', '40']]);
+  });
+});
+
+describe('position manager: protection resting at the broker (after_fill, paper)', () => {
+  let r: Rig | undefined;
+  afterEach(async () => { await r?.close(); r = undefined; });
+
+  it('a long stop that filled at the broker closes the books and cancels the target; a gap fills at the gap', async () => {
+    r = await rig({ feeRate: '0.001' });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    expect((await r.paper.openOrders()).map((o) => o.type).sort()).toEqual(['limit', 'stop']);
+    await r.paper.updatePrice('AAPL', '91.5'); // gaps through 95: the stop becomes a market order at 91.5
+    await r.manager.tick();
+    const [closed] = closedOf(r);
+    // (91.5 - 100) × 10 = -85; fees 1.00 + 0.915 → 0.92
+    expect([closed?.exitReason, closed?.exitPrice.toFixed(), closed?.realizedPnl.toFixed()]).toEqual(['stop_loss', '91.5', '-86.92']);
+    expect(await r.paper.openOrders()).toEqual([]);
+    expect(openOf(r)).toBeUndefined();
+  });
+
+  it('a short target and a short stop at the broker', async () => {
+    r = await rig();
+    await r.open({ action: 'sell', price: '100', stopLoss: { stopPrice: '105' }, takeProfit: { limitPrice: '90' } });
+    await r.paper.updatePrice('AAPL', '89');
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.exitPrice.toFixed(), c.realizedPnl.toFixed()])).toEqual([['take_profit', '89', '110']]);
+
+    await r.open({ ticker: 'MSFT', action: 'sell', price: '50', stopLoss: { stopPrice: '52' }, takeProfit: { limitPrice: '45' } });
+    await r.paper.updatePrice('MSFT', '52.25');
+    await r.manager.tick();
+    expect(closedOf(r, 'MSFT').map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['stop_loss', '-22.5']]);
+    expect(await r.paper.openOrders()).toEqual([]);
+  });
+
+  it("a long's trailing stop held by the broker: the journal's high water follows, and its fill closes the books as trailing_stop", async () => {
+    r = await rig();
+    await r.open({ action: 'buy', price: '100', stopLoss: { trailAmount: '5' }, takeProfit: { limitPrice: '150' } });
+    await r.paper.updatePrice('AAPL', '112');
+    await r.manager.tick();
+    expect(openOf(r)?.highWater?.toFixed()).toBe('112');
+    expect(r.manager.snapshot().accounts[0]?.positions[0]?.trailingStop?.toFixed()).toBe('107'); // as the broker holds it
+    await r.paper.updatePrice('AAPL', '106');
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.exitPrice.toFixed(), c.realizedPnl.toFixed()])).toEqual([['trailing_stop', '106', '60']]);
+  });
+
+  it("a short's trailing stop held by the broker follows the low", async () => {
+    r = await rig();
+    await r.open({ action: 'sell', price: '100', stopLoss: { trailAmount: '5' }, takeProfit: { limitPrice: '50' } });
+    await r.paper.updatePrice('AAPL', '90');
+    await r.manager.tick();
+    expect(openOf(r)?.lowWater?.toFixed()).toBe('90');
+    await r.paper.updatePrice('AAPL', '96');
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['trailing_stop', '40']]);
+  });
+});
+
+/**
+ * The paper market fills whole. This wrapper keeps limit entries to itself and fills them in the parts the test
+ * asks for: each part is a real paper market order (so the paper account holds what the journal books, and fees
+ * are the paper venue's), reported back as fills of the resting entry.
+ */
+function partialFills(inner: Broker, paper: PaperBroker) {
+  const resting = new Map<string, Order>();
+  const partOf = new Map<string, string>();
+  const broker = overriding(inner, {
+    placeOrder: async (request: OrderRequest) => {
+      if (request.leg !== 'entry' || request.type !== 'limit') return inner.placeOrder(request);
+      const now = new Date();
+      const order: Order = { id: ulid(), clientOrderId: request.clientOrderId, symbol: request.symbol, side: request.side, type: 'limit', status: 'accepted',
+        quantity: request.quantity, filledQuantity: ZERO, limitPrice: request.limitPrice, createdAt: now, updatedAt: now };
+      resting.set(order.clientOrderId, order);
+      return order;
+    },
+    getOrder: async (ref: OrderRef) => ('clientOrderId' in ref ? resting.get(ref.clientOrderId) : undefined) ?? inner.getOrder(ref),
+    cancelOrder: async (ref: OrderRef) => {
+      const order = 'clientOrderId' in ref ? resting.get(ref.clientOrderId) : undefined;
+      if (!order) return inner.cancelOrder(ref);
+      resting.set(order.clientOrderId, { ...order, status: 'cancelled' });
+    },
+    fills: async (since?: Date): Promise<Fill[]> => (await inner.fills(since)).map((f) => {
+      const entry = partOf.get(f.clientOrderId);
+      return entry ? { ...f, clientOrderId: entry } : f;
+    }),
+  });
+  return {
+    broker,
+    async fill(clientOrderId: string, quantity: string, price: string): Promise<void> {
+      const order = resting.get(clientOrderId);
+      if (!order) throw new Error(`no resting entry ${clientOrderId}`);
+      await paper.updatePrice(order.symbol, price);
+      const part = `pf${ulid()}`;
+      partOf.set(part, clientOrderId);
+      const placed = await paper.placeOrder({ clientOrderId: part, symbol: order.symbol, side: order.side, type: 'market', quantity: new Decimal(quantity) });
+      const filled = order.filledQuantity.plus(placed.filledQuantity);
+      const average = (order.averageFillPrice ?? ZERO).mul(order.filledQuantity).plus((placed.averageFillPrice ?? ZERO).mul(placed.filledQuantity)).div(filled);
+      resting.set(clientOrderId, { ...order, filledQuantity: filled, averageFillPrice: average, status: filled.gte(order.quantity) ? 'filled' : 'partially_filled', updatedAt: new Date() });
+    },
+  };
+}
+
+describe('position manager: resting entries', () => {
+  let r: Rig | undefined;
+  afterEach(async () => { await r?.close(); r = undefined; });
+
+  it('a limit entry filling in parts is booked and protected for what has filled, growing to the sum of its fills', async () => {
+    let fills: ReturnType<typeof partialFills> | undefined;
+    r = await rig({ feeRate: '0.001', wrap: (broker, paper) => { fills = partialFills(broker, paper); return fills.broker; } });
+    await r.paper.updatePrice('AAPL', '100');
+    await r.open({ action: 'buy', price: '100', orderType: 'limit', limitPrice: '99', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    const [entry] = r.ctx.orders.openOrders('paper').filter((o) => o.leg === 'entry');
+    expect(openOf(r)).toBeUndefined();
+    await r.manager.tick();
+    expect(openOf(r)).toBeUndefined(); // nothing filled yet
+    expect(r.quoteCalls.at(-1)).toEqual(['AAPL']); // the resting entry's symbol is quoted
+
+    await fills?.fill(entry?.clientOrderId ?? '', '4', '99');
+    await r.manager.tick();
+    let position = openOf(r);
+    expect([position?.quantity.toFixed(), position?.averageEntryPrice.toFixed(), position?.entryFees.toFixed(), position?.stopPrice?.toFixed(), position?.targetPrice?.toFixed()])
+      .toEqual(['4', '99', '0.4', '95', '110']); // the alert's stop and target, read back from the journalled signal
+    let stops = (await r.paper.openOrders()).filter((o) => o.clientOrderId.startsWith('tw-'));
+    expect(stops.map((o) => [o.type, o.quantity.toFixed()]).sort()).toEqual([['limit', '4'], ['stop', '4']]);
+
+    await fills?.fill(entry?.clientOrderId ?? '', '6', '98.5');
+    await r.manager.tick();
+    position = openOf(r);
+    // (4 × 99 + 6 × 98.5) / 10 = 98.7; fees 0.40 + 0.591 → 0.59
+    expect([position?.quantity.toFixed(), position?.averageEntryPrice.toFixed(), position?.entryFees.toFixed()]).toEqual(['10', '98.7', '0.99']);
+    stops = await r.paper.openOrders();
+    expect(stops.map((o) => [o.type, o.quantity.toFixed()]).sort()).toEqual([['limit', '10'], ['stop', '10']]);
+    const legs = r.ctx.orders.ordersForPosition(position?.id ?? '').map((o) => `${o.leg}:${o.status}`);
+    expect(legs).toEqual(['entry:filled', 'stop:cancelled', 'target:cancelled', 'stop:accepted', 'target:accepted']);
+
+    await r.paper.updatePrice('AAPL', '94');
+    await r.manager.tick();
+    // (94 - 98.7) × 10 = -47; fees 0.99 in + 0.94 out
+    expect(closedOf(r).map((c) => [c.exitReason, c.quantity.toFixed(), c.realizedPnl.toFixed()])).toEqual([['stop_loss', '10', '-48.93']]);
+  });
+
+  it("without stop and target in the alert, a filled resting entry gets the strategy's (2 % and 4 % from the fill)", async () => {
+    let fills: ReturnType<typeof partialFills> | undefined;
+    r = await rig({ wrap: (broker, paper) => { fills = partialFills(broker, paper); return fills.broker; } });
+    await r.paper.updatePrice('AAPL', '100');
+    await r.open({ action: 'buy', price: '100', orderType: 'limit', limitPrice: '99' });
+    const [entry] = r.ctx.orders.openOrders('paper').filter((o) => o.leg === 'entry');
+    await fills?.fill(entry?.clientOrderId ?? '', '10', '99');
+    await r.manager.tick();
+    const position = openOf(r);
+    expect([position?.quantity.toFixed(), position?.stopPrice?.toFixed(), position?.targetPrice?.toFixed()]).toEqual(['10', '97.02', '102.96']);
+  });
+});
+
+describe('position manager: the loop', () => {
+  let r: Rig | undefined;
+  afterEach(async () => { await r?.close(); r = undefined; });
+
+  it('one quote call per account per tick, for every symbol it holds', async () => {
+    r = await rig({ emulated: true });
+    const symbols = Array.from({ length: 25 }, (_, i) => `SYM${i}`);
+    for (const symbol of symbols) await r.open({ ticker: symbol, action: 'buy', price: '100', stopLoss: { stopPrice: '90' } });
+    r.quoteCalls.length = 0;
+    await r.manager.tick();
+    await r.manager.tick();
+    expect(r.quoteCalls).toHaveLength(2);
+    expect([...(r.quoteCalls[0] ?? [])].sort()).toEqual([...symbols].sort());
+  });
+
+  it("a broker that fails on one account does not stop another account's stop", async () => {
+    const failing = overriding({} as Broker, {
+      name: 'broken', capabilities: PAPER_CAPABILITIES,
+      quotes: async () => { throw new NetworkError('connection reset', { broker: 'broken' }); },
+    });
+    r = await rig({ emulated: true, extra: { broken: failing } });
+    r.ctx.positions.open({ account: 'broken', strategy: 'default', symbol: 'AAPL', side: 'long', quantity: new Decimal('1'), averageEntryPrice: new Decimal('100'),
+      stopPrice: new Decimal('95'), protection: 'emulated', status: 'open', tradingDay: '2026-01-01' });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' } });
+    await r.paper.updatePrice('AAPL', '94');
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.account, c.exitReason])).toEqual([['paper', 'stop_loss']]);
+    const broken = r.manager.snapshot().accounts.find((a) => a.account === 'broken');
+    expect(broken?.lastError).toMatch(/connection reset/);
+    expect(r.logs.some((l) => l.event === 'positions.tick_failed' && l.account === 'broken')).toBe(true);
+  });
+
+  it('never overlaps itself, and stop() resolves only after the tick in flight has finished', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    let calls = 0;
+    r = await rig({
+      emulated: true,
+      wrap: (broker) => overriding(broker, { quotes: async (symbols: string[]) => { calls += 1; await gate; return broker.quotes(symbols); } }),
+    });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' } });
+    await r.paper.updatePrice('AAPL', '94');
+    r.manager.start();
+    while (calls === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const joined = r.manager.tick(); // joins the tick in flight instead of starting another
+    let stopped = false;
+    const stopping = r.manager.stop().then(() => { stopped = true; });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(stopped).toBe(false);
+    expect(calls).toBe(1);
+    release();
+    await stopping;
+    await joined;
+    expect(closedOf(r).map((c) => c.exitReason)).toEqual(['stop_loss']); // the tick finished its close before stop() returned
+    expect(r.manager.lastTickMs).toBeGreaterThan(50);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(calls).toBe(1); // no tick after stop
+  });
+
+  it('a close whose claim lapsed is retried with its reason; after 3 failed attempts the account is halted and an error logged', async () => {
+    let refuseExits = true;
+    r = await rig({
+      emulated: true,
+      wrap: (broker) => overriding(broker, {
+        placeOrder: async (request: OrderRequest) => {
+          if (request.leg === 'exit' && refuseExits) throw new InvalidOrderError('market closed', { broker: 'paper' });
+          return broker.placeOrder(request);
+        },
+      }),
+    });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' } });
+    await r.paper.updatePrice('AAPL', '94');
+    await r.manager.tick(); // attempt 1: the stop fires, the exit is refused, the claim stays until it lapses
+    expect(openOf(r)?.status).toBe('closing');
+    await r.manager.tick();
+    expect(r.ctx.accountState.get('paper')?.halted ?? false).toBe(false); // the claim has not lapsed: nothing retried yet
+    r.advance(31_000);
+    await r.manager.tick(); // attempt 2
+    expect(r.ctx.accountState.get('paper')?.halted ?? false).toBe(false);
+    r.advance(31_000);
+    await r.manager.tick(); // attempt 3
+    expect(r.ctx.accountState.get('paper')?.halted).toBe(true);
+    expect(r.ctx.accountState.get('paper')?.haltedReason).toMatch(/could not be closed after 3 attempts/);
+    expect(r.logs.filter((l) => l.event === 'account.halted' && l.level === 50)).toHaveLength(1);
+
+    refuseExits = false;
+    r.advance(31_000);
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['stop_loss', '-60']]);
+    const exits = r.ctx.orders.ordersForPosition(closedOf(r)[0]?.positionId ?? '').filter((o) => o.leg === 'exit');
+    expect(new Set(exits.map((o) => o.clientOrderId)).size).toBe(4); // a fresh client id for every attempt
+  });
+
+  it("a position left 'closing' by a closer that died is closed by the loop (reason signal)", async () => {
+    r = await rig();
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    const position = openOf(r);
+    const past = new Date(Date.now() - 120_000);
+    expect(r.ctx.positions.claimForClose(position?.id ?? '', 'worker-dead', new Date(past.getTime() + 30_000), past)).toBe(true);
+    await r.paper.updatePrice('AAPL', '101');
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['signal', '10']]);
+    expect(await r.paper.openOrders()).toEqual([]); // its stop and target were cancelled before the exit
+    expect(await r.paper.positions()).toEqual([]);
+  });
+});
