@@ -1,4 +1,4 @@
-// Composition root: load the config, check Redis, open the journal, build the brokers, serve HTTP, stop cleanly.
+// Composition root: load the config, check Redis, open the journal, build the brokers, reconcile, run the roles, stop cleanly.
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { createServer, type Server } from 'node:http';
@@ -21,6 +21,12 @@ import { OrderTracker } from './execution/order-tracker.ts';
 import { Executor } from './execution/executor.ts';
 import { startExecutionRole, type ExecutionRole } from './execution/worker.ts';
 import { defaultSleep } from './execution/retry.ts';
+import type { ExecutionContext } from './execution/context.ts';
+import { createAdminRouter } from './http/admin.ts';
+import { runBackup } from './jobs/backup.ts';
+import { RedisLock } from './jobs/lock.ts';
+import { createMonitor, type Monitor } from './jobs/monitor.ts';
+import { reconcileOnDemand } from './jobs/reconcile-on-demand.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -37,8 +43,17 @@ export type ReloadResult = { ok: true; restartNeeded: string[] } | { ok: false; 
 /** Settings the running process is built from: a change to these waits for a restart. */
 const RESTART_SECTIONS = ['server', 'redis', 'database', 'queue', 'accounts'] as const;
 
-/** all: everything in one process; api: the webhook and HTTP only; worker: executes queued signals only. */
-export type Role = 'all' | 'api' | 'worker';
+/**
+ * all: everything in one process. api: the webhook and the admin API only. worker: executes queued signals and watches
+ * positions (reconciliation, the position loop, the kill switch, the jobs). monitor: watches positions only, for a
+ * deployment that runs its workers apart. Every role that watches positions reconciles at start.
+ */
+export type Role = 'all' | 'api' | 'worker' | 'monitor';
+export const ROLES: readonly Role[] = ['all', 'api', 'worker', 'monitor'];
+
+const servesHttp = (role: Role) => role === 'all' || role === 'api';
+const executes = (role: Role) => role === 'all' || role === 'worker';
+const watches = (role: Role) => role !== 'api';
 
 /** A start-up failure worth one clear line to the user, not a stack trace. */
 export class StartupError extends Error {}
@@ -93,18 +108,38 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
   const orders = new OrdersRepo(db, { now });
   const retryDeps = { sleep: defaultSleep, random: Math.random };
   const tracker = new OrderTracker({ orders, logger, retry: config.retries, retryDeps });
-  const executor = new Executor({
+  // One context for everything that trades or books: the executor, the position loop, the jobs and the admin API.
+  const ctx: ExecutionContext = {
     config: () => config, brokers, signals, executions: new ExecutionsRepo(db, { now }), orders, positions: new PositionsRepo(db, { now }),
-    accountState: new AccountStateRepo(db, { now }), tracker, logger, now, sleep: defaultSleep, owner: `worker-${process.pid}-${Date.now().toString(36)}`,
-  });
+    accountState: new AccountStateRepo(db, { now }), tracker, logger, now, sleep: defaultSleep, owner: `${role}-${process.pid}-${Date.now().toString(36)}`,
+  };
+  const executor = new Executor(ctx);
   let execution: ExecutionRole | undefined;
-  if (role !== 'api') {
-    execution = await startExecutionRole({
-      redisUrl: config.redis.url, redis, prefix: config.redis.prefix, laneCount: config.queue.lanes,
-      lockDurationMs: config.queue.lockDurationSeconds * 1000, executor, signals, logger,
-    });
-    execution.run();
+  let monitor: Monitor | undefined;
+  try {
+    if (executes(role)) {
+      // Built now, run below: workers take no job before the journal agrees with the broker.
+      execution = await startExecutionRole({
+        redisUrl: config.redis.url, redis, prefix: config.redis.prefix, laneCount: config.queue.lanes,
+        lockDurationMs: config.queue.lockDurationSeconds * 1000, executor, signals, logger,
+      });
+    }
+    if (watches(role)) {
+      monitor = createMonitor({ ctx, db, redis, prefix: config.redis.prefix, logger });
+      const { reconciled } = await monitor.catchUp();
+      const differences = reconciled?.reduce((n, r) => n + r.differences.length, 0);
+      logger.info({ event: 'reconcile.start_done', differences }, differences === undefined
+        ? 'start-up reconciliation skipped' : `start-up reconciliation: ${differences} difference(s)`);
+    }
+  } catch (error) {
+    await execution?.close();
+    await brokers.disconnectAll();
+    redis.disconnect();
+    db.close();
+    throw error;
   }
+  execution?.run();
+  monitor?.start();
 
   const queue = new SignalQueue({ connection: redis, prefix: config.redis.prefix, laneCount: config.queue.lanes });
   const webhook = createWebhookRouter({
@@ -117,8 +152,21 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     now: () => new Date(),
   });
 
+  const adminToken = config.server.adminToken;
+  const lock = new RedisLock(redis, config.redis.prefix);
+  const admin = createAdminRouter({
+    ctx, db, adminToken,
+    reconcile: () => reconcileOnDemand({ ctx, lock, logger }),
+    backup: async () => ({ file: (await runBackup(db, { dir: config.backup.dir, keep: config.backup.keep, now: now() })).path }),
+    tick: monitor ? () => monitor.manager.tick() : undefined,
+    loop: monitor ? () => monitor.manager.snapshot() : undefined,
+  });
+  if (servesHttp(role) && !adminToken) {
+    logger.warn({ event: 'admin.disabled' }, 'no ADMIN_TOKEN: the admin API (/api) answers 403 to every request, and the CLI\'s acting commands cannot work');
+  }
+
   const app = createApp({
-    routers: role === 'worker' ? [] : [{ path: '/webhook', router: webhook }],
+    routers: servesHttp(role) ? [{ path: '/webhook', router: webhook }, { path: '/api', router: admin }] : [],
     version: VERSION,
     startedAt: new Date(),
     now: () => new Date(),
@@ -130,7 +178,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
   });
 
   let server: Server | undefined;
-  if (role !== 'worker') try {
+  if (servesHttp(role)) try {
     server = await new Promise<Server>((resolve, reject) => {
       // Not app.listen: Express 5 calls its callback on a listen error as well, which would look like success.
       const s = createServer(app);
@@ -138,6 +186,8 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
       s.listen(config.server.port, config.server.host, () => resolve(s));
     });
   } catch (error) {
+    await monitor?.stop();
+    await execution?.close();
     await brokers.disconnectAll();
     redis.disconnect();
     db.close();
@@ -149,7 +199,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
   const url = server ? `http://${config.server.host}:${port}` : '';
   logger.info({ event: 'daemon.started', url, redis: describeRedisUrl(config.redis.url), database: config.database.path,
     accounts: Object.keys(config.accounts), strategies: Object.keys(config.strategies), role },
-    server ? `tradewire ${VERSION} (${role}) listening on ${url}` : `tradewire ${VERSION} (${role}) executing queued signals`);
+    server ? `tradewire ${VERSION} (${role}) listening on ${url}` : `tradewire ${VERSION} (${role}) ${execution ? 'executing queued signals and ' : ''}watching positions`);
 
   const reload = async (): Promise<ReloadResult> => {
     try {
@@ -159,6 +209,8 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
       if (missing.length > 0) throw new ConfigError(env.CONFIG_FILE ?? 'config', missing.map((message) => ({ path: '', message })));
       const restartNeeded = RESTART_SECTIONS.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]));
       config = { ...next, server: config.server, redis: config.redis, database: config.database, queue: config.queue, accounts: config.accounts };
+      // Intraday strategies and the backup cron may have changed: the jobs are planned again from the new config.
+      await monitor?.reschedule();
       logger.info({ event: 'config.reloaded', restartNeeded }, restartNeeded.length > 0
         ? `config reloaded; changes to ${restartNeeded.join(', ')} take effect at the next restart` : 'config reloaded');
       return { ok: true, restartNeeded: [...restartNeeded] };
@@ -187,8 +239,9 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
       logger.info({ event: 'daemon.stopping' }, 'stopping');
       watcher?.close();
       clearTimeout(reloadTimer);
+      // No new alerts or admin requests first; then what is in flight (a job's order, a tick's close, a backup) finishes.
       if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-      await execution?.close();
+      await Promise.all([execution?.close(), monitor?.stop()]);
       await brokers.disconnectAll();
       await queue.close();
       await redis.quit().catch(() => redis.disconnect());

@@ -1,0 +1,195 @@
+// The admin API over real HTTP: the token (required, constant-time), each endpoint against a real journal and paper broker.
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createAdminRouter, tokenMatches, type AdminDeps } from '../../src/http/admin.ts';
+import { createApp } from '../../src/http/app.ts';
+import { createHarness, type Harness } from '../helpers/executor-harness.ts';
+
+const TOKEN = 'admin-token-4f9c1e7a2b';
+
+async function serve(deps: Partial<AdminDeps> & Pick<AdminDeps, 'ctx' | 'db'>): Promise<{ url: string; close(): Promise<void> }> {
+  const router = createAdminRouter({ adminToken: TOKEN, reconcile: async () => ({ ran: true as const, reports: [] }), backup: async () => ({ file: '/backups/x.db' }), ...deps });
+  const app = createApp({ version: 'test', startedAt: new Date(), now: () => new Date(), readiness: [], routers: [{ path: '/api', router }] });
+  const server: Server = await new Promise((resolve) => { const s = createServer(app); s.listen(0, '127.0.0.1', () => resolve(s)); });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => { server.close(() => r()); }) };
+}
+
+async function call(url: string, path: string, options: { method?: string; body?: unknown; token?: string | null } = {}) {
+  const headers: Record<string, string> = {};
+  if (options.token !== null) headers.authorization = `Bearer ${options.token ?? TOKEN}`;
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${url}/api${path}`, {
+    method: options.method ?? (options.body === undefined ? 'GET' : 'POST'), headers,
+    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
+}
+
+describe('tokenMatches', () => {
+  it('compares whole tokens of any length without throwing', () => {
+    expect(tokenMatches(TOKEN, TOKEN)).toBe(true);
+    expect(tokenMatches(`${TOKEN}x`, TOKEN)).toBe(false);
+    expect(tokenMatches('', TOKEN)).toBe(false);
+    expect(tokenMatches(TOKEN.slice(0, -1), TOKEN)).toBe(false);
+  });
+});
+
+describe('the admin API', () => {
+  let h: Harness;
+  let server: { url: string; close(): Promise<void> };
+  const calls: string[] = [];
+
+  beforeAll(async () => {
+    h = await createHarness();
+    server = await serve({
+      ctx: h.ctx, db: h.db,
+      reconcile: async () => {
+        calls.push('reconcile');
+        return { ran: true as const, reports: [{ account: 'paper', at: new Date('2026-01-05T10:00:00Z'), differences: [
+          { kind: 'orphaned_protection_cancelled' as const, symbol: 'AAPL', clientOrderId: 'tw-st-x', detail: 'its position is closed' }] }] };
+      },
+      backup: async () => { calls.push('backup'); return { file: '/tmp/backups/trading-1.db' }; },
+    });
+  });
+  afterAll(async () => { await server.close(); await h.close(); });
+  beforeEach(() => { h.ctx.accountState.resume('paper'); });
+
+  let n = 0;
+  const id = () => `alert-${++n}`;
+  const open = async (ticker: string, price: string) => {
+    expect(await h.executor.execute(h.job({ ticker, action: 'buy', sentiment: 'long', price, id: id() }))).toEqual({ status: 'executed' });
+  };
+
+  describe('authentication', () => {
+    it('without the token answers 401 with a Bearer challenge, and the same for a wrong one', async () => {
+      const none = await call(server.url, '/positions', { token: null });
+      expect(none.status).toBe(401);
+      expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect((await call(server.url, '/positions', { token: 'wrong' })).status).toBe(401);
+      expect((await call(server.url, '/halt', { token: `${TOKEN}0`, body: {} })).status).toBe(401);
+      expect(h.ctx.accountState.isHalted('paper', '2099-01-01')).toBe(false);
+    });
+
+    it('with no token configured the API is off: 403 telling to set ADMIN_TOKEN, whatever is sent', async () => {
+      const off = await serve({ ctx: h.ctx, db: h.db, adminToken: undefined });
+      try {
+        const answer = await call(off.url, '/positions');
+        expect(answer.status).toBe(403);
+        expect(answer.body).toMatchObject({ error: 'admin_disabled' });
+        expect(String(answer.body.message)).toContain('ADMIN_TOKEN');
+        expect((await call(off.url, '/flatten', { body: {} })).status).toBe(403);
+      } finally {
+        await off.close();
+      }
+    });
+  });
+
+  it('GET /positions lists open positions with their last price and unrealized P&L; /orders the working orders', async () => {
+    await open('AAPL', '100');
+    const positions = await call(server.url, '/positions');
+    expect(positions.status).toBe(200);
+    expect(positions.body.positions).toEqual([expect.objectContaining({ symbol: 'AAPL', side: 'long', quantity: '10', averageEntryPrice: '100',
+      stopPrice: '98', targetPrice: '104', lastPrice: '100', unrealizedPnl: '0', status: 'open' })]);
+    const orders = await call(server.url, '/orders');
+    expect((orders.body.orders as Array<{ leg: string }>).map((o) => o.leg).sort()).toEqual(['stop', 'target']);
+    const all = await call(server.url, '/orders?all=1');
+    expect((all.body.orders as unknown[]).length).toBe(3);
+  });
+
+  it('POST /prices moves the paper market: the target fills and the position closes take_profit, its stop cancelled', async () => {
+    const answer = await call(server.url, '/prices', { body: { prices: { AAPL: '104.5' } } });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ ok: true, accounts: ['paper'], closed: [{ account: 'paper', symbol: 'AAPL', exitReason: 'take_profit', exitPrice: '104.5' }] }); // a limit gapped through fills at the better price
+    expect(h.ctx.positions.findOpen('paper', 'AAPL')).toBeUndefined();
+    expect((await call(server.url, '/orders')).body.orders).toEqual([]);
+    const trades = await call(server.url, '/trades');
+    expect(trades.body.trades).toEqual([expect.objectContaining({ symbol: 'AAPL', exitReason: 'take_profit', realizedPnl: '45' })]);
+    const stats = await call(server.url, '/stats?days=1');
+    expect(stats.body.stats).toEqual([
+      expect.objectContaining({ strategy: 'default', trades: 1, totalPnl: '45', winRatePct: '100', fillRatePct: '100', avgSlippagePct: '0' }),
+      expect.objectContaining({ strategy: '(all)', trades: 1 }),
+    ]);
+  });
+
+  it('POST /prices refuses what is not a positive price', async () => {
+    expect((await call(server.url, '/prices', { body: { prices: { AAPL: 'abc' } } })).status).toBe(400);
+    expect((await call(server.url, '/prices', { body: '{"prices": {"AAPL": 101.5}}' })).status).toBe(200); // a JSON number keeps its text
+    expect((await call(server.url, '/prices', { body: { prices: {} } })).status).toBe(400);
+    expect((await call(server.url, '/prices', { body: '{not json' })).status).toBe(400);
+    expect((await call(server.url, '/stats?days=-1')).status).toBe(400);
+  });
+
+  it('POST /close closes one position by hand (reason manual), finding NASDAQ:MSFT as MSFT; nothing open is 404', async () => {
+    await open('MSFT', '200');
+    const answer = await call(server.url, '/close', { body: { symbol: 'nasdaq:msft' } });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ ok: true, outcome: 'closed', symbol: 'MSFT', exitReason: 'manual', exitPrice: '200', realizedPnl: '0' });
+    const closed = h.ctx.positions.listClosed().at(-1);
+    expect(closed?.exitReason).toBe('manual');
+    const exit = h.ctx.orders.ordersForPosition(closed?.positionId ?? '').find((o) => o.leg === 'exit');
+    expect(exit?.status).toBe('filled');
+    expect(exit?.clientOrderId.length).toBeLessThanOrEqual(48);
+    const none = await call(server.url, '/close', { body: { symbol: 'MSFT' } });
+    expect(none.status).toBe(404);
+    expect(none.body).toMatchObject({ error: 'no_position' });
+    expect((await call(server.url, '/close', { body: {} })).status).toBe(400);
+    expect((await call(server.url, '/close', { body: { symbol: 'MSFT', account: 'nope' } })).body).toMatchObject({ error: 'unknown_account' });
+  });
+
+  it('POST /flatten closes every open position by hand and cancels resting entries', async () => {
+    await open('AAPL', '100');
+    await open('TSLA', '250');
+    expect(await h.executor.execute(h.job({ ticker: 'NVDA', action: 'buy', price: '450', orderType: 'limit', limitPrice: '400', id: id() }))).toEqual({ status: 'executed' });
+    const answer = await call(server.url, '/flatten', { body: {} });
+    expect(answer.status).toBe(200);
+    expect(answer.body.ok).toBe(true);
+    expect((answer.body.positions as Array<Record<string, unknown>>).map((p) => [p.symbol, p.outcome, p.exitReason]).sort())
+      .toEqual([['AAPL', 'closed', 'manual'], ['TSLA', 'closed', 'manual']]);
+    expect(answer.body.cancelledEntries).toEqual([expect.objectContaining({ symbol: 'NVDA', outcome: 'cancelled' })]);
+    expect(h.ctx.positions.listOpen()).toEqual([]);
+    expect(h.ctx.orders.openOrders('paper')).toEqual([]);
+    expect((await call(server.url, '/flatten', { method: 'POST' })).body).toMatchObject({ ok: true, positions: [] });
+  });
+
+  it('POST /halt blocks entries until POST /resume; an unknown account is 404', async () => {
+    const halted = await call(server.url, '/halt', { body: { reason: 'maintenance' } });
+    expect(halted.body).toEqual({ ok: true, halted: ['paper'], reason: 'maintenance' });
+    expect(await h.executor.execute(h.job({ ticker: 'AMD', action: 'buy', price: '150', id: id() }))).toEqual({ status: 'halted', reason: 'halted: maintenance' });
+    expect((await call(server.url, '/positions')).body.accounts).toEqual([{ account: 'paper', halted: true, haltedReason: 'maintenance' }]);
+    expect((await call(server.url, '/resume', { body: { account: 'paper' } })).body).toEqual({ ok: true, resumed: ['paper'] });
+    expect(await h.executor.execute(h.job({ ticker: 'AMD', action: 'buy', price: '150', id: id() }))).toEqual({ status: 'executed' });
+    expect((await call(server.url, '/halt', { body: { account: 'ghost' } })).status).toBe(404);
+  });
+
+  it('POST /reconcile and /backup call the injected jobs and return what they say', async () => {
+    expect((await call(server.url, '/reconcile', { body: {} })).body).toEqual({ ok: true, reports: [{ account: 'paper', at: '2026-01-05T10:00:00.000Z',
+      differences: [{ kind: 'orphaned_protection_cancelled', symbol: 'AAPL', clientOrderId: 'tw-st-x', detail: 'its position is closed' }] }] });
+    expect((await call(server.url, '/backup', { method: 'POST' })).body).toEqual({ ok: true, file: '/tmp/backups/trading-1.db' });
+    expect(calls).toEqual(['reconcile', 'backup']);
+  });
+
+  it('a reconciliation busy elsewhere is 409; a broker that could not be read is 502 with its report', async () => {
+    const busy = await serve({ ctx: h.ctx, db: h.db, reconcile: async () => ({ ran: false as const, reason: 'another reconciliation is running' }) });
+    const unreadable = await serve({ ctx: h.ctx, db: h.db,
+      reconcile: async () => ({ ran: true as const, reports: [{ account: 'paper', at: new Date(), differences: [], error: 'could not read positions: 503' }] }) });
+    try {
+      expect(await call(busy.url, '/reconcile', { body: {} })).toMatchObject({ status: 409, body: { error: 'busy', message: 'another reconciliation is running' } });
+      expect(await call(unreadable.url, '/reconcile', { body: {} })).toMatchObject({ status: 502, body: { ok: false, reports: [{ error: 'could not read positions: 503' }] } });
+    } finally {
+      await busy.close();
+      await unreadable.close();
+    }
+  });
+
+  it('a failing job answers 500 with its message', async () => {
+    const failing = await serve({ ctx: h.ctx, db: h.db, backup: async () => { throw new Error('disk full'); } });
+    try {
+      const answer = await call(failing.url, '/backup', { body: {} });
+      expect(answer.status).toBe(500);
+      expect(answer.body).toEqual({ error: 'internal', message: 'disk full' });
+    } finally {
+      await failing.close();
+    }
+  });
+});
