@@ -3,6 +3,7 @@ import type { Broker } from './broker.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
 import { PaperBroker } from './paper/paper-broker.ts';
+import { AlpacaBroker } from './alpaca/alpaca-broker.ts';
 import { NotSupportedError } from '../domain/errors.ts';
 
 export interface BrokerRegistry {
@@ -30,6 +31,16 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         feeRate: account.feeRate,
         feePerOrder: account.feePerOrder,
         slippagePercent: account.slippagePercent,
+        clock: deps.now,
+      });
+    case 'alpaca':
+      return new AlpacaBroker({
+        name,
+        environment: account.environment,
+        keyId: account.keyId,
+        secretKey: account.secretKey,
+        baseUrl: account.baseUrl,
+        logger: deps.logger,
         clock: deps.now,
       });
     default:

@@ -178,6 +178,19 @@ export class AlpacaFake {
   }
 
   private async serve(request: Request, host: 'trading' | 'data'): Promise<Response> {
+    const response = await this.route(request, host);
+    // Alpaca names every answer, failures included (X-Request-ID), and says where the rate limit stands.
+    if (response.type !== 'error') {
+      response.headers.set('x-request-id', randomUUID().replace(/-/g, ''));
+      if (!response.headers.has('x-ratelimit-limit')) {
+        response.headers.set('x-ratelimit-limit', '200');
+        response.headers.set('x-ratelimit-remaining', '199');
+      }
+    }
+    return response;
+  }
+
+  private async route(request: Request, host: 'trading' | 'data'): Promise<Response> {
     if (request.headers.get('apca-api-key-id') !== this.options.keyId || request.headers.get('apca-api-secret-key') !== this.options.secretKey) {
       return HttpResponse.json({ code: 40110000, message: 'request is not authorized' }, { status: 401 });
     }
@@ -188,7 +201,7 @@ export class AlpacaFake {
     const text = request.method === 'GET' || request.method === 'DELETE' ? '' : await request.text();
     const body: unknown = text === '' ? undefined : JSON.parse(text);
     this.calls.push({ method: request.method, path, query, body });
-    const headers = { 'x-request-id': randomUUID().replace(/-/g, ''), 'x-ratelimit-limit': '200', 'x-ratelimit-remaining': '199' };
+    const headers: Record<string, string> = {};
     if (host === 'data') return this.marketData(path, query);
     const route = `${request.method} ${path}`;
 

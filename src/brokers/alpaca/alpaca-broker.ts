@@ -295,8 +295,9 @@ export class AlpacaBroker implements Broker {
   }
 
   async openOrders(symbol?: string): Promise<Order[]> {
+    // Flat, not nested: a filled entry is no longer open, but its bracket legs are, and must be listed.
     // Filtered here rather than by `symbols=`, where Alpaca's crypto spelling differs from its order form.
-    const wires = await this.get('/v2/orders', ordersSchema, { status: 'open', limit: 500, nested: true, direction: 'asc' });
+    const wires = await this.get('/v2/orders', ordersSchema, { status: 'open', limit: 500, direction: 'asc' });
     const wanted = symbol === undefined ? undefined : toTradewireSymbol(symbol);
     return wires.flatMap(flatten)
       .map(({ wire, parentId }) => toOrder(wire, this.names.get(wire.id) ?? wire.client_order_id, parentId))
