@@ -3,6 +3,7 @@ import type { Broker } from './broker.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
 import { PaperBroker } from './paper/paper-broker.ts';
+import { BinanceUsdmBroker } from './binance/binance-broker.ts';
 import { AlpacaBroker } from './alpaca/alpaca-broker.ts';
 import { NotSupportedError } from '../domain/errors.ts';
 
@@ -42,6 +43,20 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         baseUrl: account.baseUrl,
         logger: deps.logger,
         clock: deps.now,
+      });
+    case 'binance-usdm':
+      return new BinanceUsdmBroker({
+        name,
+        environment: account.environment,
+        apiKey: account.apiKey,
+        apiSecret: account.apiSecret,
+        baseUrl: account.baseUrl,
+        leverage: account.leverage,
+        marginType: account.marginType,
+        positionMode: account.positionMode,
+        workingType: account.workingType,
+        clock: deps.now,
+        logger: deps.logger,
       });
     default:
       throw new NotSupportedError(`account '${name}': the ${account.broker} adapter is not built yet`, { broker: account.broker });

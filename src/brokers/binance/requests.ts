@@ -1,0 +1,86 @@
+// Which endpoint an order request goes to, and with which parameters: plain orders to /order, every trigger to /algoOrder.
+import { InvalidOrderError, NotSupportedError } from '../../domain/errors.ts';
+import type { OrderRequest } from '../../domain/order.ts';
+import type { Params } from '../http.ts';
+import { CLIENT_ID_PATTERN, positionSideFor, toWireSide, toWireTimeInForce } from './mapping.ts';
+
+export interface PlacementContext {
+  broker: string;
+  hedge: boolean;
+  workingType: 'MARK_PRICE' | 'CONTRACT_PRICE';
+}
+
+export type Placement =
+  | { endpoint: 'order'; params: Params }
+  /** `closePosition`: the order closes the whole position when it fires and carries no quantity. */
+  | { endpoint: 'algo'; params: Params; closePosition: boolean };
+
+/** A protective leg or an exit only ever shrinks the position. */
+export function isReducing(request: OrderRequest): boolean {
+  return request.reduceOnly === true || request.leg === 'stop' || request.leg === 'target' || request.leg === 'exit';
+}
+
+/**
+ * Maps a request onto Binance's wire. Since December 2025 /fapi/v1/order refuses every conditional type
+ * (-4120), so stops, stop-limits and take-profits are algo orders (`algoType=CONDITIONAL`, `triggerPrice`).
+ * A stop or target leg is sent with closePosition=true: it closes whatever the position is when it fires,
+ * so a partial close or an add never leaves it the wrong size. In hedge mode the position side says what is
+ * reduced and `reduceOnly` must not be sent.
+ */
+export function placementFor(request: OrderRequest, ctx: PlacementContext): Placement {
+  if (!CLIENT_ID_PATTERN.test(request.clientOrderId)) {
+    throw new InvalidOrderError(`${ctx.broker}: client order id '${request.clientOrderId}' does not fit Binance's [.A-Z:/a-z0-9_-]{1,36}`, { broker: ctx.broker });
+  }
+  if (!request.quantity.gt(0)) throw new InvalidOrderError(`${ctx.broker}: quantity must be positive, got ${request.quantity.toFixed()}`, { broker: ctx.broker });
+  const reducing = isReducing(request);
+  const common = {
+    symbol: request.symbol,
+    side: toWireSide(request.side),
+    positionSide: positionSideFor(request.side, reducing, ctx.hedge),
+  };
+  const reduceOnly = reducing && !ctx.hedge ? 'true' : undefined;
+  const tif = request.timeInForce ?? 'gtc';
+  const wireTif = toWireTimeInForce(tif);
+  const requirePrice = (name: 'limitPrice' | 'stopPrice'): string => {
+    const value = request[name];
+    if (value === undefined || !value.gt(0)) throw new InvalidOrderError(`${ctx.broker}: a ${request.type} order needs a positive ${name}`, { broker: ctx.broker });
+    return value.toFixed();
+  };
+  const restingTif = (): string => {
+    if (wireTif === undefined) throw new NotSupportedError(`${ctx.broker}: Binance futures have no '${tif}' time in force (gtc, ioc or fok)`, { broker: ctx.broker });
+    return wireTif;
+  };
+  const algo = (type: string, fields: Params, closePosition: boolean): Placement => ({
+    endpoint: 'algo',
+    closePosition,
+    params: { algoType: 'CONDITIONAL', ...common, type, ...fields, workingType: ctx.workingType, clientAlgoId: request.clientOrderId },
+  });
+  const protectiveLeg = reducing && (request.leg === 'stop' || request.leg === 'target');
+
+  switch (request.type) {
+    case 'market':
+      return { endpoint: 'order', params: { ...common, type: 'MARKET', quantity: request.quantity.toFixed(), reduceOnly, newClientOrderId: request.clientOrderId, newOrderRespType: 'RESULT' } };
+    case 'limit':
+      if (protectiveLeg && request.leg === 'target') {
+        return algo('TAKE_PROFIT_MARKET', { triggerPrice: requirePrice('limitPrice'), closePosition: 'true', priceProtect: 'TRUE' }, true);
+      }
+      return {
+        endpoint: 'order',
+        params: {
+          ...common, type: 'LIMIT', timeInForce: restingTif(), quantity: request.quantity.toFixed(), price: requirePrice('limitPrice'), reduceOnly,
+          newClientOrderId: request.clientOrderId, newOrderRespType: 'RESULT',
+        },
+      };
+    case 'stop':
+      if (protectiveLeg && request.leg === 'stop') {
+        return algo('STOP_MARKET', { triggerPrice: requirePrice('stopPrice'), closePosition: 'true', priceProtect: 'TRUE' }, true);
+      }
+      return algo('STOP_MARKET', { triggerPrice: requirePrice('stopPrice'), quantity: request.quantity.toFixed(), reduceOnly }, false);
+    case 'stop_limit':
+      return algo('STOP', {
+        triggerPrice: requirePrice('stopPrice'), price: requirePrice('limitPrice'), timeInForce: restingTif(), quantity: request.quantity.toFixed(), reduceOnly,
+      }, false);
+    case 'trailing_stop':
+      throw new NotSupportedError(`${ctx.broker}: trailing stops are moved by tradewire at Binance (a stop amended as the price moves)`, { broker: ctx.broker });
+  }
+}
