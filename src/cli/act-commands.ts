@@ -33,7 +33,7 @@ function refusedAdmin(answer: Extract<DaemonAnswer, { reached: true }>, io: Outp
 
 /** Calls the admin API; on success hands the body to `show` (or prints it as JSON with --json). */
 async function admin(options: ActOptions, io: Output, method: 'GET' | 'POST', path: string, payload: Json | undefined,
-  show: (body: Json) => number): Promise<number> {
+  show: (body: Json) => number, shownFailures: number[] = []): Promise<number> {
   const { settings } = options;
   if (settings.adminToken === undefined) {
     io.err('tradewire: no admin token: set ADMIN_TOKEN (the same token the daemon runs with).');
@@ -48,7 +48,7 @@ async function admin(options: ActOptions, io: Output, method: 'GET' | 'POST', pa
     return answer.status >= 200 && answer.status < 300 ? EXIT.ok : (answer.status === 401 || answer.status === 403 ? refusedAdmin(answer, io) : EXIT.failed);
   }
   // A close or flatten that did not close everything answers 409 with the per-position results: show them, then fail.
-  if (answer.status === 409 && Array.isArray(body.positions)) {
+  if ((answer.status === 409 && Array.isArray(body.positions)) || shownFailures.includes(answer.status)) {
     show(body);
     return EXIT.failed;
   }
@@ -106,12 +106,26 @@ export function runResume(options: ActOptions & { account?: string | undefined }
   });
 }
 
+/** One line per account, then a table of what differed and what was done about it. */
+function showReconcile(body: Json, io: Output): number {
+  const reports = (Array.isArray(body.reports) ? body.reports : []).map(asObject);
+  const rows: string[][] = [];
+  for (const report of reports) {
+    const differences = (Array.isArray(report.differences) ? report.differences : []).map(asObject);
+    if (report.error !== undefined) io.out(`${text(report.account)}: could not be reconciled, the journal is untouched: ${text(report.error)}`);
+    else if (differences.length === 0) io.out(`${text(report.account)}: the journal agrees with the broker.`);
+    else io.out(`${text(report.account)}: ${differences.length} difference(s), the journal now follows the broker:`);
+    for (const d of differences) rows.push([text(report.account), text(d.symbol), text(d.kind), text(d.detail)]);
+  }
+  if (rows.length > 0) {
+    for (const line of renderTable({ columns: [{ header: 'ACCOUNT' }, { header: 'SYMBOL' }, { header: 'DIFFERENCE' }, { header: 'WHAT WAS DONE' }], rows })) io.out(line);
+  }
+  return body.ok === true ? EXIT.ok : EXIT.failed;
+}
+
 export function runReconcile(options: ActOptions, io: Output): Promise<number> {
-  return admin(options, io, 'POST', '/reconcile', {}, (body) => {
-    io.out('Reconciled the journal with the brokers:');
-    for (const line of JSON.stringify(body.result ?? {}, null, 2).split('\n')) io.out(line);
-    return EXIT.ok;
-  });
+  // A broker that could not be read answers 502 with the reports: shown, then exit 1.
+  return admin(options, io, 'POST', '/reconcile', {}, (body) => showReconcile(body, io), [502]);
 }
 
 export function runBackup(options: ActOptions, io: Output): Promise<number> {

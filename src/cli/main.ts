@@ -36,7 +36,18 @@ function withSettings<T extends CommonOptions>(run: (settings: CliSettings, opts
 }
 
 const program = new Command();
-program.name('tradewire').description('TradingView alerts to broker orders, safely.').exitOverride();
+program.name('tradewire').description('TradingView alerts to broker orders, safely.').exitOverride()
+  .addHelpText('after', `
+Reading commands (positions, trades, stats) read the journal directly; the daemon need not run.
+Acting commands (close, flatten, halt, resume, reconcile, backup) ask the running daemon's admin API with ADMIN_TOKEN;
+signal posts to its webhook with WEBHOOK_PASSPHRASE.
+
+Exit codes:
+  0  done
+  1  refused or failed: the daemon said no (a wrong token, nothing to close, a close that did not fill),
+     no journal to read, an invalid config
+  2  usage: an unknown command or option, a bad value, an alert that is not JSON
+  3  the daemon is not reachable (not running, or TRADEWIRE_URL / --url points elsewhere)`);
 
 const readCommand = (name: string, description: string) => program.command(name).description(description)
   .option('-c, --config <file>', 'config file (default: $CONFIG_FILE or config/tradewire.yaml), for the journal\'s path')
@@ -50,16 +61,16 @@ const actCommand = (name: string, description: string) => program.command(name).
 
 program.command('start')
   .description('run the daemon in the foreground')
-  .option('--role <role>', 'all (everything), api (webhook and HTTP only) or worker (executes queued signals only)', 'all')
+  .option('--role <role>', 'all (everything); api (webhook and admin API); worker (executes signals, watches positions); monitor (watches positions only)', 'all')
   .action(async (opts: { role: string }) => {
-    if (!['all', 'api', 'worker'].includes(opts.role)) {
-      console.error(`tradewire: unknown role '${opts.role}' (all, api or worker)`);
+    if (!['all', 'api', 'worker', 'monitor'].includes(opts.role)) {
+      console.error(`tradewire: unknown role '${opts.role}' (all, api, worker or monitor)`);
       process.exitCode = EXIT.usage;
       return;
     }
     await import('../main.ts').then(async (m) => {
       try {
-        const daemon = await m.startDaemon(process.env, undefined, opts.role as 'all' | 'api' | 'worker');
+        const daemon = await m.startDaemon(process.env, undefined, opts.role as 'all' | 'api' | 'worker' | 'monitor');
         const stop = () => { void daemon.stop().then(() => process.exit(0)); };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);

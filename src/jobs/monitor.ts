@@ -7,7 +7,6 @@ import { PositionManager } from '../portfolio/manager.ts';
 import type { ReconcileReport } from '../portfolio/reconcile.ts';
 import type { SqliteDatabase } from '../store/db.ts';
 import { EquityRepo } from '../store/equity-repo.ts';
-import { watchKillSwitch, type KillSwitchWatch } from './kill-switch-watch.ts';
 import { RedisLock } from './lock.ts';
 import { RedisRunLog } from './run-log.ts';
 import { catchUpAtStart, scheduleJobs, type JobCrons, type JobDeps, type JobSchedule } from './schedule.ts';
@@ -26,11 +25,11 @@ export interface Monitor {
   manager: PositionManager;
   /** Before the execution workers run: reconcile every account, then any session-end flatten missed while down. */
   catchUp(): Promise<{ reconciled: ReconcileReport[] | undefined }>;
-  /** Starts the position loop, the kill switch and the schedules. */
+  /** Starts the position loop (with the kill switch at the end of each tick) and the schedules. */
   start(): void;
   /** After a config reload: the schedules again from the config as it is now (intraday strategies, backup cron). */
   reschedule(): Promise<void>;
-  /** Stops everything; a tick, a kill-switch pass or a job in progress finishes first. */
+  /** Stops everything; a tick (and a flatten it started) or a job in progress finishes first. */
   stop(): Promise<void>;
 }
 
@@ -43,9 +42,8 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   // No `db` option yet: the manager's incremental journal read never starts when its first load finds no open
   // position (a fresh daemon), so it would miss every position opened after start. Reloading the open positions
   // each tick is correct, at ~40 µs a row; pass `db: deps.db` once that is fixed in manager.ts.
-  const manager = new PositionManager(ctx, { intervalMs });
-  const killSwitch = new KillSwitch(ctx, { trips: runs });
-  const watch: KillSwitchWatch = watchKillSwitch({ ctx, killSwitch, snapshot: () => manager.snapshot(), intervalMs });
+  // The kill switch runs at the end of each tick, with its marks; its trips are kept in Redis so a `resume` holds across processes.
+  const manager = new PositionManager(ctx, { intervalMs, killSwitch: new KillSwitch(ctx, { trips: runs }) });
   let schedule: JobSchedule | undefined;
   let started = false;
 
@@ -56,7 +54,6 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       if (started) return;
       started = true;
       manager.start();
-      watch.start();
       schedule = scheduleJobs(jobDeps);
     },
     async reschedule() {
@@ -76,7 +73,6 @@ export function createMonitor(deps: MonitorDeps): Monitor {
       started = false;
       await schedule?.stop();
       schedule = undefined;
-      await watch.stop();
       await manager.stop();
     },
   };

@@ -147,3 +147,72 @@ describe('the daemon in operation', () => {
     }
   });
 });
+
+describe('the daemon\'s kill switch', () => {
+  const dir = tempDir('tw-ops-kill');
+  const prefix = uniquePrefix('ops-kill');
+  let daemon: Daemon;
+  const api = async (path: string, body?: unknown) => {
+    const response = await fetch(`${daemon.url}/api${path}`, { method: body === undefined ? 'GET' : 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return (await response.json()) as Record<string, unknown>;
+  };
+  const alert = (id: string) => fetch(`${daemon.url}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ passphrase: PASSPHRASE, ticker: 'AAPL', action: 'buy', sentiment: 'long', price: '100', id }) });
+
+  beforeAll(async () => {
+    const file = join(dir.path, 'tradewire.yaml');
+    writeFileSync(file, [
+      'positions: { loopIntervalMs: 100 }',
+      'accounts:',
+      '  paper: { broker: paper, slippagePercent: 0, killSwitch: { maxDailyLossPercent: 0.1, flatten: true } }',
+      'strategies:',
+      '  default:',
+      '    subscriptions: [{ account: paper }]',
+      '    sizing: { mode: fixed_quantity, value: 100 }',
+      '    stopLoss: { percent: 5 }',
+      '    takeProfit: { percent: 5 }',
+      '',
+    ].join('\n'));
+    daemon = await startDaemon({ CONFIG_FILE: file, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, DATABASE_PATH: join(dir.path, 'trading.db'),
+      WEBHOOK_PASSPHRASE: PASSPHRASE, ADMIN_TOKEN: TOKEN }, createLogger({ level: 'silent', destination: { write: () => undefined } }));
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+    dir.cleanup();
+  });
+
+  it('a day loss at the limit flattens through the loop and halts entries until resume', async () => {
+    expect((await alert('kill-1')).status).toBe(202);
+    await until(async () => ((await api('/positions')).positions as Array<Record<string, unknown>>).find((p) => p.status === 'open'), 'the position');
+    // 100 shares from 100 to 99: a loss of 100, 0.1 % of the 100,000 the day started with. The stop (95) is far away.
+    await api('/prices', { prices: { AAPL: '99' } });
+    const trades = await until(async () => {
+      const list = (await api('/trades')).trades as Array<Record<string, unknown>>;
+      return list.length > 0 ? list : undefined;
+    }, 'the kill switch to close the position');
+    expect(trades).toEqual([expect.objectContaining({ symbol: 'AAPL', exitReason: 'kill_switch', realizedPnl: '-100' })]);
+    expect((await api('/positions')).accounts).toEqual([expect.objectContaining({ account: 'paper', halted: true, haltedReason: expect.stringMatching(/^kill_switch: day loss 100/) })]);
+
+    const journal = new Database(join(dir.path, 'trading.db'), { readonly: true });
+    const signal = (id: string) => until(async () => {
+      const row = journal.prepare('SELECT status, reason FROM signals WHERE user_id = ?').get(id) as { status: string; reason: string } | undefined;
+      return row && row.status !== 'queued' && row.status !== 'received' ? row : undefined;
+    }, `signal ${id}`);
+    try {
+      expect((await alert('kill-2')).status).toBe(202);
+      expect(await signal('kill-2')).toEqual({ status: 'halted', reason: 'halted: kill_switch: day loss 100 is 0.1% of 100000 (limit 0.1%)' });
+      expect(await api('/resume', {})).toEqual({ ok: true, resumed: ['paper'] });
+      // Resumed, the halt is gone; the day's loss is still at the limit, so the entry's own risk check refuses it by name.
+      expect((await alert('kill-3')).status).toBe(202);
+      expect(await signal('kill-3')).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/^risk:max_daily_loss/) });
+      expect((await api('/positions')).accounts).toEqual([expect.objectContaining({ account: 'paper', halted: false })]);
+    } finally {
+      journal.close();
+    }
+  });
+});

@@ -1,0 +1,201 @@
+// `npm run demo`: a throwaway tradewire replays a bundled session through the real webhook and prints the trade report.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import { runPositions, runStats, runTrades } from '../src/cli/read-commands.ts';
+import type { Output } from '../src/cli/output.ts';
+import { startDaemon, StartupError, type Daemon } from '../src/main.ts';
+import { createLogger } from '../src/ops/logger.ts';
+import { loadTrades, type TradeRecord } from '../src/reports/journal.ts';
+
+export const DEMO_SESSION = new URL('./demo-session/', import.meta.url).pathname;
+
+/** One price row of prices.csv. The price stays text: it goes to the daemon as it is written. */
+export interface PriceRow { time: string; symbol: string; price: string }
+
+const alertLine = z.strictObject({
+  time: z.string(),
+  symbol: z.string().min(1),
+  alert: z.record(z.string(), z.unknown()),
+});
+export type SessionAlert = z.infer<typeof alertLine>;
+
+export interface DemoOptions {
+  /** The session folder: prices.csv, alerts.jsonl, tradewire.yaml. */
+  sessionDir?: string | undefined;
+  redisUrl?: string | undefined;
+  /** Where the narration and the report go. */
+  io: Output;
+}
+
+export interface DemoResult {
+  trades: TradeRecord[];
+  /** Signals that did not end executed, with their state: the session's refusals are part of the story. */
+  refused: Array<{ time: string; symbol: string; status: string; reason: string | null }>;
+  /** Where the throwaway journal was and the Redis prefix it used: both gone when runDemo returns. */
+  dir: string;
+  prefix: string;
+}
+
+/** Reads prices.csv (`time,symbol,price`); a malformed row stops the demo with its line number. */
+export function readPrices(file: string): PriceRow[] {
+  const lines = readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  if (lines[0] !== 'time,symbol,price') throw new Error(`${file}: the first line must be the header time,symbol,price`);
+  return lines.slice(1).map((line, i) => {
+    const [time, symbol, price, extra] = line.split(',');
+    if (!time || !symbol || !price || extra !== undefined || !/^\d+(\.\d+)?$/.test(price) || Number.isNaN(Date.parse(time))) {
+      throw new Error(`${file}:${i + 2}: expected time,symbol,price (an ISO time and a positive price), got '${line}'`);
+    }
+    return { time, symbol, price };
+  });
+}
+
+/** Reads alerts.jsonl: one `{"time", "symbol", "alert"}` a line. */
+export function readAlerts(file: string): SessionAlert[] {
+  return readFileSync(file, 'utf8').split('\n').flatMap((line, i) => {
+    if (line.trim() === '') return [];
+    const parsed = alertLine.safeParse(JSON.parse(line));
+    if (!parsed.success) throw new Error(`${file}:${i + 1}: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+    return [parsed.data];
+  });
+}
+
+const clock = (iso: string) => iso.slice(11, 16);
+
+async function post(url: string, body: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** Waits until the worker has finished with a signal: its final state and reason. */
+async function settled(journal: Database.Database, signalId: string): Promise<{ status: string; reason: string | null }> {
+  const read = journal.prepare<[string], { status: string; reason: string | null }>('SELECT status, reason FROM signals WHERE signal_id = ?');
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const row = read.get(signalId);
+    if (row && row.status !== 'received' && row.status !== 'queued') return row;
+    if (Date.now() > deadline) throw new Error(`signal ${signalId} was not executed within 15 s: is the worker running?`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function dropKeys(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Starts a daemon on a spare loopback port with a database in a temporary folder and its own Redis prefix, replays
+ * the session, prints the report (the same as `tradewire trades` and `tradewire stats`), and removes everything.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const { io } = options;
+  const session = options.sessionDir ?? DEMO_SESSION;
+  const prices = readPrices(join(session, 'prices.csv'));
+  const alerts = readAlerts(join(session, 'alerts.jsonl'));
+  const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const dir = mkdtempSync(join(tmpdir(), 'tradewire-demo-'));
+  const prefix = `tradewire-demo-${randomBytes(6).toString('hex')}`;
+  const passphrase = randomBytes(18).toString('base64url');
+  const token = randomBytes(18).toString('base64url');
+  const databasePath = join(dir, 'trading.db');
+  // The daemon's own log stays quiet: the demo narrates. Errors still reach stderr.
+  const logger = createLogger({ level: 'error', destination: { write: (line: string) => { process.stderr.write(line); } } });
+
+  let daemon: Daemon | undefined;
+  let journal: Database.Database | undefined;
+  try {
+    daemon = await startDaemon({
+      ...process.env, CONFIG_FILE: join(session, 'tradewire.yaml'), PORT: '0', HOST: '127.0.0.1', REDIS_URL: redisUrl, REDIS_PREFIX: prefix,
+      DATABASE_PATH: databasePath, WEBHOOK_PASSPHRASE: passphrase, ADMIN_TOKEN: token,
+    }, logger, 'all');
+    io.out(`tradewire is running at ${daemon.url} on a paper account, with a throwaway journal in ${dir}.`);
+    io.out(`Replaying ${prices.length} prices and ${alerts.length} alerts from ${session}`);
+    io.out('');
+    journal = new Database(databasePath, { readonly: true, fileMustExist: true });
+
+    const refused: DemoResult['refused'] = [];
+    const pending = [...alerts];
+    let n = 0;
+    for (const row of prices) {
+      const due = pending.filter((a) => a.time === row.time && a.symbol === row.symbol);
+      if (due.length === 0) {
+        // An ordinary price: the paper market moves, and the position loop sees it (stops, targets, trailing stops).
+        const moved = await post(`${daemon.url}/api/prices`, { prices: { [row.symbol]: row.price } }, token);
+        if (moved.status !== 200) throw new Error(`the admin API refused a price: ${JSON.stringify(moved.body)}`);
+        for (const closed of (moved.body.closed ?? []) as Array<Record<string, string>>) {
+          io.out(`${clock(row.time)}  ${row.symbol.padEnd(7)} ${row.price.padStart(9)}  ${closed.exitReason}: closed at ${closed.exitPrice}, P&L ${closed.realizedPnl}`);
+        }
+        continue;
+      }
+      for (const alert of due) {
+        pending.splice(pending.indexOf(alert), 1);
+        n += 1;
+        // The alert as TradingView would send it, with the bar's price ({{close}}) and a unique id.
+        const body = { price: row.price, id: `demo-${n}`, ...alert.alert, passphrase };
+        const answer = await post(`${daemon.url}/webhook`, body);
+        const what = `${String(alert.alert.action)}${alert.alert.sentiment ? ` (${String(alert.alert.sentiment)})` : ''}`;
+        if (answer.status !== 202) {
+          io.out(`${clock(row.time)}  ${row.symbol.padEnd(7)} ${row.price.padStart(9)}  alert ${what}: refused at the webhook (${answer.status} ${String(answer.body.error)})`);
+          refused.push({ time: row.time, symbol: row.symbol, status: `http_${answer.status}`, reason: String(answer.body.error) });
+          continue;
+        }
+        const outcome = await settled(journal, String(answer.body.signalId));
+        io.out(`${clock(row.time)}  ${row.symbol.padEnd(7)} ${row.price.padStart(9)}  alert ${what}: ${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`);
+        if (outcome.status !== 'executed') refused.push({ time: row.time, symbol: row.symbol, ...outcome });
+      }
+    }
+    for (const alert of pending) io.out(`(alert at ${alert.time} for ${alert.symbol} matched no price row: not sent)`);
+
+    const trades = loadTrades(journal);
+    journal.close();
+    journal = undefined;
+    await daemon.stop();
+    daemon = undefined;
+
+    // The report, exactly as `tradewire trades`, `tradewire stats` and `tradewire positions` print it.
+    io.out('');
+    io.out('$ tradewire trades');
+    runTrades({ databasePath }, io);
+    io.out('');
+    io.out('$ tradewire stats');
+    runStats({ databasePath }, io);
+    io.out('');
+    io.out('$ tradewire positions');
+    runPositions({ databasePath }, io);
+    return { trades, refused, dir, prefix };
+  } finally {
+    journal?.close();
+    await daemon?.stop();
+    await dropKeys(redisUrl, prefix).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const started = Date.now();
+  try {
+    await runDemo({ io: { out: (line) => console.log(line), err: (line) => console.error(line) } });
+    console.log('');
+    console.log(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s; the demo's database and Redis keys are removed. Edit scripts/demo-session/ to replay your own session.`);
+  } catch (error) {
+    console.error(error instanceof StartupError ? error.message : `demo failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+    process.exitCode = 1;
+  }
+}
