@@ -58,12 +58,15 @@ const MAX_REPLACEMENT_HOPS = 20;
 const nothing = z.unknown();
 
 /**
- * Native brackets where Alpaca has them: equities in whole shares. Crypto allows simple orders only, and a
- * fractional quantity cannot be bracketed, so there tradewire places the stop and target after the fill.
+ * Native brackets where Alpaca has them: equities in whole shares. Crypto takes simple orders only, and a
+ * fractional quantity cannot be bracketed; there tradewire watches the price itself (emulated), because
+ * Alpaca lets only one resting sell hold a position's quantity: a separate stop and target for the same
+ * coins are refused with "insufficient qty available" (alpacahq/Alpaca-API#279), so after-fill protection
+ * would always lose its second leg.
  */
 export function alpacaProtection(instrument: Instrument): Protection {
   const wholeShares = instrument.stepSize.isInteger() && instrument.stepSize.gte(1);
-  return instrument.assetClass === 'equity' && wholeShares ? 'native' : 'after_fill';
+  return instrument.assetClass === 'equity' && wholeShares ? 'native' : 'emulated';
 }
 
 export const ALPACA_CAPABILITIES: Capabilities = {
@@ -230,7 +233,7 @@ export class AlpacaBroker implements Broker {
     const { entry, stopLoss, takeProfit } = request;
     const instrument = await this.instrument(entry.symbol);
     if (alpacaProtection(instrument) !== 'native') {
-      throw new NotSupportedError(`alpaca: ${entry.symbol} cannot carry a native bracket (crypto and fractional quantities take simple orders only)`, { broker: BROKER });
+      throw new NotSupportedError(`alpaca: ${entry.symbol} cannot carry a native bracket (crypto and fractional quantities take simple orders only; tradewire watches their stops and targets)`, { broker: BROKER });
     }
     if (!stopLoss && !takeProfit) return { entry: await this.placeOrder(entry) };
     const timeInForce = entry.timeInForce ?? 'gtc';

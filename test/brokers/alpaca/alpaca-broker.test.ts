@@ -133,13 +133,13 @@ describe('native brackets for equities', () => {
   });
 });
 
-describe('crypto: simple orders, tradewire protects after the fill', () => {
-  it('has after_fill protection, refuses a bracket without sending it, and rules from the asset', async () => {
+describe('crypto: simple orders, tradewire watches the stop and target', () => {
+  it('is protected by tradewire watching the price (emulated), refuses a bracket without sending it, and takes its rules from the asset', async () => {
     const broker = alpaca();
     const btc = await broker.instrument('BTCUSD');
     expect(btc).toMatchObject({ symbol: 'BTCUSD', assetClass: 'crypto', quoteCurrency: 'USD', fractionable: true, shortable: false });
     expect([btc.tickSize.toFixed(), btc.stepSize.toFixed(), btc.minQuantity.toFixed()]).toEqual(['1', '0.000000001', '0.0001']);
-    expect(broker.capabilities.protectionFor(btc)).toBe('after_fill');
+    expect(broker.capabilities.protectionFor(btc)).toBe('emulated');
     expect(broker.capabilities.protectionFor(await broker.instrument('AAPL'))).toBe('native');
     await expect(broker.placeBracket({ entry: order({ symbol: 'BTCUSD', quantity: d('0.01') }), stopLoss: { type: 'stop_limit', stopPrice: d('59000'), limitPrice: d('58900'), clientOrderId: 's' } }))
       .rejects.toBeInstanceOf(NotSupportedError);
@@ -161,6 +161,15 @@ describe('crypto: simple orders, tradewire protects after the fill', () => {
     const closed = await broker.closePosition('BTCUSD', 'tw-ex-btc');
     expect(closed).toMatchObject({ side: 'sell', symbol: 'BTCUSD', clientOrderId: 'tw-ex-btc' });
     expect(await broker.positions()).toEqual([]);
+  });
+
+  it('lets one resting sell hold the coins, not two: why tradewire watches crypto stops and targets itself', async () => {
+    const broker = alpaca();
+    await broker.placeOrder(order({ symbol: 'BTCUSD', quantity: d('0.01') }));
+    await broker.placeOrder(order({ symbol: 'BTCUSD', side: 'sell', type: 'stop_limit', stopPrice: d('58800'), limitPrice: d('58700'), quantity: d('0.01') }));
+    const second = await broker.placeOrder(order({ symbol: 'BTCUSD', side: 'sell', type: 'limit', limitPrice: d('62400'), quantity: d('0.01') })).catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(OrderRejectedError);
+    expect((second as OrderRejectedError).vendorMessage).toMatch(/insufficient qty available/);
   });
 
   it('refuses order types and time in force crypto does not have, before sending', async () => {

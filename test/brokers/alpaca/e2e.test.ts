@@ -1,0 +1,143 @@
+// End to end at Alpaca: an alert over HTTP → Redis → the executor → the HTTP calls the Alpaca fake receives, and the close it journals.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Database as SqliteDatabase } from 'better-sqlite3';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startDaemon, type Daemon } from '../../../src/main.ts';
+import { createLogger } from '../../../src/ops/logger.ts';
+import { AlpacaFake } from '../../fakes/alpaca.ts';
+import type { RecordedCall } from '../../fakes/alpaca.ts';
+import { REDIS_URL, tempDir, uniquePrefix } from '../../helpers/env.ts';
+import { useMswServer } from '../../helpers/msw.ts';
+
+const SECRET = 'alpaca-e2e-Secret-58c2a1';
+const keys = { keyId: 'PKE2E000000000000001', secretKey: 'alpaca-e2e-secret-key-0f9e8d' };
+const fake = new AlpacaFake(keys);
+useMswServer(...fake.handlers);
+
+const CONFIG = `
+webhook:
+  passphrase: \${WEBHOOK_PASSPHRASE}
+  strategyBurst: 1000
+positions:
+  loopIntervalMs: 100
+accounts:
+  alpaca: { broker: alpaca, environment: paper, keyId: "\${ALPACA_KEY_ID}", secretKey: "\${ALPACA_SECRET_KEY}" }
+strategies:
+  default:
+    account: alpaca
+    sizing: { mode: fixed_quantity, value: 2 }
+    stopLoss: { percent: 2 }
+    takeProfit: { percent: 4 }
+  coins:
+    account: alpaca
+    sizing: { mode: fixed_quantity, value: 0.01 }
+    stopLoss: { percent: 2 }
+    takeProfit: { percent: 4 }
+`;
+
+const dir = tempDir('tw-alpaca-e2e');
+const prefix = uniquePrefix('alpaca-e2e');
+let daemon: Daemon | undefined;
+let journal: SqliteDatabase | undefined;
+let counter = 0;
+
+beforeAll(async () => {
+  writeFileSync(join(dir.path, 'tradewire.yaml'), CONFIG);
+  fake.reset();
+  daemon = await startDaemon({
+    CONFIG_FILE: join(dir.path, 'tradewire.yaml'), PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix,
+    DATABASE_PATH: join(dir.path, 'trading.db'), WEBHOOK_PASSPHRASE: SECRET, ALPACA_KEY_ID: keys.keyId, ALPACA_SECRET_KEY: keys.secretKey,
+  }, createLogger({ level: process.env.E2E_LOG ?? 'silent', pretty: false }));
+  journal = new Database(join(dir.path, 'trading.db'), { readonly: true });
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  journal?.close();
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (found.length > 0) await redis.unlink(...found);
+    } while (cursor !== '0');
+  } finally {
+    await redis.quit();
+  }
+  dir.cleanup();
+});
+
+beforeEach(() => { fake.calls = []; });
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+async function signal(alert: Record<string, unknown>): Promise<{ status: string; reason: string | null }> {
+  counter += 1;
+  const response = await fetch(`${daemon?.url}/webhook`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ passphrase: SECRET, id: `alpaca-e2e-${counter}`, ...alert }),
+  });
+  const body = await response.json() as { signalId?: string };
+  expect(response.status, JSON.stringify(body)).toBe(202);
+  return until('the signal to finish', () => {
+    const row = journal?.prepare('SELECT status, reason FROM signals WHERE signal_id = ?').get(body.signalId) as { status: string; reason: string | null } | undefined;
+    return row && row.status !== 'queued' && row.status !== 'received' ? row : undefined;
+  });
+}
+
+const trading = (calls: RecordedCall[]): string[] => calls
+  .filter((c) => c.method !== 'GET')
+  .map((c) => `${c.method} ${c.path.replace(/[0-9a-f-]{36}/, '{id}')}`);
+
+function positionOf(symbol: string): { status: string; exit_reason: string | null } | undefined {
+  return journal?.prepare(`SELECT p.status, c.exit_reason FROM positions p LEFT JOIN closed_positions c ON c.position_id = p.id
+    WHERE p.symbol = ? ORDER BY p.opened_at DESC`).get(symbol) as { status: string; exit_reason: string | null } | undefined;
+}
+
+describe('an alert traded at Alpaca', () => {
+  it('a stock entry goes out as one native bracket; when the target fills Alpaca cancels the stop and the journal books the close', async () => {
+    fake.setPrice('AAPL', '100');
+    expect(await signal({ ticker: 'AAPL', action: 'buy', sentiment: 'long', price: '100' })).toMatchObject({ status: 'executed' });
+    const posted = fake.calls.filter((c) => c.method === 'POST');
+    expect(posted.map((c) => c.body)).toEqual([expect.objectContaining({
+      symbol: 'AAPL', qty: '2', side: 'buy', type: 'market', order_class: 'bracket', take_profit: { limit_price: '104' }, stop_loss: { stop_price: '98' },
+    })]);
+    const legs = fake.allOrders().filter((o) => o.parent !== null);
+    expect(legs.map((o) => [o.type, o.status]).sort()).toEqual([['limit', 'new'], ['stop', 'new']]);
+
+    fake.setPrice('AAPL', '104.5');
+    expect(legs.map((o) => [o.type, fake.order(o.id)?.status]).sort()).toEqual([['limit', 'filled'], ['stop', 'canceled']]);
+    const closed = await until('the position to close', () => { const p = positionOf('AAPL'); return p?.status === 'closed' ? p : undefined; });
+    expect(closed.exit_reason).toBe('take_profit');
+    // Alpaca did the one-cancels-other: tradewire sent nothing but the bracket.
+    expect(trading(fake.calls)).toEqual(['POST /v2/orders']);
+  });
+
+  it('a crypto entry goes out alone; tradewire watches its target and sends the exit when the price reaches it', async () => {
+    fake.setPrice('BTC/USD', '60000');
+    const outcome = await signal({ strategy: 'coins', ticker: 'BTCUSD', action: 'buy', sentiment: 'long', price: '60000' });
+    expect(outcome, JSON.stringify(outcome)).toMatchObject({ status: 'executed' });
+    const entryBody = (fake.calls.find((c) => c.method === 'POST')?.body ?? {}) as Record<string, unknown>;
+    expect(entryBody).toMatchObject({ symbol: 'BTC/USD', side: 'buy', type: 'market', qty: '0.01', time_in_force: 'gtc' });
+    expect(entryBody).not.toHaveProperty('order_class');
+    expect(trading(fake.calls)).toEqual(['POST /v2/orders']);
+    fake.setPrice('BTC/USD', '62500');
+    const closed = await until('the position to close', () => { const p = positionOf('BTCUSD'); return p?.status === 'closed' ? p : undefined; });
+    expect(closed.exit_reason).toBe('take_profit');
+    const exit = fake.calls.filter((c) => c.method === 'POST').map((c) => c.body as Record<string, unknown>)[1];
+    expect(exit).toMatchObject({ symbol: 'BTC/USD', side: 'sell', type: 'market', qty: '0.01' });
+    expect(trading(fake.calls)).toEqual(['POST /v2/orders', 'POST /v2/orders']);
+  });
+});
