@@ -48,4 +48,22 @@ describe('config reload', () => {
       await daemon.stop();
     }
   });
+
+  it('with the position loop running (role all), a reload plans the jobs again: a new intraday strategy gets its session end', async () => {
+    const file = join(dir.path, 'all.yaml');
+    writeFileSync(file, ONE);
+    const events: Array<Record<string, unknown>> = [];
+    const logger = createLogger({ level: 'info', destination: { write: (line: string) => { events.push(JSON.parse(line) as Record<string, unknown>); } } });
+    const daemon = await startDaemon({ CONFIG_FILE: file, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix,
+      DATABASE_PATH: join(dir.path, 'all.db'), WEBHOOK_PASSPHRASE: 'reload-secret-123' }, logger, 'all');
+    const scheduled = () => events.filter((e) => e.event === 'job.scheduled').map((e) => `${String(e.job)} ${String(e.cron)} ${String(e.timeZone)}`);
+    try {
+      expect(scheduled()).not.toContainEqual(expect.stringMatching(/^session-end:default/));
+      writeFileSync(file, `${ONE}    intraday: { enabled: true, sessionEnd: '15:55', timeZone: America/New_York }\n`);
+      expect(await daemon.reload()).toEqual({ ok: true, restartNeeded: [] });
+      expect(scheduled()).toContain('session-end:default 55 15 * * * America/New_York');
+    } finally {
+      await daemon.stop();
+    }
+  });
 });

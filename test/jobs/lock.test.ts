@@ -55,6 +55,18 @@ describe('the job lock in Redis', () => {
     expect(overlapped).toBe(false);
   });
 
+  it('a run that must happen waits for the holder to finish, then runs; without waiting it is skipped', async () => {
+    const holder = new RedisLock(a, prefix);
+    const order: string[] = [];
+    const held = holder.withLock('job:reconcile', 5000, async () => { await new Promise((r) => setTimeout(r, 400)); order.push('holder'); });
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await new RedisLock(b, prefix).withLock('job:reconcile', 5000, async () => { order.push('skipped'); })).ran).toBe(false);
+    const waited = await new RedisLock(b, prefix).withLock('job:reconcile', 5000, async () => { order.push('waiter'); return 'ran'; }, { waitMs: 3000 });
+    await held;
+    expect(waited).toEqual({ ran: true, value: 'ran' });
+    expect(order).toEqual(['holder', 'waiter']);
+  });
+
   it('a job that throws still releases its lock', async () => {
     const lock = new RedisLock(a, prefix);
     await expect(lock.withLock('job:boom', 5000, async () => { throw new Error('boom'); })).rejects.toThrow('boom');

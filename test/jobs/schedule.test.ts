@@ -5,7 +5,7 @@ import { MemoryRunLog } from '../../src/jobs/run-log.ts';
 import { catchUpAtStart, plannedJobs, runLocked, scheduleJobs, type JobDeps } from '../../src/jobs/schedule.ts';
 import { EquityRepo } from '../../src/store/equity-repo.ts';
 import { REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
-import { createHarness, type Harness } from '../helpers/executor-harness.ts';
+import { createHarness, overriding, type Harness } from '../helpers/executor-harness.ts';
 
 const backupDir = tempDir('tw-jobs-backup');
 const CONFIG = `
@@ -68,6 +68,27 @@ describe('the job schedule', () => {
     await new RedisLock(redis, prefix).release(other!);
     expect(await runLocked(d, 'reconcile', async () => 'ran')).toEqual({ ran: true, value: 'ran' });
     expect(await runLocked(d, 'boom', async () => { throw new Error('boom'); })).toEqual({ ran: false });
+  });
+
+  it('stop() waits for a run in progress: a reconciliation cut off by SIGTERM would leave the journal half corrected', async () => {
+    let finished = false;
+    h = await createHarness({
+      configText: CONFIG,
+      wrap: (paper) => overriding(paper, {
+        openOrders: async (symbol?: string) => {
+          await new Promise((r) => setTimeout(r, 300));
+          const orders = await paper.openOrders(symbol);
+          finished = true;
+          return orders;
+        },
+      }),
+    });
+    const schedule = scheduleJobs(deps(h));
+    const running = schedule.run('reconcile');
+    await new Promise((r) => setTimeout(r, 50));
+    await schedule.stop();
+    expect(finished).toBe(true);
+    expect(await running).toMatchObject({ ran: true });
   });
 
   it('at start reconciles, then runs a missed session end', async () => {
