@@ -551,7 +551,9 @@ export class AlpacaFake {
 
   private fillsJson(query: Record<string, string>): unknown[] {
     const after = query.after ? new Date(query.after).getTime() : -Infinity;
-    return this.activities.filter((a) => a.at.getTime() > after).map((a) => ({
+    let list = this.activities.filter((a) => a.at.getTime() > after);
+    if (query.page_token) list = list.slice(list.findIndex((a) => a.id === query.page_token) + 1);
+    return list.slice(0, Number(query.page_size ?? 100)).map((a) => ({
       id: a.id, activity_type: 'FILL', transaction_time: a.at.toISOString(), type: 'fill', price: a.price.toFixed(), qty: a.qty.toFixed(),
       side: a.side, symbol: a.symbol, leaves_qty: '0', order_id: a.order_id, cum_qty: a.qty.toFixed(), order_status: 'filled',
     }));

@@ -55,6 +55,7 @@ const ORDER_TYPES: readonly OrderType[] = ['market', 'limit', 'stop', 'stop_limi
 const CRYPTO_TYPES: ReadonlySet<OrderType> = new Set(['market', 'limit', 'stop_limit']);
 const CRYPTO_TIFS: ReadonlySet<TimeInForce> = new Set(['gtc', 'ioc']);
 const MAX_REPLACEMENT_HOPS = 20;
+const FILL_PAGE = 100;
 const nothing = z.unknown();
 
 /**
@@ -308,7 +309,14 @@ export class AlpacaBroker implements Broker {
   }
 
   async fills(since?: Date): Promise<Fill[]> {
-    const activities = await this.get('/v2/account/activities/FILL', fillActivitiesSchema, { after: since?.toISOString(), direction: 'asc', page_size: 100 });
+    // Pages of 100 (Alpaca's most), each asked for after the last activity of the one before.
+    const activities: z.output<typeof fillActivitiesSchema> = [];
+    for (let pageToken: string | undefined; ;) {
+      const page = await this.get('/v2/account/activities/FILL', fillActivitiesSchema, { after: since?.toISOString(), direction: 'asc', page_size: FILL_PAGE, page_token: pageToken });
+      activities.push(...page);
+      if (page.length < FILL_PAGE) break;
+      pageToken = page.at(-1)?.id;
+    }
     const fills: Fill[] = [];
     const clientIds = new Map<string, string>();
     for (const activity of activities) {

@@ -351,6 +351,15 @@ strategies:
 });
 
 describe('replacements and fills', () => {
+  it('reads every page of fills, a hundred at a time', async () => {
+    const broker = alpaca();
+    for (let i = 0; i < 105; i++) await broker.placeOrder(order({ symbol: 'BTCUSD', quantity: d('0.001'), side: i % 2 === 0 ? 'buy' : 'sell' }));
+    const fills = await broker.fills();
+    expect(fills).toHaveLength(105);
+    expect(new Set(fills.map((f) => f.id)).size).toBe(105);
+    expect(named(paperFake.calls, 'GET', '/v2/account/activities/FILL').map((c) => c.query.page_token === undefined)).toEqual([true, false]);
+  });
+
   it('a replaced order is followed to its successor even by an adapter that did not replace it (after a restart)', async () => {
     const first = alpaca();
     const placed = await first.placeOrder(order({ symbol: 'AAPL', type: 'limit', limitPrice: d('95') }));
