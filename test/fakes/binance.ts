@@ -376,6 +376,8 @@ export class BinanceFake {
     const symbol = this.checkSymbol(p.get('symbol'));
     const wanted = p.get('marginType') === 'ISOLATED' ? 'isolated' : 'cross';
     if (this.marginType.get(symbol) === wanted) refuse(-4046, 'No need to change margin type.');
+    if (this.positionRows([symbol]).some((r) => !r.position.amount.isZero())) refuse(-4048, 'Margin type cannot be changed if there exists position.');
+    if ([...this.orders.values()].some((o) => o.symbol === symbol && o.status === 'NEW')) refuse(-4047, 'Margin type cannot be changed if there exists open orders.');
     this.marginType.set(symbol, wanted);
     return { code: 200, msg: 'success' };
   }

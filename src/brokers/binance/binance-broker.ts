@@ -153,6 +153,7 @@ export class BinanceUsdmBroker implements Broker {
   }
 
   async quotes(symbols: string[]): Promise<Map<string, Quote>> {
+    if (symbols.length === 0) return new Map();
     const wanted = new Set(symbols);
     // One symbol costs weight 1; all symbols cost 2, cheaper than asking for each of several.
     const tickers = await this.client.public({
@@ -325,7 +326,7 @@ export class BinanceUsdmBroker implements Broker {
       opposingQuantity: opposing,
       brackets: brackets.find((b) => b.symbol === request.symbol)?.brackets ?? [],
       availableMargin: account.availableBalance,
-      reduceOnly: request.reduceOnly === true,
+      reduceOnly: isReducing(request),
     });
   }
 
@@ -336,9 +337,16 @@ export class BinanceUsdmBroker implements Broker {
       done = (async () => {
         if (this.options.marginType) {
           const marginType = this.options.marginType === 'isolated' ? 'ISOLATED' : 'CROSSED';
-          await this.tolerating([CODES.noNeedToChangeMarginType], () => this.client.signed({
-            method: 'POST', path: '/fapi/v1/marginType', params: { symbol, marginType }, schema: acknowledgementSchema,
-          }));
+          try {
+            await this.tolerating([CODES.noNeedToChangeMarginType], () => this.client.signed({
+              method: 'POST', path: '/fapi/v1/marginType', params: { symbol, marginType }, schema: acknowledgementSchema,
+            }));
+          } catch (error) {
+            // An open position or open orders pin the margin type: adding to them is still right, in the type they have.
+            if (!hasCode(error, CODES.marginTypePinnedByOrders) && !hasCode(error, CODES.marginTypePinnedByPosition)) throw error;
+            this.options.logger.warn({ event: 'broker.margin_type_kept', account: this.name, symbol, wanted: marginType },
+              `${symbol}: margin type stays as it is while a position or orders are open`);
+          }
         }
         if (this.options.leverage !== undefined) {
           await this.client.signed({ method: 'POST', path: '/fapi/v1/leverage', params: { symbol, leverage: this.options.leverage }, schema: leverageSchema });

@@ -33,6 +33,8 @@ export const CODES = {
   reduceOnlyRejected: -2022,
   badClientId: -4015,
   noNeedToChangeMarginType: -4046,
+  marginTypePinnedByOrders: -4047,
+  marginTypePinnedByPosition: -4048,
   noNeedToChangePositionSide: -4059,
   duplicateClientId: -4116,
   algoEndpointRequired: -4120,

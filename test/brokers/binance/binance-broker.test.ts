@@ -351,6 +351,21 @@ describe('position modes, leverage and margin type', () => {
     expect(h.fake.marginTypeOf('BTCUSDT')).toBe('cross');
   });
 
+  it('a margin type pinned by an open position (-4048) is kept, with a warning, and the entry goes ahead', async () => {
+    const h = await harness();
+    await h.broker.placeOrder(buy());
+    const lines: string[] = [];
+    const other = new BinanceUsdmBroker({
+      name: 'binance', environment: 'testnet', baseUrl: FAKE_BASE_URL, apiKey: FAKE_API_KEY, apiSecret: FAKE_API_SECRET, marginType: 'isolated',
+      logger: createLogger({ level: 'info', destination: { write: (line: string) => { lines.push(line); } } }),
+    });
+    await other.connect();
+    expect((await other.placeOrder(buy())).status).toBe('filled');
+    expect(h.fake.marginTypeOf('BTCUSDT')).toBe('cross');
+    expect(h.fake.positionAmount('BTCUSDT').toFixed()).toBe('1');
+    expect(lines.join('\n')).toContain('broker.margin_type_kept');
+  });
+
   it('hedge mode: connect switches the account; entries, legs and closes carry positionSide and never reduceOnly', async () => {
     const h = await harness({ positionMode: 'hedge' });
     expect(h.fake.hedge).toBe(true);
