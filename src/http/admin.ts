@@ -148,18 +148,40 @@ export function createAdminRouter(deps: AdminDeps): Router {
     }
   };
 
+  /** The last price of each position's symbol: the loop's marks where it runs here, else one batched quote call per account. */
+  const lastPrices = async (positions: Position[], snapshot: ManagerSnapshot | undefined): Promise<Map<string, Decimal>> => {
+    const prices = new Map<string, Decimal>();
+    const key = (account: string, symbol: string) => `${account}\u0000${symbol}`;
+    for (const marks of snapshot?.accounts ?? []) {
+      for (const p of marks.positions) if (p.mark !== undefined) prices.set(key(marks.account, p.symbol), p.mark);
+    }
+    const missing = new Map<string, Set<string>>();
+    for (const p of positions) {
+      if (prices.has(key(p.account, p.symbol))) continue;
+      missing.set(p.account, (missing.get(p.account) ?? new Set()).add(p.symbol));
+    }
+    await Promise.all([...missing].map(async ([account, symbols]) => {
+      try {
+        for (const [symbol, quote] of await ctx.brokers.get(account).quotes([...symbols])) prices.set(key(account, symbol), quote.last);
+      } catch {
+        // A price is a nicety here: those positions are listed without one.
+      }
+    }));
+    return new Map(positions.flatMap((p) => {
+      const last = prices.get(key(p.account, p.symbol));
+      return last ? [[p.id, last] as const] : [];
+    }));
+  };
+
   router.get('/positions', async (req, res) => {
     const account = queryString(req, 'account');
     const positions = ctx.positions.listOpen(account === undefined ? undefined : accountsFor(account)[0]);
-    const marked = await Promise.all(positions.map(async (p) => {
-      try {
-        const last = (await ctx.brokers.get(p.account).quotes([p.symbol])).get(p.symbol)?.last;
-        return last ? { ...p, lastPrice: last, unrealizedPnl: unrealizedPnl(p, last) } : p;
-      } catch {
-        return p; // a quote is a nicety here: the position is listed without one
-      }
-    }));
     const snapshot = deps.loop?.();
+    const prices = await lastPrices(positions, snapshot);
+    const marked = positions.map((p) => {
+      const last = prices.get(p.id);
+      return last && p.status !== 'opening' ? { ...p, lastPrice: last, unrealizedPnl: unrealizedPnl(p, last) } : p;
+    });
     const loop = snapshot && { ticks: snapshot.ticks, lastTickAt: snapshot.lastTickAt, lastTickMs: snapshot.lastTickMs,
       errors: snapshot.accounts.filter((a) => a.lastError !== undefined).map((a) => ({ account: a.account, error: a.lastError })) };
     res.json(jsonReady({ positions: marked, accounts: ctx.accountState.list().map((s) => ({ account: s.account, halted: s.halted, haltedReason: s.haltedReason })), loop }));

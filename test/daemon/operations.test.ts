@@ -110,6 +110,8 @@ describe('the daemon in operation', () => {
     }, 'the AAPL position');
     expect(position).toMatchObject({ quantity: '10', averageEntryPrice: '100', stopPrice: '98', targetPrice: '104' });
 
+    expect((await api('/prices', { body: { prices: { AAPL: '99' } } })).body).toMatchObject({ ok: true, closed: [] });
+    expect(((await api('/positions')).body.positions as unknown[])[0]).toMatchObject({ symbol: 'AAPL', lastPrice: '99', unrealizedPnl: '-10' });
     const moved = await api('/prices', { body: { prices: { AAPL: '97.5' } } });
     expect(moved.body).toMatchObject({ ok: true, closed: [{ account: 'paper', symbol: 'AAPL', exitReason: 'stop_loss' }] });
     const trades = (await api('/trades')).body.trades as Array<Record<string, unknown>>;
