@@ -221,12 +221,13 @@ export class AlpacaBroker implements Broker {
       throw new InvalidOrderError('alpaca: extended hours take limit day orders only', { broker: BROKER });
     }
     if (!crypto && request.type === 'market') await this.ensureMarketOpen(request.clientOrderId);
-    const body = orderBody(request, toAlpacaSymbol(request.symbol, crypto), timeInForce);
+    const quantity = request.reduceOnly === true ? await this.reducible(request) : request.quantity;
+    const body = orderBody({ ...request, quantity }, toAlpacaSymbol(request.symbol, crypto), timeInForce);
     try {
       const wire = await this.post('/v2/orders', body);
       return toOrder(wire);
     } catch (error) {
-      return this.recoverDuplicate(error, request);
+      return this.recoverDuplicate(error, { ...request, quantity });
     }
   }
 
@@ -349,9 +350,21 @@ export class AlpacaBroker implements Broker {
       if (error instanceof OrderNotFoundError) throw new InvalidOrderError(`alpaca: no open position in ${symbol} to close`, { broker: BROKER, cause: error });
       throw error;
     }
-    return this.placeOrder({
-      clientOrderId, symbol, side: position.side === 'long' ? 'sell' : 'buy', type: 'market', quantity: position.qty.abs(), reduceOnly: true, leg: 'exit',
-    });
+    // Sized from the position just read, so no second reduce-only read.
+    return this.placeOrder({ clientOrderId, symbol, side: position.side === 'long' ? 'sell' : 'buy', type: 'market', quantity: position.qty.abs(), leg: 'exit' });
+  }
+
+  /**
+   * Alpaca has no reduce-only flag, and a sell beyond a long (or a buy beyond a short) would open the other
+   * side: the position is read first, the order refused when there is nothing to reduce and cut to what is held.
+   */
+  private async reducible(request: OrderRequest): Promise<Decimal> {
+    const position = await this.orNotFound(this.get(`/v2/positions/${encodeURIComponent(toTradewireSymbol(request.symbol))}`, positionSchema));
+    const reduces = position !== undefined && (position.side === 'long' ? request.side === 'sell' : request.side === 'buy');
+    if (!position || !reduces) {
+      throw new InvalidOrderError(`alpaca: reduce-only ${request.side} ${request.clientOrderId} has no ${request.side === 'sell' ? 'long' : 'short'} position in ${request.symbol} to reduce`, { broker: BROKER });
+    }
+    return Decimal.min(request.quantity, position.qty.abs());
   }
 
   /** Where an order stands now, under the client id tradewire knows it by; a replaced order's successor stands for it. */

@@ -239,6 +239,20 @@ describe('duplicate client ids', () => {
   });
 });
 
+describe('reduce-only, which Alpaca does not have', () => {
+  it('is refused before sending when there is nothing to reduce, and cut to the position when it asks for more', async () => {
+    const broker = alpaca();
+    await expect(broker.placeOrder(order({ symbol: 'AAPL', side: 'sell', reduceOnly: true }))).rejects.toBeInstanceOf(InvalidOrderError);
+    expect(posts(paperFake.calls)).toHaveLength(0);
+    await broker.placeOrder(order({ symbol: 'AAPL', quantity: d('3') }));
+    await expect(broker.placeOrder(order({ symbol: 'AAPL', side: 'buy', reduceOnly: true }))).rejects.toBeInstanceOf(InvalidOrderError);
+    const exit = await broker.placeOrder(order({ symbol: 'AAPL', side: 'sell', quantity: d('5'), reduceOnly: true }));
+    expect(posts(paperFake.calls).at(-1)?.body).toMatchObject({ side: 'sell', qty: '3' });
+    expect(exit.quantity.toFixed()).toBe('3');
+    expect(await broker.positions()).toEqual([]);
+  });
+});
+
 describe('errors on Alpaca\'s wire', () => {
   it('403 insufficient buying power is InsufficientFunds, with Alpaca\'s code and message kept', async () => {
     const error = await alpaca().placeOrder(order({ symbol: 'AAPL', quantity: d('5000') })).catch((e: unknown) => e);
