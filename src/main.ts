@@ -138,8 +138,6 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     db.close();
     throw error;
   }
-  execution?.run();
-  monitor?.start();
 
   const queue = new SignalQueue({ connection: redis, prefix: config.redis.prefix, laneCount: config.queue.lanes });
   const webhook = createWebhookRouter({
@@ -186,14 +184,17 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
       s.listen(config.server.port, config.server.host, () => resolve(s));
     });
   } catch (error) {
-    await monitor?.stop();
     await execution?.close();
+    await queue.close();
     await brokers.disconnectAll();
     redis.disconnect();
     db.close();
     const code = (error as NodeJS.ErrnoException).code;
     throw new StartupError(`tradewire: cannot listen on ${config.server.host}:${config.server.port} (${code ?? String(error)}): set PORT or HOST, or stop what is using it.`);
   }
+  // Only now, with the journal reconciled and the address ours: the workers take jobs and the loop starts.
+  execution?.run();
+  monitor?.start();
   const address = server?.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const url = server ? `http://${config.server.host}:${port}` : '';
