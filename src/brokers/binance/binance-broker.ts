@@ -389,6 +389,8 @@ export class BinanceUsdmBroker implements Broker {
       throw error;
     }
     const triggered = wire.actualOrderId ? await this.lookupOrder({ symbol: wire.symbol, orderId: wire.actualOrderId }) : undefined;
+    // The triggered order's trades belong to the leg tradewire knows, under the leg's client id.
+    if (wire.actualOrderId) this.clientIdOfOrder.set(wire.actualOrderId, wire.clientAlgoId);
     return this.rememberAlgo(wire, undefined, triggered);
   }
 

@@ -161,6 +161,9 @@ describe('conditional orders go to the algo endpoint', () => {
     expect(fired?.status).toBe('filled');
     expect(fired?.averageFillPrice?.toFixed()).toBe('63050');
     expect(fired?.filledQuantity.toFixed()).toBe('0.5');
+    // The trade belongs to the order the trigger created; tradewire finds it under the leg's own client id.
+    const exitFills = (await h.broker.fills()).filter((f) => f.side === 'sell');
+    expect(exitFills.map((f) => [f.clientOrderId, f.price.toFixed(), f.quantity.toFixed()])).toEqual([[target.clientOrderId, '63050', '0.5']]);
     expect((await h.broker.getOrder({ clientOrderId: stop.clientOrderId }))?.status).toBe('accepted');
     await h.broker.cancelOrder({ clientOrderId: stop.clientOrderId, symbol: 'BTCUSDT' });
     expect((await h.broker.getOrder({ clientOrderId: stop.clientOrderId }))?.status).toBe('cancelled');
