@@ -12,18 +12,21 @@ describe('the daemon process on SIGTERM', () => {
   const prefix = uniquePrefix('sigterm');
   afterAll(async () => {
     const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}:*`);
+    const keys = await redis.keys(`${prefix}-*`);
     if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
     dir.cleanup();
   });
 
-  it('stops in order after its work is done, exits 0, and leaves a sound journal with the position still protected', async () => {
-    const file = join(dir.path, 'tradewire.yaml');
+  it.each([
+    ['npm start (src/main.ts)', ['--import', 'tsx', 'src/main.ts'], 'main'],
+    ['tradewire start --role all', ['scripts/tradewire.js', 'start', '--role', 'all'], 'bin'],
+  ])('%s: stops in order after its work is done, exits 0, and leaves a sound journal with the position still protected', async (_name, args, label) => {
+    const file = join(dir.path, `${label}.yaml`);
     writeFileSync(file, 'positions: { loopIntervalMs: 100 }\naccounts:\n  paper: { broker: paper }\nstrategies:\n  default:\n    subscriptions: [{ account: paper }]\n');
-    const databasePath = join(dir.path, 'trading.db');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { ...process.env, CONFIG_FILE: file, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, DATABASE_PATH: databasePath,
+    const databasePath = join(dir.path, `${label}.db`);
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, CONFIG_FILE: file, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: `${prefix}-${label}`, DATABASE_PATH: databasePath,
         WEBHOOK_PASSPHRASE: 'sigterm-passphrase-1', ADMIN_TOKEN: 'sigterm-token-1', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
