@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAdminRouter, tokenMatches, type AdminDeps } from '../../src/http/admin.ts';
 import { createApp } from '../../src/http/app.ts';
+import { PositionManager } from '../../src/portfolio/manager.ts';
 import { createHarness, type Harness } from '../helpers/executor-harness.ts';
 
 const TOKEN = 'admin-token-4f9c1e7a2b';
@@ -179,6 +180,22 @@ describe('the admin API', () => {
     } finally {
       await busy.close();
       await unreadable.close();
+    }
+  });
+
+  it('POST /prices with the position loop at hand hands the prices to it: the loop books the stop, and GET /positions shows its state', async () => {
+    const manager = new PositionManager(h.ctx, { intervalMs: 60_000 });
+    let ticks = 0;
+    const looped = await serve({ ctx: h.ctx, db: h.db, tick: async () => { ticks += 1; await manager.tick(); }, loop: () => manager.snapshot() });
+    try {
+      await open('NFLX', '500');
+      const answer = await call(looped.url, '/prices', { body: { prices: { NFLX: '489' } } });
+      expect(answer.body).toMatchObject({ ok: true, closed: [{ account: 'paper', symbol: 'NFLX', exitReason: 'stop_loss', exitPrice: '489' }] });
+      expect(ticks).toBe(2);
+      expect((await call(looped.url, '/positions')).body.loop).toMatchObject({ ticks: 2, errors: [] });
+    } finally {
+      await looped.close();
+      await manager.stop();
     }
   });
 
