@@ -11,12 +11,13 @@ import type {
   OrderType, Quote, TimeInForce,
 } from '../../domain/order.ts';
 import {
-  DuplicateClientOrderIdError, InvalidOrderError, InvalidSymbolError, MarketClosedError, NotSupportedError,
+  AuthenticationError, DuplicateClientOrderIdError, InvalidOrderError, InvalidSymbolError, MarketClosedError, NotSupportedError,
   OrderNotFoundError, OrderRejectedError, PermissionDeniedError,
 } from '../../domain/errors.ts';
 import type { Logger } from '../../ops/logger.ts';
 import { alpacaErrorMapper } from './errors.ts';
-import { bracketLegs, flatten, orderBody, toOrder, toPosition } from './mapping.ts';
+import { OrderNames } from './order-names.ts';
+import { bracketLegs, flatten, orderBody, toInstrument, toOrder, toPosition } from './mapping.ts';
 import { splitPair, toAlpacaSymbol, toTradewireSymbol } from './symbols.ts';
 import {
   accountSchema, assetSchema, clockSchema, cryptoSnapshotsSchema, fillActivitiesSchema, orderSchema, ordersSchema, positionSchema,
@@ -111,10 +112,7 @@ export class AlpacaBroker implements Broker {
   private readonly clockTtlMs: number;
   private readonly assets = new Map<string, { instrument: Instrument; at: number }>();
   private session: { clock: WireClock; at: number } | undefined;
-  /** tradewire's client id → Alpaca's order id, for legs and replacements. */
-  private readonly aliases = new Map<string, string>();
-  /** Alpaca's order id → tradewire's client id: the reverse of `aliases`. */
-  private readonly names = new Map<string, string>();
+  private readonly names = new OrderNames();
 
   constructor(options: AlpacaBrokerOptions) {
     this.name = options.name;
@@ -122,7 +120,7 @@ export class AlpacaBroker implements Broker {
     this.assetTtlMs = options.assetTtlMs ?? 3_600_000;
     this.clockTtlMs = options.clockTtlMs ?? 60_000;
     const { keyId, secretKey } = options;
-    if (!keyId || !secretKey) throw new InvalidOrderError(`alpaca account '${options.name}': keyId and secretKey are required`, { broker: BROKER });
+    if (!keyId || !secretKey) throw new AuthenticationError(`alpaca account '${options.name}': keyId and secretKey are required`, { broker: BROKER });
     // The key pair lives only in this closure: never a field, so no dump of the adapter carries it.
     const sign: HttpClientOptions['sign'] = (request) => {
       request.headers.set('APCA-API-KEY-ID', keyId);
@@ -258,7 +256,7 @@ export class AlpacaBroker implements Broker {
     const targetLeg = legs.find((leg) => leg.type === 'limit');
     const named = (leg: WireOrder | undefined, clientOrderId: string | undefined): Order | undefined => {
       if (!leg || clientOrderId === undefined) return undefined;
-      this.remember(clientOrderId, leg.id);
+      this.names.remember(clientOrderId, leg.id);
       return toOrder(leg, clientOrderId, parent.id);
     };
     return { entry: toOrder(parent), stopLoss: named(stopLeg, stopLoss?.clientOrderId), takeProfit: named(targetLeg, takeProfit?.clientOrderId) };
@@ -276,7 +274,7 @@ export class AlpacaBroker implements Broker {
     const successor = await this.trading.request({ method: 'PATCH', path: `/v2/orders/${encodeURIComponent(found.wire.id)}`, json: body, schema: orderSchema });
     // Without a new client id, tradewire keeps following the order under the one it knows.
     const name = change.clientOrderId ?? found.clientOrderId;
-    if (successor.client_order_id !== name) this.remember(name, successor.id);
+    if (successor.client_order_id !== name) this.names.remember(name, successor.id);
     return toOrder(successor, name);
   }
 
@@ -305,7 +303,7 @@ export class AlpacaBroker implements Broker {
     const wires = await this.get('/v2/orders', ordersSchema, { status: 'open', limit: 500, direction: 'asc' });
     const wanted = symbol === undefined ? undefined : toTradewireSymbol(symbol);
     return wires.flatMap(flatten)
-      .map(({ wire, parentId }) => toOrder(wire, this.names.get(wire.id) ?? wire.client_order_id, parentId))
+      .map(({ wire, parentId }) => toOrder(wire, this.names.clientIdFor(wire.id, wire.client_order_id), parentId))
       .filter((order) => LIVE_STATUSES.has(order.status) && (wanted === undefined || order.symbol === wanted));
   }
 
@@ -321,7 +319,7 @@ export class AlpacaBroker implements Broker {
     const fills: Fill[] = [];
     const clientIds = new Map<string, string>();
     for (const activity of activities) {
-      let clientOrderId = this.names.get(activity.order_id) ?? clientIds.get(activity.order_id);
+      let clientOrderId = this.names.named(activity.order_id) ?? clientIds.get(activity.order_id);
       if (clientOrderId === undefined) {
         clientOrderId = (await this.byId(activity.order_id))?.client_order_id ?? '';
         clientIds.set(activity.order_id, clientOrderId);
@@ -372,21 +370,16 @@ export class AlpacaBroker implements Broker {
     if ('orderId' in ref) {
       const wire = await this.byId(ref.orderId);
       if (!wire || !matchesSymbol(wire, ref.symbol)) return undefined;
-      return { wire, clientOrderId: this.names.get(wire.id) ?? wire.client_order_id };
+      return { wire, clientOrderId: this.names.clientIdFor(wire.id, wire.client_order_id) };
     }
-    const alias = this.aliases.get(ref.clientOrderId);
+    const alias = this.names.orderIdFor(ref.clientOrderId);
     let wire = alias === undefined ? await this.byClientId(ref.clientOrderId) : await this.byId(alias);
     for (let hop = 0; wire?.status === 'replaced' && wire.replaced_by && hop < MAX_REPLACEMENT_HOPS; hop++) {
       wire = await this.byId(wire.replaced_by);
-      if (wire) this.remember(ref.clientOrderId, wire.id);
+      if (wire) this.names.remember(ref.clientOrderId, wire.id);
     }
     if (!wire || !matchesSymbol(wire, ref.symbol)) return undefined;
     return { wire, clientOrderId: ref.clientOrderId };
-  }
-
-  private remember(clientOrderId: string, orderId: string): void {
-    this.aliases.set(clientOrderId, orderId);
-    this.names.set(orderId, clientOrderId);
   }
 
   private async byId(id: string): Promise<WireOrder | undefined> {
@@ -447,36 +440,6 @@ export class AlpacaBroker implements Broker {
   private post(path: string, json: unknown): Promise<WireOrder> {
     return this.trading.request({ method: 'POST', path, json, schema: orderSchema });
   }
-}
-
-function toInstrument(symbol: string, asset: WireAsset): Instrument {
-  if (asset.class === 'crypto') {
-    const step = asset.min_trade_increment ?? new Decimal('0.000000001');
-    return {
-      symbol,
-      assetClass: 'crypto',
-      tickSize: asset.price_increment ?? new Decimal('0.01'),
-      stepSize: step,
-      minQuantity: asset.min_order_size ?? step,
-      minNotional: ZERO,
-      shortable: false,
-      fractionable: true,
-      quoteCurrency: splitPair(asset.symbol)?.quote ?? 'USD',
-    };
-  }
-  if (asset.class !== 'us_equity') throw new InvalidSymbolError(`alpaca: ${asset.symbol} is a ${asset.class} asset, which tradewire does not trade`, { broker: BROKER });
-  // Whole shares: a bracket (native protection) cannot carry a fractional quantity.
-  return {
-    symbol,
-    assetClass: 'equity',
-    tickSize: new Decimal('0.01'),
-    stepSize: new Decimal(1),
-    minQuantity: new Decimal(1),
-    minNotional: ZERO,
-    shortable: asset.shortable === true,
-    fractionable: asset.fractionable === true,
-    quoteCurrency: 'USD',
-  };
 }
 
 function sameOrder(wire: WireOrder, request: OrderRequest): boolean {

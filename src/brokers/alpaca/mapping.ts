@@ -1,10 +1,10 @@
 // Alpaca wire ⇄ tradewire domain: order statuses, types and time in force, order bodies, positions.
-import type { Decimal } from '../../domain/money.ts';
-import { ZERO } from '../../domain/money.ts';
+import { Decimal, ZERO } from '../../domain/money.ts';
+import type { Instrument } from '../../domain/instrument.ts';
 import type { BrokerPosition, Order, OrderRequest, OrderStatus, OrderType, ProtectionSpec, Side, TimeInForce } from '../../domain/order.ts';
-import { InvariantError, NotSupportedError } from '../../domain/errors.ts';
-import { toTradewireSymbol } from './symbols.ts';
-import type { WireOrder, WirePosition } from './wire.ts';
+import { InvalidSymbolError, InvariantError, NotSupportedError } from '../../domain/errors.ts';
+import { splitPair, toTradewireSymbol } from './symbols.ts';
+import type { WireAsset, WireOrder, WirePosition } from './wire.ts';
 
 /** Alpaca's order statuses (its OrderStatus enum) onto the state machine's. */
 const STATUS: Readonly<Record<string, OrderStatus>> = {
@@ -126,5 +126,36 @@ export function toPosition(wire: WirePosition): BrokerPosition {
     averagePrice: wire.avg_entry_price,
     markPrice: wire.current_price,
     unrealizedPnl: wire.unrealized_pl,
+  };
+}
+
+/** Instrument rules from an asset: crypto's own increments; stocks in whole shares at a cent. */
+export function toInstrument(symbol: string, asset: WireAsset): Instrument {
+  if (asset.class === 'crypto') {
+    const step = asset.min_trade_increment ?? new Decimal('0.000000001');
+    return {
+      symbol,
+      assetClass: 'crypto',
+      tickSize: asset.price_increment ?? new Decimal('0.01'),
+      stepSize: step,
+      minQuantity: asset.min_order_size ?? step,
+      minNotional: ZERO,
+      shortable: false,
+      fractionable: true,
+      quoteCurrency: splitPair(asset.symbol)?.quote ?? 'USD',
+    };
+  }
+  if (asset.class !== 'us_equity') throw new InvalidSymbolError(`alpaca: ${asset.symbol} is a ${asset.class} asset, which tradewire does not trade`, { broker: 'alpaca' });
+  // Whole shares: a bracket (native protection) cannot carry a fractional quantity.
+  return {
+    symbol,
+    assetClass: 'equity',
+    tickSize: new Decimal('0.01'),
+    stepSize: new Decimal(1),
+    minQuantity: new Decimal(1),
+    minNotional: ZERO,
+    shortable: asset.shortable === true,
+    fractionable: asset.fractionable === true,
+    quoteCurrency: 'USD',
   };
 }

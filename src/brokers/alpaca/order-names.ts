@@ -1,0 +1,31 @@
+// The client ids tradewire knows Alpaca orders by where Alpaca chose its own: a bracket's legs, a replacement's successor.
+
+/**
+ * Both directions of the naming, in memory. Alpaca gives a bracket's legs client ids of its own and a
+ * replacement a new one; tradewire journalled its own ids for them and keeps asking by those.
+ */
+export class OrderNames {
+  private readonly orderIds = new Map<string, string>();
+  private readonly clientIds = new Map<string, string>();
+
+  /** From now on, tradewire's `clientOrderId` means Alpaca's order `orderId`. */
+  remember(clientOrderId: string, orderId: string): void {
+    this.orderIds.set(clientOrderId, orderId);
+    this.clientIds.set(orderId, clientOrderId);
+  }
+
+  /** Alpaca's order id behind one of tradewire's client ids, where they differ. */
+  orderIdFor(clientOrderId: string): string | undefined {
+    return this.orderIds.get(clientOrderId);
+  }
+
+  /** The client id tradewire knows an Alpaca order by: its own where it named the order, else Alpaca's. */
+  clientIdFor(orderId: string, alpacaClientId: string): string {
+    return this.clientIds.get(orderId) ?? alpacaClientId;
+  }
+
+  /** tradewire's own client id for an Alpaca order, where tradewire named it. */
+  named(orderId: string): string | undefined {
+    return this.clientIds.get(orderId);
+  }
+}
