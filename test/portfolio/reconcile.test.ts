@@ -74,6 +74,21 @@ describe('reconciliation corrects the journal to the broker, never by trading', 
     expect(h.ctx.positions.findById(position.id)?.status).toBe('open');
   });
 
+  it('the broker holding the other side: the journal\'s position is closed as reconcile, the broker\'s recorded as external, our protection cancelled', async () => {
+    h = await createHarness();
+    const position = await openAapl(h);
+    await h.paper.updatePrice('AAPL', '102');
+    await h.paper.placeOrder({ clientOrderId: 'manual-flip-1', symbol: 'AAPL', side: 'sell', type: 'market', quantity: d('15') });
+
+    const report = await reconcileAccount(h.ctx, 'paper', NOW);
+    expect(kinds(report)).toEqual(['external_position', 'orphaned_protection_cancelled', 'orphaned_protection_cancelled', 'side_mismatch']);
+    expect(report.differences.find((x) => x.kind === 'side_mismatch')?.detail).toMatch(/^journal long 10, broker short 5/);
+    expect(h.ctx.positions.closedForPosition(position.id).map((c) => [c.quantity.toFixed(), c.exitReason])).toEqual([['10', 'reconcile']]);
+    expect(h.ctx.positions.findOpen('paper', 'AAPL')).toMatchObject({ status: 'external', side: 'short', strategy: EXTERNAL_STRATEGY });
+    expect(await h.paper.openOrders()).toEqual([]);
+    expect((await reconcileAccount(h.ctx, 'paper', NOW)).differences).toEqual([]);
+  });
+
   it('a broker position tradewire did not open is recorded as external and never traded; when it goes, the journal closes it', async () => {
     h = await createHarness();
     await h.paper.updatePrice('MSFT', '50');
