@@ -57,7 +57,8 @@ interface Failure {
   code?: number;
   msg?: string;
   headers?: Record<string, string>;
-  kind?: 'network' | 'timeout';
+  /** network: the connection fails; timeout: no answer, nothing done; lost: done at the venue, the answer never arrives. */
+  kind?: 'network' | 'timeout' | 'lost';
   times: number;
 }
 
@@ -264,11 +265,13 @@ export class BinanceFake {
         const failure = this.takeFailure(request.method, url.pathname);
         if (failure?.kind === 'network') return HttpResponse.error();
         if (failure?.kind === 'timeout') { await delay('infinite'); }
-        if (failure) return this.errorResponse(new Refusal(failure.status, failure.code ?? -1000, failure.msg ?? 'An unknown error occured while processing the request.', failure.headers));
+        if (failure && failure.kind !== 'lost') return this.errorResponse(new Refusal(failure.status, failure.code ?? -1000, failure.msg ?? 'An unknown error occured while processing the request.', failure.headers));
         try {
           if (signed) this.authenticate(request.headers, url.search.slice(1), body, params);
           record.authenticated = true;
-          return HttpResponse.json(answer(params) as Record<string, unknown>, { headers: { 'x-mbx-used-weight-1m': String(this.requests.length) } });
+          const result = answer(params);
+          if (failure?.kind === 'lost') await delay('infinite');
+          return HttpResponse.json(result as Record<string, unknown>, { headers: { 'x-mbx-used-weight-1m': String(this.requests.length) } });
         } catch (error) {
           if (error instanceof Refusal) return this.errorResponse(error);
           throw error;
@@ -453,7 +456,10 @@ export class BinanceFake {
 
   private positionRiskV3(p: URLSearchParams): unknown {
     const symbols = p.get('symbol') ? [this.checkSymbol(p.get('symbol'))] : [...this.symbols.keys()];
-    return this.positionRows(symbols).filter((r) => !r.position.amount.isZero()).map(({ symbol, side, position }) => {
+    const busy = (symbol: string): boolean => [...this.orders.values()].some((o) => o.symbol === symbol && o.status === 'NEW') ||
+      [...this.algos.values()].some((a) => a.symbol === symbol && a.algoStatus === 'NEW');
+    // v3 lists only the symbols with a position or open orders.
+    return this.positionRows(symbols).filter((r) => !r.position.amount.isZero() || busy(r.symbol)).map(({ symbol, side, position }) => {
       const mark = this.mark(symbol);
       const notional = position.amount.mul(mark);
       const margin = notional.abs().div(this.leverage.get(symbol) ?? 20);

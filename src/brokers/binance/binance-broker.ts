@@ -169,6 +169,8 @@ export class BinanceUsdmBroker implements Broker {
   async placeOrder(request: OrderRequest): Promise<Order> {
     const placement = placementFor(request, { broker: BROKER, hedge: this.hedge, workingType: this.workingType });
     if (!isReducing(request)) await this.prepareSymbol(request.symbol);
+    // Known before it is sent: after a timeout the lookup by client id needs the symbol and the endpoint.
+    this.byClientId.set(request.clientOrderId, { kind: placement.endpoint, symbol: request.symbol, quantity: request.quantity });
     try {
       if (placement.endpoint === 'order') {
         const wire = await this.client.signed({ method: 'POST', path: '/fapi/v1/order', params: placement.params, schema: orderSchema });
@@ -179,7 +181,6 @@ export class BinanceUsdmBroker implements Broker {
     } catch (error) {
       // Binance refuses a client id that is still open (-4116): the first order stands, never a second one.
       if (error instanceof DuplicateClientOrderIdError) {
-        this.byClientId.set(request.clientOrderId, { kind: placement.endpoint, symbol: request.symbol, quantity: request.quantity });
         const existing = await this.getOrder({ clientOrderId: request.clientOrderId, symbol: request.symbol });
         if (existing) return existing;
       }
@@ -228,7 +229,7 @@ export class BinanceUsdmBroker implements Broker {
       if (isAlgoOrderId(ref.orderId)) return this.lookupAlgo({ algoId: algoIdOf(ref.orderId) });
       const symbol = ref.symbol ?? this.symbolOfOrder.get(ref.orderId);
       if (symbol) return this.lookupOrder({ symbol, orderId: ref.orderId });
-      return (await this.openOrders()).find((o) => o.id === ref.orderId);
+      return this.searchSymbols({ orderId: ref.orderId });
     }
     const known = this.byClientId.get(ref.clientOrderId);
     if (known?.kind === 'algo') return this.lookupAlgo({ clientAlgoId: ref.clientOrderId });
@@ -240,7 +241,23 @@ export class BinanceUsdmBroker implements Broker {
     // Not a plain order (or no symbol to ask with): algo orders are found by clientAlgoId alone.
     const algo = await this.lookupAlgo({ clientAlgoId: ref.clientOrderId });
     if (algo || symbol) return algo;
-    return (await this.openOrders()).find((o) => o.clientOrderId === ref.clientOrderId);
+    return this.searchSymbols({ origClientOrderId: ref.clientOrderId });
+  }
+
+  /**
+   * A plain order asked for without its symbol, which Binance needs, and unknown to this run (placed before a
+   * restart): asked for on every symbol that holds a position or open orders (positionRisk v3 lists exactly
+   * those) and every symbol this run has traded. A filled entry has its position; an order that ended
+   * without leaving either is not found this way.
+   */
+  private async searchSymbols(params: { orderId: string } | { origClientOrderId: string }): Promise<Order | undefined> {
+    const risks = await this.client.signed({ method: 'GET', path: '/fapi/v3/positionRisk', schema: positionRiskV3Schema });
+    const symbols = new Set([...risks.map((r) => r.symbol), ...this.symbolOfOrder.values()]);
+    for (const symbol of symbols) {
+      const found = await this.lookupOrder({ symbol, ...params });
+      if (found) return found;
+    }
+    return undefined;
   }
 
   /** Plain and algo orders together: /openOrders leaves the algo orders (the stops and targets) out. */

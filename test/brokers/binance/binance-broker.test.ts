@@ -293,6 +293,32 @@ describe('vendor errors', () => {
   });
 });
 
+describe('lookups after a lost answer or a restart', () => {
+  it('an entry whose answer was lost is found by its client id alone, by this run and by a fresh adapter', async () => {
+    const h = await harness({ timeoutMs: 200 });
+    h.fake.failNext({ method: 'POST', path: '/fapi/v1/order', status: 0, kind: 'lost' });
+    const request = buy();
+    expect((await failure(h.broker.placeOrder(request))).kind).toBe('timeout');
+    expect(h.fake.positionAmount('BTCUSDT').toFixed()).toBe('0.5');
+    const found = await h.broker.getOrder({ clientOrderId: request.clientOrderId });
+    expect(found?.status).toBe('filled');
+    expect(found?.symbol).toBe('BTCUSDT');
+    const fresh = new BinanceUsdmBroker({ name: 'b', environment: 'testnet', baseUrl: FAKE_BASE_URL, apiKey: FAKE_API_KEY, apiSecret: FAKE_API_SECRET, logger: createLogger({ level: 'silent' }) });
+    await fresh.connect();
+    expect((await fresh.getOrder({ clientOrderId: request.clientOrderId }))?.id).toBe(found?.id);
+    expect((await fresh.getOrder({ orderId: found?.id ?? '' }))?.clientOrderId).toBe(request.clientOrderId);
+    expect(await fresh.getOrder({ clientOrderId: 'tw-never-placed' })).toBeUndefined();
+  });
+
+  it('a resting limit placed before a restart is found without its symbol (its symbol has open orders)', async () => {
+    const h = await harness();
+    const resting = await h.broker.placeOrder(buy({ symbol: 'ETHUSDT', type: 'limit', limitPrice: d('2900'), timeInForce: 'gtc', quantity: d('1') }));
+    const fresh = new BinanceUsdmBroker({ name: 'b', environment: 'testnet', baseUrl: FAKE_BASE_URL, apiKey: FAKE_API_KEY, apiSecret: FAKE_API_SECRET, logger: createLogger({ level: 'silent' }) });
+    await fresh.connect();
+    expect((await fresh.getOrder({ clientOrderId: resting.clientOrderId }))?.status).toBe('accepted');
+  });
+});
+
 describe('rate limits', () => {
   it('429 is a RateLimitError with Retry-After; until it has passed the adapter sends nothing', async () => {
     const h = await harness();
