@@ -87,6 +87,7 @@ async function settled(journal: Database.Database, signalId: string): Promise<{ 
 
 async function dropKeys(redisUrl: string, prefix: string): Promise<void> {
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined); // a Redis that is not there was already reported by the start-up
   try {
     await redis.connect();
     let cursor = '0';
