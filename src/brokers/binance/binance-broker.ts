@@ -20,7 +20,7 @@ import { marginImpact } from './margin.ts';
 import {
   CLIENT_ID_ALPHABET, CLIENT_ID_MAX, algoIdOf, fromWireAlgo, fromWireOrder, fromWireSide, isAlgoOrderId, positionSideOf,
 } from './mapping.ts';
-import { isReducing, placementFor } from './requests.ts';
+import { algoReplacement, isReducing, placementFor } from './requests.ts';
 import {
   accountSchema, acknowledgementSchema, algoOrderSchema, balancesSchema, cancelAlgoSchema, dualSideSchema, leverageBracketSchema,
   leverageSchema, orderSchema, positionRiskV2Schema, positionRiskV3Schema, serverTimeSchema, tickerPricesSchema, userTradesSchema,
@@ -44,7 +44,7 @@ export interface BinanceBrokerOptions {
   timeoutMs?: number | undefined;
   clock?: (() => Date) | undefined;
   fetch?: (() => typeof globalThis.fetch) | undefined;
-  logger: Pick<Logger, 'debug' | 'trace' | 'info' | 'warn'>;
+  logger: Pick<Logger, 'debug' | 'trace' | 'info' | 'warn' | 'error'>;
 }
 
 const BROKER = 'binance-usdm';
@@ -433,24 +433,7 @@ export class BinanceUsdmBroker implements Broker {
    */
   private async replaceAlgo(current: Order, change: OrderChange): Promise<Order> {
     const wire = await this.client.signed({ method: 'GET', path: '/fapi/v1/algoOrder', params: { algoId: algoIdOf(current.id) }, schema: algoOrderSchema });
-    const isTakeProfit = wire.orderType.startsWith('TAKE_PROFIT');
-    const trigger = isTakeProfit && wire.orderType === 'TAKE_PROFIT_MARKET' ? change.limitPrice ?? change.stopPrice : change.stopPrice;
-    const base = {
-      algoType: 'CONDITIONAL', symbol: wire.symbol, side: wire.side, positionSide: wire.positionSide, type: wire.orderType,
-      timeInForce: wire.orderType === 'STOP' || wire.orderType === 'TAKE_PROFIT' ? wire.timeInForce : undefined,
-      closePosition: wire.closePosition ? 'true' : undefined,
-      quantity: wire.closePosition ? undefined : (change.quantity ?? wire.quantity)?.toFixed(),
-      reduceOnly: !wire.closePosition && wire.reduceOnly ? 'true' : undefined,
-      priceProtect: wire.closePosition ? 'TRUE' : undefined,
-      workingType: wire.workingType ?? this.workingType,
-      clientAlgoId: wire.clientAlgoId,
-    };
-    const original = { ...base, triggerPrice: wire.triggerPrice.toFixed(), price: wire.price?.gt(0) ? wire.price.toFixed() : undefined };
-    const replacement = {
-      ...base,
-      triggerPrice: (trigger ?? wire.triggerPrice).toFixed(),
-      price: wire.orderType === 'STOP' || wire.orderType === 'TAKE_PROFIT' ? (change.limitPrice ?? wire.price)?.toFixed() : undefined,
-    };
+    const { original, replacement } = algoReplacement(wire, change, this.workingType);
     const quantity = this.byClientId.get(wire.clientAlgoId)?.quantity ?? current.quantity;
     await this.client.signed({ method: 'DELETE', path: '/fapi/v1/algoOrder', params: { algoId: wire.algoId }, schema: cancelAlgoSchema });
     try {
@@ -459,7 +442,10 @@ export class BinanceUsdmBroker implements Broker {
     } catch (error) {
       if (error instanceof InvalidOrderError) {
         this.options.logger.warn({ event: 'broker.replace_failed', account: this.name, clientOrderId: wire.clientAlgoId }, 'replacement refused; restoring the original order');
-        await this.client.signed({ method: 'POST', path: '/fapi/v1/algoOrder', params: original, schema: algoOrderSchema });
+        await this.client.signed({ method: 'POST', path: '/fapi/v1/algoOrder', params: original, schema: algoOrderSchema }).catch((restoreError: unknown) => {
+          this.options.logger.error({ event: 'broker.restore_failed', account: this.name, clientOrderId: wire.clientAlgoId, error: String(restoreError) },
+            'the original order could not be restored: the position has lost this protective order');
+        });
       }
       throw error;
     }

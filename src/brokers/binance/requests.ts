@@ -1,8 +1,9 @@
 // Which endpoint an order request goes to, and with which parameters: plain orders to /order, every trigger to /algoOrder.
 import { InvalidOrderError, NotSupportedError } from '../../domain/errors.ts';
-import type { OrderRequest } from '../../domain/order.ts';
+import type { OrderChange, OrderRequest } from '../../domain/order.ts';
 import type { Params } from '../http.ts';
 import { CLIENT_ID_PATTERN, positionSideFor, toWireSide, toWireTimeInForce } from './mapping.ts';
+import type { WireAlgoOrder } from './wire.ts';
 
 export interface PlacementContext {
   broker: string;
@@ -83,4 +84,28 @@ export function placementFor(request: OrderRequest, ctx: PlacementContext): Plac
     case 'trailing_stop':
       throw new NotSupportedError(`${ctx.broker}: trailing stops are moved by tradewire at Binance (a stop amended as the price moves)`, { broker: ctx.broker });
   }
+}
+
+/**
+ * The parameters to place an algo order again: `replacement` with the change applied (a stop's trigger from
+ * `stopPrice`, a take-profit-market's from `limitPrice`), `original` as it was, to put back if the change is refused.
+ * Everything else (side, position side, closePosition or quantity, working type, client id) stays.
+ */
+export function algoReplacement(wire: WireAlgoOrder, change: OrderChange, workingType: string): { original: Params; replacement: Params } {
+  const withLimit = wire.orderType === 'STOP' || wire.orderType === 'TAKE_PROFIT';
+  const trigger = wire.orderType === 'TAKE_PROFIT_MARKET' ? change.limitPrice ?? change.stopPrice : change.stopPrice;
+  const base = {
+    algoType: 'CONDITIONAL', symbol: wire.symbol, side: wire.side, positionSide: wire.positionSide, type: wire.orderType,
+    timeInForce: withLimit ? wire.timeInForce : undefined,
+    closePosition: wire.closePosition ? 'true' : undefined,
+    quantity: wire.closePosition ? undefined : (change.quantity ?? wire.quantity)?.toFixed(),
+    reduceOnly: !wire.closePosition && wire.reduceOnly ? 'true' : undefined,
+    priceProtect: wire.closePosition ? 'TRUE' : undefined,
+    workingType: wire.workingType ?? workingType,
+    clientAlgoId: wire.clientAlgoId,
+  };
+  return {
+    original: { ...base, triggerPrice: wire.triggerPrice.toFixed(), price: withLimit ? wire.price?.toFixed() : undefined },
+    replacement: { ...base, triggerPrice: (trigger ?? wire.triggerPrice).toFixed(), price: withLimit ? (change.limitPrice ?? wire.price)?.toFixed() : undefined },
+  };
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { instrumentFrom } from '../../../src/brokers/binance/instruments.ts';
 import { marginImpact, bracketFor } from '../../../src/brokers/binance/margin.ts';
 import { fromWireAlgo } from '../../../src/brokers/binance/mapping.ts';
-import { placementFor } from '../../../src/brokers/binance/requests.ts';
+import { algoReplacement, placementFor } from '../../../src/brokers/binance/requests.ts';
 import { algoOrderSchema, exchangeSymbolSchema } from '../../../src/brokers/binance/wire.ts';
 import { InvalidOrderError, NotSupportedError } from '../../../src/domain/errors.ts';
 import { Decimal } from '../../../src/domain/money.ts';
@@ -130,5 +130,26 @@ describe('marginImpact', () => {
 
   it('beyond the last cap the last bracket applies', () => {
     expect(bracketFor(brackets, d('5000000'))?.initialLeverage.toFixed()).toBe('50');
+  });
+});
+
+describe('algoReplacement', () => {
+  const wire = (fields: Record<string, unknown>) => algoOrderSchema.parse({
+    algoId: 7, clientAlgoId: 'tw-leg', algoType: 'CONDITIONAL', symbol: 'BTCUSDT', side: 'SELL', positionSide: 'LONG', timeInForce: 'GTC', algoStatus: 'NEW',
+    workingType: 'MARK_PRICE', createTime: 1, updateTime: 1, ...fields,
+  });
+
+  it('a take-profit-market target moves its trigger to the new limit and keeps closePosition, side and client id', () => {
+    const { original, replacement } = algoReplacement(wire({ orderType: 'TAKE_PROFIT_MARKET', quantity: '0', triggerPrice: '64000.00', price: '0.00', closePosition: true }), { limitPrice: d('64500') }, 'MARK_PRICE');
+    expect(replacement).toMatchObject({ type: 'TAKE_PROFIT_MARKET', triggerPrice: '64500', closePosition: 'true', positionSide: 'LONG', clientAlgoId: 'tw-leg', priceProtect: 'TRUE' });
+    expect(replacement.quantity).toBeUndefined();
+    expect(original).toMatchObject({ triggerPrice: '64000' });
+  });
+
+  it('a stop-limit moves its trigger and limit, and keeps its quantity and reduce-only', () => {
+    const { replacement } = algoReplacement(wire({ orderType: 'STOP', quantity: '0.010', triggerPrice: '58000', price: '57900', reduceOnly: true, closePosition: false }),
+      { stopPrice: d('59000'), limitPrice: d('58900') }, 'MARK_PRICE');
+    expect(replacement).toMatchObject({ type: 'STOP', triggerPrice: '59000', price: '58900', quantity: '0.01', reduceOnly: 'true', timeInForce: 'GTC' });
+    expect(replacement.closePosition).toBeUndefined();
   });
 });
