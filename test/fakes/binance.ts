@@ -97,6 +97,9 @@ interface FakeAlgo {
   workingType: string;
   priceProtect: boolean;
   actualOrderId: string;
+  /** Trailing stops: the percentage given back from the best price since placement, and that best price. */
+  callbackRate: Decimal;
+  extreme: Decimal;
   createTime: number;
   updateTime: number;
   triggerTime: number;
@@ -577,7 +580,8 @@ export class BinanceFake {
     if (p.get('algoType') !== 'CONDITIONAL') refuse(-1116, 'Invalid algoType.');
     const symbol = this.checkSymbol(p.get('symbol'));
     const type = p.get('type') ?? '';
-    if (!['STOP', 'STOP_MARKET', 'TAKE_PROFIT', 'TAKE_PROFIT_MARKET'].includes(type)) refuse(-1116, 'Invalid orderType.');
+    if (!['STOP', 'STOP_MARKET', 'TAKE_PROFIT', 'TAKE_PROFIT_MARKET', 'TRAILING_STOP_MARKET'].includes(type)) refuse(-1116, 'Invalid orderType.');
+    const trailing = type === 'TRAILING_STOP_MARKET';
     const side = this.sideParam(p);
     const positionSide = this.positionSideParam(p);
     const closePosition = p.get('closePosition') === 'true';
@@ -586,7 +590,10 @@ export class BinanceFake {
     const clientAlgoId = p.get('clientAlgoId') ?? `algo_${this.nextAlgoId}`;
     this.checkClientId(clientAlgoId, [...this.algos.values()].some((a) => a.clientAlgoId === clientAlgoId && a.algoStatus === 'NEW'));
     const spec = this.symbols.get(symbol) as FakeSymbol;
-    const triggerPrice = this.priceParam(p, 'triggerPrice', spec);
+    if (trailing && p.get('closePosition') === 'true') refuse(-1106, "Parameter 'closePosition' sent when not required.");
+    const callbackRate = trailing ? new Decimal(p.get('callbackRate') ?? '0') : ZERO;
+    if (trailing && (callbackRate.lt('0.1') || callbackRate.gt('10'))) refuse(-2007, 'Invalid callBack rate.');
+    const triggerPrice = trailing ? ZERO : this.priceParam(p, 'triggerPrice', spec);
     const price = type === 'STOP' || type === 'TAKE_PROFIT' ? this.priceParam(p, 'price', spec) : ZERO;
     const quantity = closePosition ? ZERO : this.quantityParam(p, spec, false);
     if (closePosition && [...this.algos.values()].some((a) => a.algoStatus === 'NEW' && a.closePosition && a.symbol === symbol &&
@@ -596,7 +603,7 @@ export class BinanceFake {
     const algo: FakeAlgo = {
       algoId: this.nextAlgoId++, clientAlgoId, symbol, side, positionSide, orderType: type, quantity, algoStatus: 'NEW', triggerPrice, price,
       timeInForce: p.get('timeInForce') ?? 'GTC', closePosition, reduceOnly, workingType: p.get('workingType') ?? 'CONTRACT_PRICE',
-      priceProtect: p.get('priceProtect') === 'TRUE', actualOrderId: '', createTime: this.serverTime(), updateTime: this.serverTime(), triggerTime: 0,
+      priceProtect: p.get('priceProtect') === 'TRUE', actualOrderId: '', callbackRate, extreme: this.mark(symbol), createTime: this.serverTime(), updateTime: this.serverTime(), triggerTime: 0,
     };
     if (this.fires(algo, this.mark(symbol))) refuse(-2021, 'Order would immediately trigger.');
     this.algos.set(algo.algoId, algo);
@@ -631,7 +638,8 @@ export class BinanceFake {
       positionSide: a.positionSide, timeInForce: a.timeInForce, quantity: a.quantity.toFixed(), algoStatus: a.algoStatus,
       actualOrderId: a.actualOrderId, actualPrice: actual && actual.executedQty.gt(0) ? actual.cumQuote.div(actual.executedQty).toFixed() : '0.00000',
       actualType: a.orderType.endsWith('_MARKET') ? 'MARKET' : 'LIMIT', actualQty: actual ? actual.executedQty.toFixed() : '0',
-      triggerPrice: a.triggerPrice.toFixed(2), price: a.price.toFixed(2), icebergQuantity: 'null', tpOrderType: '', selfTradePreventionMode: 'EXPIRE_MAKER',
+      triggerPrice: a.orderType === 'TRAILING_STOP_MARKET' ? '' : a.triggerPrice.toFixed(2), price: a.price.toFixed(2),
+      activatePrice: '', callbackRate: a.orderType === 'TRAILING_STOP_MARKET' ? a.callbackRate.toFixed() : '', icebergQuantity: 'null', tpOrderType: '', selfTradePreventionMode: 'EXPIRE_MAKER',
       workingType: a.workingType, priceMatch: 'NONE', closePosition: a.closePosition, priceProtect: a.priceProtect, reduceOnly: a.reduceOnly,
       createTime: a.createTime, updateTime: a.updateTime, triggerTime: a.triggerTime, goodTillDate: 0,
     };
@@ -650,6 +658,13 @@ export class BinanceFake {
   // ---- matching ----
 
   private fires(algo: FakeAlgo, price: Decimal): boolean {
+    if (algo.orderType === 'TRAILING_STOP_MARKET') {
+      // A sell trail follows the highest price since placement and fires callbackRate % below it; a buy trail mirrors it.
+      const sell = algo.side === 'SELL';
+      algo.extreme = sell ? Decimal.max(algo.extreme, price) : Decimal.min(algo.extreme, price);
+      const distance = algo.extreme.mul(algo.callbackRate).div(100);
+      return sell ? price.lte(algo.extreme.minus(distance)) : price.gte(algo.extreme.plus(distance));
+    }
     const stopLike = algo.orderType === 'STOP' || algo.orderType === 'STOP_MARKET';
     const rising = (algo.side === 'BUY') === stopLike;
     return rising ? price.gte(algo.triggerPrice) : price.lte(algo.triggerPrice);

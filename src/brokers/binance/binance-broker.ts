@@ -52,7 +52,7 @@ const BROKER = 'binance-usdm';
 export const BINANCE_CAPABILITIES: Capabilities = {
   // No bracket at Binance: tradewire places the stop and target (algo orders) once the entry fills and cancels the survivor.
   protectionFor: (): Protection => 'after_fill',
-  orderTypes: ['market', 'limit', 'stop', 'stop_limit'],
+  orderTypes: ['market', 'limit', 'stop', 'stop_limit', 'trailing_stop'],
   shorting: true,
   fractional: true,
   timeInForce: ['gtc', 'ioc', 'fok'],
@@ -433,6 +433,7 @@ export class BinanceUsdmBroker implements Broker {
    */
   private async replaceAlgo(current: Order, change: OrderChange): Promise<Order> {
     const wire = await this.client.signed({ method: 'GET', path: '/fapi/v1/algoOrder', params: { algoId: algoIdOf(current.id) }, schema: algoOrderSchema });
+    if (wire.orderType === 'TRAILING_STOP_MARKET') throw new NotSupportedError(`${BROKER}: a trailing stop follows the price by itself; it is not moved`, { broker: BROKER });
     const { original, replacement } = algoReplacement(wire, change, this.workingType);
     const quantity = this.byClientId.get(wire.clientAlgoId)?.quantity ?? current.quantity;
     await this.client.signed({ method: 'DELETE', path: '/fapi/v1/algoOrder', params: { algoId: wire.algoId }, schema: cancelAlgoSchema });

@@ -131,8 +131,8 @@ export function fromWireAlgo(wire: WireAlgoOrder, options: { quantity?: Decimal 
     filledQuantity: triggered?.filledQuantity ?? ZERO,
     averageFillPrice: triggered?.averageFillPrice,
     // A take-profit market order is tradewire's limit target: its trigger is the target's price.
-    limitPrice: isTakeProfit ? (wire.orderType === 'TAKE_PROFIT' ? positive(wire.price) : wire.triggerPrice) : type === 'stop_limit' ? positive(wire.price) : undefined,
-    stopPrice: isTakeProfit ? undefined : wire.triggerPrice,
+    limitPrice: isTakeProfit ? (wire.orderType === 'TAKE_PROFIT' ? positive(wire.price) : positive(wire.triggerPrice)) : type === 'stop_limit' ? positive(wire.price) : undefined,
+    stopPrice: isTakeProfit ? undefined : positive(wire.triggerPrice),
     timeInForce: timeInForce(wire.timeInForce),
     createdAt: new Date(wire.createTime),
     updatedAt: new Date(triggered ? Math.max(triggered.updatedAt.getTime(), wire.updateTime) : wire.updateTime),

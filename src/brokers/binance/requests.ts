@@ -1,9 +1,13 @@
 // Which endpoint an order request goes to, and with which parameters: plain orders to /order, every trigger to /algoOrder.
 import { InvalidOrderError, NotSupportedError } from '../../domain/errors.ts';
+import { Decimal } from '../../domain/money.ts';
 import type { OrderChange, OrderRequest } from '../../domain/order.ts';
 import type { Params } from '../http.ts';
 import { CLIENT_ID_PATTERN, positionSideFor, toWireSide, toWireTimeInForce } from './mapping.ts';
 import type { WireAlgoOrder } from './wire.ts';
+
+const MIN_CALLBACK_RATE = new Decimal('0.1');
+const MAX_CALLBACK_RATE = new Decimal('10');
 
 export interface PlacementContext {
   broker: string;
@@ -81,8 +85,15 @@ export function placementFor(request: OrderRequest, ctx: PlacementContext): Plac
       return algo('STOP', {
         triggerPrice: requirePrice('stopPrice'), price: requirePrice('limitPrice'), timeInForce: restingTif(), quantity: request.quantity.toFixed(), reduceOnly,
       }, false);
-    case 'trailing_stop':
-      throw new NotSupportedError(`${ctx.broker}: trailing stops are moved by tradewire at Binance (a stop amended as the price moves)`, { broker: ctx.broker });
+    case 'trailing_stop': {
+      // Binance trails by a percentage only (callbackRate, 0.1 to 10), from the best price since it was placed.
+      const rate = request.trailPercent;
+      if (rate === undefined) throw new NotSupportedError(`${ctx.broker}: Binance trails by a percentage (callbackRate), not by an amount`, { broker: ctx.broker });
+      if (rate.lt(MIN_CALLBACK_RATE) || rate.gt(MAX_CALLBACK_RATE)) {
+        throw new InvalidOrderError(`${ctx.broker}: a trailing stop's percentage must be between 0.1 and 10, got ${rate.toFixed()}`, { broker: ctx.broker });
+      }
+      return algo('TRAILING_STOP_MARKET', { callbackRate: rate.toFixed(), quantity: request.quantity.toFixed(), reduceOnly }, false);
+    }
   }
 }
 
@@ -105,7 +116,7 @@ export function algoReplacement(wire: WireAlgoOrder, change: OrderChange, workin
     clientAlgoId: wire.clientAlgoId,
   };
   return {
-    original: { ...base, triggerPrice: wire.triggerPrice.toFixed(), price: withLimit ? wire.price?.toFixed() : undefined },
-    replacement: { ...base, triggerPrice: (trigger ?? wire.triggerPrice).toFixed(), price: withLimit ? (change.limitPrice ?? wire.price)?.toFixed() : undefined },
+    original: { ...base, triggerPrice: wire.triggerPrice?.toFixed(), price: withLimit ? wire.price?.toFixed() : undefined },
+    replacement: { ...base, triggerPrice: (trigger ?? wire.triggerPrice)?.toFixed(), price: withLimit ? (change.limitPrice ?? wire.price)?.toFixed() : undefined },
   };
 }

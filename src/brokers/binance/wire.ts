@@ -73,7 +73,9 @@ export const algoOrderSchema = z.object({
   actualOrderId: z.union([z.string(), z.number()]).optional().transform((v) => (v === undefined || v === '' ? undefined : String(v))),
   actualQty: optionalDecimal,
   actualPrice: optionalDecimal,
-  triggerPrice: decimal,
+  /** Empty for a trailing stop, which has a callbackRate instead. */
+  triggerPrice: optionalDecimal,
+  callbackRate: optionalDecimal,
   price: optionalDecimal,
   closePosition: z.boolean().optional(),
   reduceOnly: z.boolean().optional(),

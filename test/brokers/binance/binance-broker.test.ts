@@ -182,6 +182,25 @@ describe('conditional orders go to the algo endpoint', () => {
     expect(h.fake.openAlgoOrders()).toHaveLength(0);
   });
 
+  it('a trailing stop leg is a TRAILING_STOP_MARKET algo order by percentage, firing that far below the best price since placement', async () => {
+    const h = await harness();
+    await h.broker.placeOrder(buy());
+    const trail = await h.broker.placeOrder({ ...buy(), side: 'sell', type: 'trailing_stop', trailPercent: d('1'), reduceOnly: true, leg: 'stop' });
+    expect(trail).toMatchObject({ type: 'trailing_stop', status: 'accepted' });
+    expect(h.fake.calls('/fapi/v1/algoOrder', 'POST')[0]?.params).toMatchObject({ type: 'TRAILING_STOP_MARKET', callbackRate: '1', quantity: '0.5', reduceOnly: 'true' });
+    h.fake.setPrice('BTCUSDT', '62000');
+    h.fake.setPrice('BTCUSDT', '61400');
+    expect((await h.broker.getOrder({ clientOrderId: trail.clientOrderId }))?.status).toBe('accepted');
+    // 1 % under the 62,000 high is 61,380.
+    h.fake.setPrice('BTCUSDT', '61380');
+    const fired = await h.broker.getOrder({ clientOrderId: trail.clientOrderId });
+    expect(fired?.status).toBe('filled');
+    expect(fired?.averageFillPrice?.toFixed()).toBe('61380');
+    expect(h.fake.positionAmount('BTCUSDT').toFixed()).toBe('0');
+    expect(await failure(h.broker.placeOrder({ ...buy(), side: 'sell', type: 'trailing_stop', trailAmount: d('500'), reduceOnly: true, leg: 'stop' })))
+      .toHaveProperty('kind', 'not_supported');
+  });
+
   it('moving a stop re-places it under the same client id at the new trigger, leaving one stop', async () => {
     const h = await harness();
     await h.broker.placeOrder(buy());

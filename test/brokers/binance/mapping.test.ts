@@ -53,12 +53,14 @@ describe('placementFor', () => {
     expect(placementFor({ ...base, side: 'buy', type: 'stop', stopPrice: d('3'), reduceOnly: true, leg: 'stop' }, hedge).params).toMatchObject({ positionSide: 'SHORT' });
   });
 
-  it('refuses client ids outside [.A-Z:/a-z0-9_-]{1,36}, day orders and trailing stops before anything is sent', () => {
+  it('refuses client ids outside [.A-Z:/a-z0-9_-]{1,36}, day orders and trailing stops by amount or beyond 10 % before anything is sent', () => {
     expect(() => placementFor({ ...base, clientOrderId: 'has space' }, oneWay)).toThrow(InvalidOrderError);
     expect(() => placementFor({ ...base, clientOrderId: 'x'.repeat(37) }, oneWay)).toThrow(InvalidOrderError);
     expect(() => placementFor({ ...base, clientOrderId: 'tw:A/b.c_d-9' }, oneWay)).not.toThrow();
     expect(() => placementFor({ ...base, type: 'limit', limitPrice: d('1'), timeInForce: 'day' }, oneWay)).toThrow(NotSupportedError);
-    expect(() => placementFor({ ...base, type: 'trailing_stop', trailPercent: d('1') }, oneWay)).toThrow(NotSupportedError);
+    expect(() => placementFor({ ...base, type: 'trailing_stop', trailAmount: d('100') }, oneWay)).toThrow(NotSupportedError);
+    expect(() => placementFor({ ...base, type: 'trailing_stop', trailPercent: d('12') }, oneWay)).toThrow(InvalidOrderError);
+    expect(placementFor({ ...base, type: 'trailing_stop', trailPercent: d('0.5') }, oneWay).params).toMatchObject({ type: 'TRAILING_STOP_MARKET', callbackRate: '0.5' });
   });
 });
 
