@@ -23,6 +23,7 @@ import { startExecutionRole, type ExecutionRole } from './execution/worker.ts';
 import { defaultSleep } from './execution/retry.ts';
 import type { ExecutionContext } from './execution/context.ts';
 import { createAdminRouter } from './http/admin.ts';
+import { createDashboardRouter } from './http/dashboard.ts';
 import { runBackup } from './jobs/backup.ts';
 import { RedisLock } from './jobs/lock.ts';
 import { createMonitor, type Monitor } from './jobs/monitor.ts';
@@ -160,11 +161,15 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     loop: monitor ? () => monitor.manager.snapshot() : undefined,
   });
   if (servesHttp(role) && !adminToken) {
-    logger.warn({ event: 'admin.disabled' }, 'no ADMIN_TOKEN: the admin API (/api) answers 403 to every request, and the CLI\'s acting commands cannot work');
+    logger.warn({ event: 'admin.disabled' }, 'no ADMIN_TOKEN: the admin API (/api) and /dashboard answer 403 to every request, and the CLI\'s acting commands cannot work');
   }
 
   const app = createApp({
-    routers: servesHttp(role) ? [{ path: '/webhook', router: webhook }, { path: '/api', router: admin }] : [],
+    routers: servesHttp(role) ? [
+      { path: '/webhook', router: webhook },
+      { path: '/api', router: admin },
+      { path: '/dashboard', router: createDashboardRouter({ db, adminToken, accounts: () => brokers.accounts(), now }) },
+    ] : [],
     version: VERSION,
     startedAt: new Date(),
     now: () => new Date(),

@@ -1,5 +1,4 @@
-// The admin API under /api: positions, orders, trades and stats to read; halt, resume, flatten, close, prices, reconcile and backup to act.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// The admin API under /api: positions, orders, trades, stats and equity to read; halt, resume, flatten, close, prices, reconcile and backup to act.
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Database } from 'better-sqlite3';
 import { acceptsPrices } from '../brokers/broker.ts';
@@ -14,6 +13,8 @@ import { loadEntries, loadOrders, loadTrades, sinceDays } from '../reports/journ
 import type { ManagerSnapshot } from '../portfolio/manager.ts';
 import { computeStats } from '../reports/stats.ts';
 import type { Position } from '../store/positions-repo.ts';
+import { EquityRepo } from '../store/equity-repo.ts';
+import { requireToken } from './admin-auth.ts';
 
 export interface AdminDeps {
   /** The execution context main.ts builds for the executor: repos, brokers, tracker, config, logger, clock, owner. */
@@ -41,28 +42,6 @@ class HttpError extends Error {
   constructor(readonly status: number, readonly body: Record<string, unknown>) {
     super(String(body.message ?? body.error));
   }
-}
-
-const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
-
-/** Constant-time token comparison: both sides are hashed to the same length first, so neither length nor content leaks. */
-export function tokenMatches(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
-}
-
-function requireToken(token: string | undefined) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    if (token === undefined || token === '') {
-      res.status(403).json({ error: 'admin_disabled', message: 'the admin API is off: set ADMIN_TOKEN (or server.adminToken in the config) and restart tradewire' });
-      return;
-    }
-    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.get('authorization') ?? '');
-    if (!match?.[1] || !tokenMatches(match[1], token)) {
-      res.set('WWW-Authenticate', 'Bearer realm="tradewire"').status(401).json({ error: 'unauthorized' });
-      return;
-    }
-    next();
-  };
 }
 
 /** The JSON body of a POST, numbers kept as their text; an empty body is {}. */
@@ -201,6 +180,14 @@ export function createAdminRouter(deps: AdminDeps): Router {
     const since = sinceDays(daysParam(req), ctx.now());
     const strategy = queryString(req, 'strategy');
     res.json(jsonReady({ since, stats: computeStats(loadTrades(db, { since, strategy }), loadEntries(db, { since, strategy })) }));
+  });
+
+  router.get('/equity', (req, res) => {
+    const since = sinceDays(daysParam(req), ctx.now());
+    const fromDay = since?.toISOString().slice(0, 10);
+    const equity = new EquityRepo(db);
+    const account = queryString(req, 'account');
+    res.json(jsonReady({ snapshots: accountsFor(account).flatMap((name) => equity.list(name, { fromDay })) }));
   });
 
   router.post('/halt', (req, res) => {

@@ -90,11 +90,15 @@ describe('the daemon in operation', () => {
     expect(trades.body.trades).toEqual([expect.objectContaining({ symbol: 'MSFT', exitReason: 'reconcile', quantity: '5' })]);
   });
 
-  it('the admin API refuses without the token or with a wrong one, and nothing changes', async () => {
+  it('the admin API and the dashboard refuse without the token or with a wrong one, and nothing changes', async () => {
     expect((await api('/positions', { token: null })).status).toBe(401);
     expect((await api('/halt', { token: `${TOKEN}x`, body: {} })).status).toBe(401);
     expect((await api('/positions')).body.accounts).not.toContainEqual(expect.objectContaining({ halted: true }));
     expect(JSON.stringify(logLines)).not.toContain(TOKEN);
+    const dashboard = await fetch(`${daemon.url}/dashboard/`);
+    expect([dashboard.status, dashboard.headers.get('www-authenticate')]).toEqual([401, 'Basic realm="tradewire", charset="UTF-8"']);
+    const page = await fetch(`${daemon.url}/dashboard/`, { headers: { authorization: `Basic ${Buffer.from(`ops:${TOKEN}`).toString('base64')}` } });
+    expect(page.status).toBe(200);
   });
 
   it('runs the position loop: it ticks on its own, and a price below the stop closes the position stop_loss through it', async () => {

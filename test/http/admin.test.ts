@@ -2,9 +2,12 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createAdminRouter, tokenMatches, type AdminDeps } from '../../src/http/admin.ts';
+import { createAdminRouter, type AdminDeps } from '../../src/http/admin.ts';
+import { tokenMatches } from '../../src/http/admin-auth.ts';
 import { createApp } from '../../src/http/app.ts';
+import { toDecimal as d } from '../../src/domain/money.ts';
 import { PositionManager } from '../../src/portfolio/manager.ts';
+import { EquityRepo } from '../../src/store/equity-repo.ts';
 import { createHarness, type Harness } from '../helpers/executor-harness.ts';
 
 const TOKEN = 'admin-token-4f9c1e7a2b';
@@ -197,6 +200,14 @@ describe('the admin API', () => {
       await looped.close();
       await manager.stop();
     }
+  });
+
+  it('GET /equity lists the daily equity snapshots of every account, or of the one named', async () => {
+    new EquityRepo(h.db).snapshot({ account: 'paper', tradingDay: '2026-01-05', equity: d('100012.5'), cash: d('99000'), realizedPnl: d('12.5'), unrealizedPnl: d('0'), at: new Date('2026-01-05T23:55:00Z') });
+    const all = await call(server.url, '/equity');
+    expect(all.body.snapshots).toContainEqual(expect.objectContaining({ account: 'paper', tradingDay: '2026-01-05', equity: '100012.5', realizedPnl: '12.5' }));
+    expect((await call(server.url, '/equity?account=ghost')).status).toBe(404);
+    expect((await call(server.url, '/equity?days=1')).body.snapshots).not.toContainEqual(expect.objectContaining({ tradingDay: '2026-01-05' }));
   });
 
   it('a failing job answers 500 with its message', async () => {
