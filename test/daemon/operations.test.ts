@@ -1,5 +1,5 @@
 // The started daemon as an operator meets it: it reconciles at start, its position loop ticks and books a stop, the admin API needs the token.
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
@@ -145,6 +145,12 @@ describe('the daemon in operation', () => {
     const backup = await api('/backup', { body: {} });
     expect(backup.status).toBe(200);
     expect(String(backup.body.file)).toMatch(new RegExp(`^${dir.path}/backups/trading-\\d{4}-\\d\\d-\\d\\d\\.db$`));
+    // Neither secret reached the journal (the alerts' payloads are stored without their passphrase) or its backup.
+    const files = [join(dir.path, 'trading.db'), join(dir.path, 'trading.db-wal'), String(backup.body.file)];
+    const bytes = Buffer.concat(files.map((file) => (existsSync(file) ? readFileSync(file) : Buffer.alloc(0))));
+    expect(bytes.includes('NASDAQ:AAPL')).toBe(true); // the payloads are there, searchable as text
+    expect(bytes.includes(TOKEN)).toBe(false);
+    expect(bytes.includes(PASSPHRASE)).toBe(false);
     const copy = openDatabase(String(backup.body.file));
     try {
       expect(new PositionsRepo(copy).listClosed().map((c) => c.symbol).sort()).toEqual(['AAPL', 'MSFT']);
