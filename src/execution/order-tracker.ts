@@ -160,8 +160,16 @@ export class OrderTracker {
     return this.refresh(broker, clientOrderId);
   }
 
+  /**
+   * The broker's view of one of our orders. Once the broker has named the order (its id is in the journal) it is
+   * asked by that id: some brokers name a bracket's legs themselves, and after a restart our client id for a leg
+   * means nothing to them. The answer is reported under our client id, whatever the broker calls it.
+   */
   private async lookup(broker: Broker, clientOrderId: string): Promise<Order | undefined> {
-    return withRetries(() => broker.getOrder({ clientOrderId }), this.deps.retry, this.deps.retryDeps);
+    const journal = this.deps.orders.findByClientOrderId(clientOrderId);
+    const ref = journal?.brokerOrderId !== undefined ? { orderId: journal.brokerOrderId, symbol: journal.symbol } : { clientOrderId };
+    const order = await withRetries(() => broker.getOrder(ref), this.deps.retry, this.deps.retryDeps);
+    return order === undefined ? undefined : { ...order, clientOrderId };
   }
 
   /** Brings the journal to the broker's view of the order: state changes as events, fills as rows. */
@@ -171,9 +179,9 @@ export class OrderTracker {
     if (order.filledQuantity.gt(0)) {
       const fills = await withRetries(() => broker.fills(new Date(current.createdAt.getTime() - 60_000)), this.deps.retry, this.deps.retryDeps);
       for (const fill of fills) {
-        if (fill.clientOrderId !== order.clientOrderId) continue;
+        if (fill.clientOrderId !== order.clientOrderId && fill.orderId !== order.id) continue;
         this.deps.orders.recordFill({
-          brokerFillId: fill.id, clientOrderId: fill.clientOrderId, account: current.account, symbol: fill.symbol, side: fill.side,
+          brokerFillId: fill.id, clientOrderId: order.clientOrderId, account: current.account, symbol: fill.symbol, side: fill.side,
           quantity: fill.quantity, price: fill.price, fee: fill.fee, feeCurrency: fill.feeCurrency, liquidity: fill.liquidity, at: fill.time,
         });
       }

@@ -271,7 +271,8 @@ function partialFills(inner: Broker, paper: PaperBroker) {
       resting.set(order.clientOrderId, order);
       return order;
     },
-    getOrder: async (ref: OrderRef) => ('clientOrderId' in ref ? resting.get(ref.clientOrderId) : undefined) ?? inner.getOrder(ref),
+    getOrder: async (ref: OrderRef) => ('clientOrderId' in ref ? resting.get(ref.clientOrderId) : [...resting.values()].find((o) => o.id === ref.orderId))
+      ?? inner.getOrder(ref),
     cancelOrder: async (ref: OrderRef) => {
       const order = 'clientOrderId' in ref ? resting.get(ref.clientOrderId) : undefined;
       if (!order) return inner.cancelOrder(ref);
