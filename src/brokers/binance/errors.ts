@@ -36,6 +36,7 @@ export const CODES = {
   marginTypePinnedByOrders: -4047,
   marginTypePinnedByPosition: -4048,
   noNeedToChangePositionSide: -4059,
+  positionSidePinned: -4068,
   duplicateClientId: -4116,
   algoEndpointRequired: -4120,
   closePositionExists: -4130,
@@ -54,6 +55,7 @@ const EXPLAINED: Partial<Record<number, string>> = {
   [CODES.closePositionExists]: 'a closePosition stop or take-profit already rests in this direction (Binance allows one of each)',
   [CODES.algoEndpointRequired]: 'conditional order types go to the algo order endpoint (/fapi/v1/algoOrder) since December 2025',
   [CODES.badClientId]: 'the client order id is not valid at Binance ([.A-Z:/a-z0-9_-]{1,36})',
+  [CODES.positionSidePinned]: 'the position mode cannot change while positions or open orders exist: close them, or set positionMode to the mode the account is in',
 };
 
 /** How long a 418 ban is assumed to last when the answer carries no Retry-After: Binance's shortest ban is 2 minutes. */

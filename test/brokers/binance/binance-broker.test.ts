@@ -435,6 +435,18 @@ describe('position modes, leverage and margin type', () => {
     expect(await h.broker.positions()).toEqual([]);
   });
 
+  it('a hedge-mode account cannot be switched while it holds a position: connect fails and says what to do', async () => {
+    const h = await harness();
+    await h.broker.placeOrder(buy());
+    const hedged = new BinanceUsdmBroker({
+      name: 'b', environment: 'testnet', baseUrl: FAKE_BASE_URL, apiKey: FAKE_API_KEY, apiSecret: FAKE_API_SECRET, positionMode: 'hedge', logger: createLogger({ level: 'silent' }),
+    });
+    const error = await failure(hedged.connect());
+    expect(error.code).toBe(-4068);
+    expect(error.message).toContain('set positionMode to the mode the account is in');
+    expect(h.fake.hedge).toBe(false);
+  });
+
   it('one-way mode: a close is a reduce-only market order for the whole position', async () => {
     const h = await harness();
     await h.broker.placeOrder(buy());
