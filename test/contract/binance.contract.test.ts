@@ -18,7 +18,7 @@ brokerContract('binance-usdm', async () => {
   server.use(...fake.handlers);
   const broker = new BinanceUsdmBroker({
     name: 'binance', environment: 'testnet', baseUrl: FAKE_BASE_URL, apiKey: FAKE_API_KEY, apiSecret: FAKE_API_SECRET,
-    leverage: 20, marginType: 'isolated', timeoutMs: 300, logger: createLogger({ level: 'silent' }),
+    leverage: 20, marginType: 'isolated', timeoutMs: 1_500, logger: createLogger({ level: 'silent' }),
   });
   await broker.connect();
   return {

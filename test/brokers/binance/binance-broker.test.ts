@@ -32,7 +32,7 @@ async function harness(options: Partial<BinanceBrokerOptions> = {}, fakeOptions:
   const lines: string[] = [];
   let lead = 0;
   const broker = new BinanceUsdmBroker({
-    name: 'binance', environment: 'testnet', baseUrl: FAKE_BASE_URL, apiKey: FAKE_API_KEY, apiSecret: FAKE_API_SECRET, timeoutMs: 1_000,
+    name: 'binance', environment: 'testnet', baseUrl: FAKE_BASE_URL, apiKey: FAKE_API_KEY, apiSecret: FAKE_API_SECRET, timeoutMs: 5_000,
     clock: () => new Date(Date.now() + lead),
     logger: createLogger({ level: 'trace', destination: { write: (line: string) => { lines.push(line); } } }),
     ...options,
@@ -314,7 +314,7 @@ describe('vendor errors', () => {
 
 describe('lookups after a lost answer or a restart', () => {
   it('an entry whose answer was lost is found by its client id alone, by this run and by a fresh adapter', async () => {
-    const h = await harness({ timeoutMs: 200 });
+    const h = await harness({ timeoutMs: 1_000 });
     h.fake.failNext({ method: 'POST', path: '/fapi/v1/order', status: 0, kind: 'lost' });
     const request = buy();
     expect((await failure(h.broker.placeOrder(request))).kind).toBe('timeout');
