@@ -360,8 +360,8 @@ const rawConfigSchema = z.strictObject({
   backup: z.strictObject({
     dir: nonEmpty.default('data/backups'),
     keep: positiveInt.default(7),
-    /** node-cron expression, in UTC; absent: no scheduled backup. */
-    cron: nonEmpty.optional(),
+    /** node-cron expression, in UTC: nightly at 02:30 unless set; `off` for no scheduled backup. */
+    cron: nonEmpty.default('30 2 * * *'),
   }).prefault({}),
   accounts: z.record(nameSchema, accountSchema).refine((accounts) => Object.keys(accounts).length > 0, { message: 'expected at least one account' }),
   strategies: z.record(nameSchema, strategySchema).refine((strategies) => Object.keys(strategies).length > 0, { message: 'expected at least one strategy' }),

@@ -84,7 +84,7 @@ export function plannedJobs(deps: JobDeps): Array<[string, string, string, () =>
   for (const account of Object.keys(config.accounts)) {
     jobs.push([`equity-snapshot:${account}`, crons.equitySnapshot, accountTimeZone(ctx, account), () => snapshotEquity(ctx, deps.equity, { accounts: [account] })]);
   }
-  if (config.backup.cron) {
+  if (config.backup.cron !== 'off') {
     jobs.push(['backup', config.backup.cron, 'UTC', () => runBackup(deps.db, { dir: config.backup.dir, keep: config.backup.keep })]);
   }
   return jobs;

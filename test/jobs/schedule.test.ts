@@ -5,7 +5,7 @@ import { MemoryRunLog } from '../../src/jobs/run-log.ts';
 import { catchUpAtStart, plannedJobs, runLocked, scheduleJobs, type JobDeps } from '../../src/jobs/schedule.ts';
 import { EquityRepo } from '../../src/store/equity-repo.ts';
 import { REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
-import { createHarness, overriding, type Harness } from '../helpers/executor-harness.ts';
+import { BASE_CONFIG, createHarness, overriding, type Harness } from '../helpers/executor-harness.ts';
 
 const backupDir = tempDir('tw-jobs-backup');
 const CONFIG = `
@@ -58,6 +58,14 @@ describe('the job schedule', () => {
     } finally {
       await schedule.stop();
     }
+  });
+
+  it('backs up nightly by default (PRODUCT.md promises it), and not at all with cron: off', async () => {
+    h = await createHarness();
+    expect(plannedJobs(deps(h)).filter(([name]) => name === 'backup').map(([, cron, zone]) => [cron, zone])).toEqual([['30 2 * * *', 'UTC']]);
+    await h.close();
+    h = await createHarness({ configText: `${BASE_CONFIG}backup: { cron: 'off' }\n` });
+    expect(plannedJobs(deps(h)).map(([name]) => name)).not.toContain('backup');
   });
 
   it('a job already running in another process is skipped, and a failing job is logged, not thrown', async () => {
