@@ -22,7 +22,7 @@ import type { ExecutionContext } from './context.ts';
 import { brokerReason, OrderFailedError } from './order-tracker.ts';
 import {
   accountTimeZone, closePosition, closeRecord, currentLegs, idFor, openingSide, placeProtection, protectionLegsFor, protectiveOrders, ProtectionError,
-  recordEntryFills, syncProtection,
+  recordEntryFills, reducePosition, syncProtection,
 } from './position-actions.ts';
 
 export interface ExecutionOutcome {
@@ -199,7 +199,7 @@ export class Executor {
       if (position && position.status !== 'closed' && exit.status === 'filled') {
         const record = closeRecord(ctx, position, exit, 'signal');
         if (record.quantity.gte(position.quantity)) ctx.positions.close(position.id, record);
-        else ctx.positions.reduce(position.id, record, position.quantity.minus(record.quantity));
+        else reducePosition(ctx, position, record, position.quantity.minus(record.quantity));
       } else if (position && position.status === 'closing' && exit.status !== 'filled') {
         return failed(`exit_unfilled: the exit order ${exit.clientOrderId} is ${exit.status}`);
       }

@@ -239,9 +239,7 @@ export async function closePosition(ctx: ExecutionContext, broker: Broker, instr
     return { kind: 'closed', closed: ctx.positions.close(position.id, record), order };
   }
   const remaining = position.quantity.minus(order.filledQuantity);
-  const closed = ctx.positions.reduce(position.id, record, remaining);
-  const feesLeft = position.entryFees.minus(position.entryFees.mul(order.filledQuantity).div(position.quantity));
-  const reduced = ctx.positions.update(position.id, { entryFees: feesLeft });
+  const { closed, reduced } = reducePosition(ctx, position, record, remaining);
   // What remains keeps its protection, resized to the remaining quantity at the same prices.
   const legs = currentLegs(reduced, ctx);
   if (legs.stop || legs.target) {
@@ -251,6 +249,20 @@ export async function closePosition(ctx: ExecutionContext, broker: Broker, instr
 }
 
 /** The closed_positions record of an exit order's fills: realized P&L net of the entry fees' share and the exit fees. */
+/**
+ * A partial close in the books: the closed_positions row for the part taken off, and what remains keeps only its
+ * share of the entry fees (the part closed carried the rest in its record). Without the second step the final close
+ * would charge the whole entry fee again. Two writes: the repository's reduce takes no fee (see the README).
+ */
+export function reducePosition(
+  ctx: ExecutionContext, position: Position, record: ReturnType<typeof closeRecord>, remaining: Decimal,
+): { closed: ClosedPosition; reduced: Position } {
+  const closed = ctx.positions.reduce(position.id, record, remaining);
+  // The same expression closeRecord charged, subtracted: the two parts add up to the entry fee exactly.
+  const feesLeft = position.quantity.gt(0) ? position.entryFees.minus(position.entryFees.mul(record.quantity).div(position.quantity)) : ZERO;
+  return { closed, reduced: ctx.positions.update(position.id, { entryFees: feesLeft }) };
+}
+
 export function closeRecord(ctx: ExecutionContext, position: Position, exit: JournalOrder, reason: ExitReason) {
   const fills = ctx.orders.fillsForOrder(exit.clientOrderId);
   const quantity = fills.reduce((sum, f) => sum.plus(f.quantity), ZERO);

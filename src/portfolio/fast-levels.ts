@@ -1,4 +1,5 @@
 // A conservative pre-check of a position's protection in plain numbers, so the exact Decimal check runs only where a price may matter.
+import type { Decimal } from '../domain/money.ts';
 import type { TriggerState } from '../domain/position.ts';
 
 /**
@@ -19,7 +20,25 @@ export interface FastLevels {
   water: number;
 }
 
-const toNumber = (value: { toNumber(): number } | undefined): number => (value === undefined ? Number.NaN : value.toNumber());
+/**
+ * A Decimal as the nearest few-ulp double, read from its digits (decimal.js documents `d`, `e` and `s`: base-1e7
+ * words, the decimal exponent, the sign) instead of through a string as `toNumber()` does, about ten times faster.
+ * Within 4 ulps of the exact value; for comparisons under TOLERANCE only, never for a stored result.
+ */
+export function approximate(value: Decimal): number {
+  const { d, e, s } = value;
+  if (!d) return value.toNumber(); // NaN or ±Infinity
+  const first = d[0] ?? 0;
+  if (first === 0) return 0;
+  let words = 0;
+  for (let i = d.length - 1; i >= 0; i -= 1) words = words / 1e7 + (d[i] ?? 0);
+  const lead = first >= 1e6 ? 7 : first >= 1e5 ? 6 : first >= 1e4 ? 5 : first >= 1e3 ? 4 : first >= 100 ? 3 : first >= 10 ? 2 : 1;
+  const shift = e - lead + 1;
+  // Dividing by an exact power of ten rounds once; multiplying by an inexact 10^-k would round twice.
+  return s * (shift >= 0 ? words * 10 ** shift : words / 10 ** -shift);
+}
+
+const toNumber = (value: Decimal | undefined): number => (value === undefined ? Number.NaN : approximate(value));
 
 export function fastLevels(state: TriggerState): FastLevels {
   const long = state.side === 'long';
@@ -31,7 +50,7 @@ export function fastLevels(state: TriggerState): FastLevels {
     target: toNumber(state.targetPrice),
     trailPercent: toNumber(state.trailPercent),
     trailAmount: toNumber(state.trailAmount),
-    water: trailing ? mark.toNumber() : Number.NaN,
+    water: trailing ? approximate(mark) : Number.NaN,
   };
 }
 

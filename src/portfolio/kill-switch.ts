@@ -4,6 +4,8 @@ import { isTerminal } from '../domain/order.ts';
 import { tradingDay } from '../domain/trading-day.ts';
 import type { ExecutionContext } from '../execution/context.ts';
 import { accountTimeZone, closePosition, idFor } from '../execution/position-actions.ts';
+import { unrealizedPnl as positionPnl } from '../domain/position.ts';
+import type { AccountState } from '../store/account-state-repo.ts';
 import type { Position } from '../store/positions-repo.ts';
 
 export interface DayLossInput {
@@ -40,11 +42,17 @@ export function nextTradingDay(day: string): string {
   return next.toISOString().slice(0, 10);
 }
 
-/** Unrealized P&L of a position at a mark: (mark − entry) × quantity, signed by side. */
+/** Unrealized P&L of a position at a mark: (mark − entry) × quantity, signed by side (the domain's, kept here for its callers). */
 export function unrealizedPnl(position: Pick<Position, 'side' | 'quantity' | 'averageEntryPrice'>, mark: Decimal): Decimal {
-  const gross = mark.minus(position.averageEntryPrice).mul(position.quantity);
-  return position.side === 'long' ? gross : gross.negated();
+  return positionPnl(position, mark);
 }
+
+/**
+ * Relative slack of the position loop's screen. Its doubles carry an error of at most about n × 1.1e-16 of the
+ * magnitude it reports (n positions, so below 1e-11 up to 100,000 of them); 1e-9 leaves two orders to spare, so a
+ * day the screen calls clear of the limit is clear of it in exact arithmetic too.
+ */
+const SCREEN_SLACK = 1e-9;
 
 /**
  * Remembers that the kill switch tripped on an account's day, so that a `resume` the same day is not undone by the
@@ -77,10 +85,28 @@ export interface KillSwitchEvaluation {
   unmarked: string[];
 }
 
+export type HeldPosition = Pick<Position, 'status' | 'symbol' | 'side' | 'quantity' | 'averageEntryPrice'>;
+
 export interface EvaluateOptions {
   now?: Date | undefined;
   /** Current prices by symbol (the position loop's batch). */
   marks: ReadonlyMap<string, Decimal>;
+  /** The account's live positions as the caller holds them (the loop's book); absent: read from the journal. */
+  positions?: readonly HeldPosition[] | undefined;
+}
+
+/** What the position loop hands over each tick: a screen in doubles, and the exact inputs on demand. */
+export interface WatchInput {
+  now?: Date | undefined;
+  /** Σ (mark − entry) × quantity × side over the marked positions, in doubles, and Σ (|mark| + |entry|) × quantity. */
+  estimate: { unrealized: number; magnitude: number };
+  positions: () => readonly HeldPosition[];
+  marks: () => ReadonlyMap<string, Decimal>;
+  /**
+   * A number that changes whenever the journal may have changed (the loop's own water-mark writes aside): the
+   * account's state and today's realized P&L are read again only then. Undefined: read every time.
+   */
+  generation?: number | undefined;
 }
 
 const JOB = 'kill_switch';
@@ -100,10 +126,51 @@ export interface KillSwitchOptions {
 export class KillSwitch {
   private readonly trips: TripLog;
   private readonly fillTimeoutMs: number;
+  private readonly days = new Map<string, { minute: number; day: string }>();
+  /** watch()'s reads per account, valid for one journal generation. */
+  private readonly seen = new Map<string, { generation: number; day: string; state: AccountState | undefined; realized: number }>();
 
   constructor(private readonly ctx: ExecutionContext, options: KillSwitchOptions = {}) {
     this.trips = options.trips ?? new MemoryTripLog();
     this.fillTimeoutMs = options.fillTimeoutMs ?? 10_000;
+  }
+
+  /**
+   * The position loop's call, every tick and account. The exact evaluation (a Decimal product per position) runs
+   * only on the first call of a trading day (it takes the day's base), while today's trip stands and flattening is
+   * on, and when the screen cannot rule out the limit; otherwise undefined: the day is clearly short of it. The
+   * realized part is always exact (today's closes, a handful of rows).
+   */
+  async watch(account: string, input: WatchInput): Promise<KillSwitchEvaluation | undefined> {
+    const { ctx } = this;
+    const now = input.now ?? ctx.now();
+    const day = this.dayOf(now, accountTimeZone(ctx, account));
+    const exact = (): Promise<KillSwitchEvaluation> => this.evaluate(account, { now, marks: input.marks(), positions: input.positions() });
+    let seen = this.seen.get(account);
+    if (input.generation === undefined || seen?.generation !== input.generation || seen.day !== day) {
+      const state = ctx.accountState.get(account);
+      const realized = ctx.positions.closedOnDay(account, day).reduce((sum, c) => sum.plus(c.realizedPnl), ZERO).toNumber();
+      seen = { generation: input.generation ?? -1, day, state, realized };
+      if (input.generation !== undefined) this.seen.set(account, seen);
+    }
+    const { state, realized } = seen;
+    if (state?.tradingDay !== day || state.dayStartEquity === undefined || state.dayStartEquity.lte(0)) return exact();
+    const settings = ctx.config().accounts[account]?.killSwitch;
+    if ((settings?.flatten ?? true) && killSwitchHaltStands(state, day)) return exact();
+    const limit = state.dayStartEquity.mul(settings?.maxDailyLossPercent ?? new Decimal(5)).div(HUNDRED).toNumber();
+    const loss = -(realized + input.estimate.unrealized);
+    const slack = (input.estimate.magnitude + Math.abs(realized) + Math.abs(limit)) * SCREEN_SLACK;
+    return loss + slack < limit ? undefined : exact();
+  }
+
+  /** The trading day, formatted once a minute per time zone (every zone's day starts on a whole minute). */
+  private dayOf(now: Date, timeZone: string): string {
+    const minute = Math.floor(now.getTime() / 60_000);
+    const cached = this.days.get(timeZone);
+    if (cached?.minute === minute) return cached.day;
+    const day = tradingDay(now, timeZone);
+    this.days.set(timeZone, { minute, day });
+    return day;
   }
 
   /**
@@ -132,7 +199,7 @@ export class KillSwitch {
     const realized = ctx.positions.closedOnDay(account, day).reduce((sum, c) => sum.plus(c.realizedPnl), ZERO);
     const unmarked: string[] = [];
     let unrealized = ZERO;
-    for (const position of ctx.positions.listOpen(account)) {
+    for (const position of options.positions ?? ctx.positions.listOpen(account)) {
       if (position.status === 'opening') continue;
       const mark = options.marks.get(position.symbol);
       if (mark === undefined) { unmarked.push(position.symbol); continue; }
@@ -144,7 +211,8 @@ export class KillSwitch {
       tripped: false, halted: ctx.accountState.isHalted(account, day), closed: [], pending: [], cancelledEntries: [], unmarked,
     };
 
-    const trippedToday = await this.trips.has(JOB, `${account}:${day}`);
+    // The halt in SQLite says so too: a restart with a fresh trip log does not trip (and log, and halt) a second time.
+    const trippedToday = killSwitchHaltStands(ctx.accountState.get(account), day) || await this.trips.has(JOB, `${account}:${day}`);
     if (!trippedToday) {
       if (!math.reached) return result;
       await this.trips.record(JOB, `${account}:${day}`, { lossPercent: math.lossPercent.toFixed(), at: now.toISOString() });
@@ -191,6 +259,11 @@ export class KillSwitch {
       }
     }
   }
+}
+
+/** The account is halted by today's kill-switch trip (its reason, lifting tomorrow), not by hand. */
+function killSwitchHaltStands(state: { halted: boolean; haltedReason?: string | undefined; haltedUntilDay?: string | undefined } | undefined, day: string): boolean {
+  return state?.halted === true && state.haltedReason?.startsWith('kill_switch') === true && state.haltedUntilDay === nextTradingDay(day);
 }
 
 /**

@@ -12,22 +12,27 @@ import { tradingDay } from '../domain/trading-day.ts';
 import type { ExecutionContext } from '../execution/context.ts';
 import {
   accountTimeZone, cancelProtection, closePosition, closeRecord, currentLegs, idFor, openingSide, placeProtection, protectionLegsFor,
-  protectiveOrders, recordEntryFills, resizedProtectionIds, syncProtection, type CloseOutcome,
+  protectiveOrders, recordEntryFills, reducePosition, resizedProtectionIds, syncProtection, type CloseOutcome,
 } from '../execution/position-actions.ts';
 import { parseAlert } from '../intake/parse.ts';
 import type { SqliteDatabase } from '../store/db.ts';
+import { decimalText } from '../store/columns.ts';
 import type { JournalFill, JournalOrder } from '../store/orders-repo.ts';
 import type { ExitReason, Position, Protection } from '../store/positions-repo.ts';
-import { fastLevels, mayMatter, type FastLevels } from './fast-levels.ts';
+import { approximate, fastLevels, mayMatter, type FastLevels } from './fast-levels.ts';
+import type { KillSwitch } from './kill-switch.ts';
 
 export interface PositionManagerOptions {
   /** Time from the start of one tick to the start of the next; a tick that runs longer delays the next, never overlaps it. */
   intervalMs: number;
   /**
-   * The journal's database. With it each tick reads only the positions whose row changed (one indexed-free scan of
-   * `updated_at`, a few ms at 10,000 rows) instead of reloading and parsing every open position (~40 µs a row).
+   * The journal's database. With it a tick re-reads only the positions whose row changed, and reads nothing when
+   * SQLite says nothing was written since the last look; trailing water marks are written in one transaction per
+   * tick. Without it every tick reloads and parses every open position (~40 µs a row) and writes marks one by one.
    */
   db?: SqliteDatabase | undefined;
+  /** Evaluated per account at the end of each tick with that tick's marks (day loss, flatten, halt). */
+  killSwitch?: KillSwitch | undefined;
   /** How long a close waits for its exit to fill before its claim is left to lapse (then the loop retries). Default 5 s. */
   fillTimeoutMs?: number | undefined;
   /** Failed closes of one position before its account is halted. Default 3. */
@@ -77,6 +82,14 @@ export interface ManagerSnapshot {
   accounts: AccountMarks[];
 }
 
+/** A symbol's latest price: exact, as a double for the screens, and the tick that brought it. */
+interface Mark {
+  price: Decimal | undefined;
+  fast: number;
+  at: Date | undefined;
+  tick: number;
+}
+
 /** A position in the loop's memory, with what the hot path needs precomputed. */
 interface Watched {
   position: Position;
@@ -86,13 +99,24 @@ interface Watched {
   trailing: boolean;
   pnl?: { mark: Decimal; value: Decimal } | undefined;
   brokerStop?: Decimal | undefined;
+  /** Entry price, quantity and the side's sign as doubles, for the kill switch's screen (never for a stored result). */
+  entry: number;
+  quantity: number;
+  sign: 1 | -1;
+  /** Its symbol's slot in the book: the loop reads the price without a lookup per position. */
+  mark: Mark;
 }
 
 interface Book {
   positions: Map<string, Watched>;
-  /** Latest updated_at seen (db mode); undefined until the first full load. */
-  cursor?: string | undefined;
-  marks: Map<string, { price: Decimal; at: Date }>;
+  /** Loaded from the journal once (db mode); after that only changed rows are read. */
+  loaded: boolean;
+  /** The symbols of the positions in the book (cleared whenever the book's membership may have changed). */
+  symbols?: string[] | undefined;
+  /** The account's live orders in the journal, and the generation they were read at (db mode). */
+  openOrders?: { generation: number; orders: JournalOrder[] } | undefined;
+  /** One slot per symbol, updated in place by each quote; every position in the symbol holds a reference to it. */
+  marks: Map<string, Mark>;
   lastQuoteAt?: Date | undefined;
   lastError?: string | undefined;
 }
@@ -120,11 +144,27 @@ export class PositionManager {
   private readonly fillTimeoutMs: number;
   private readonly maxCloseAttempts: number;
   private readonly closeConcurrency: number;
-  private readonly changedRows: Statement<[string, string]> | undefined;
+  private readonly changedRows: Statement<[string]> | undefined;
+  private readonly totalChanges: Statement<[]> | undefined;
+  private readonly dataVersion: Statement<[]> | undefined;
+  private readonly writeHigh: Statement<[string, string, string]> | undefined;
+  private readonly writeLow: Statement<[string, string, string]> | undefined;
+  /** Latest updated_at seen across accounts (db mode). */
+  private cursor = '';
+  /** The journal's version (other connections' commits, this connection's changes) the loop has accounted for. */
+  private knownVersion: string | undefined;
+  /** Bumped whenever the journal changed by anything but the loop's own water-mark writes; reads are cached against it. */
+  private generation = 0;
+  /** The generation the books were last brought up to. */
+  private booksGeneration: number | undefined;
+  /** Water marks moved this tick, written together at its end: position id → [column, value, stamp]. */
+  private readonly pendingMarks = new Map<string, ['high' | 'low', string, string]>();
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private ticks = 0;
+  /** Numbers the ticks as they start (`ticks` counts them as they finish). */
+  private tickNumber = 0;
   private lastTickAt: Date | undefined;
   private delay: IntervalHistogram | undefined;
 
@@ -135,7 +175,13 @@ export class PositionManager {
     this.fillTimeoutMs = options.fillTimeoutMs ?? 5_000;
     this.maxCloseAttempts = options.maxCloseAttempts ?? 3;
     this.closeConcurrency = Math.max(1, options.closeConcurrency ?? 4);
-    this.changedRows = options.db?.prepare<[string, string]>('SELECT id, updated_at, status FROM positions WHERE account = ? AND updated_at >= ?').raw();
+    const { db } = options;
+    this.changedRows = db?.prepare<[string]>('SELECT account, id, updated_at, status FROM positions WHERE updated_at >= ?').raw();
+    this.totalChanges = db?.prepare<[]>('SELECT total_changes()').pluck();
+    this.dataVersion = db?.prepare<[]>('PRAGMA data_version').pluck();
+    // Only the mark and the stamp, and never on a closed row: another process may have closed it meanwhile.
+    this.writeHigh = db?.prepare<[string, string, string]>("UPDATE positions SET high_water = ?, updated_at = ? WHERE id = ? AND status <> 'closed'");
+    this.writeLow = db?.prepare<[string, string, string]>("UPDATE positions SET low_water = ?, updated_at = ? WHERE id = ? AND status <> 'closed'");
   }
 
   /** Starts the loop: a tick now, then one every intervalMs (measured start to start; a long tick delays the next). */
@@ -180,7 +226,7 @@ export class PositionManager {
       const positions: PositionMark[] = [];
       for (const watched of book.positions.values()) {
         const p = watched.position;
-        const mark = book.marks.get(p.symbol);
+        const mark = watched.mark.price === undefined ? undefined : { price: watched.mark.price, at: watched.mark.at };
         let pnl: Decimal | undefined;
         if (mark) {
           // Exact, and computed when asked: the hot path keeps the mark, not 10,000 Decimal products per tick.
@@ -212,8 +258,16 @@ export class PositionManager {
     }, delayMs);
   }
 
+  /** Never rejects: a failure is logged (per account where it belongs to one) and the loop goes on. */
   private async runTick(): Promise<void> {
+    this.tickNumber += 1;
     const accounts = this.ctx.brokers.accounts();
+    try {
+      if (this.options.db) this.syncBooks(accounts);
+    } catch (error) {
+      this.ctx.logger.error({ event: 'positions.tick_failed', err: error instanceof Error ? error.stack : String(error) }, 'position tick could not read the journal');
+      return;
+    }
     await Promise.all(accounts.map(async (account) => {
       const book = this.book(account);
       try {
@@ -224,12 +278,49 @@ export class PositionManager {
         this.ctx.logger.error({ event: 'positions.tick_failed', account, err: error instanceof Error ? error.stack : String(error) }, `position tick failed for ${account}`);
       }
     }));
+    try {
+      this.flushMarks();
+    } catch (error) {
+      this.knownVersion = undefined;
+      this.ctx.logger.error({ event: 'positions.marks_unsaved', err: error instanceof Error ? error.stack : String(error) }, 'trailing water marks could not be written: kept in memory');
+    }
+  }
+
+  /** This connection's changes and other connections' commits: equal values mean nothing was written in between. */
+  private journalVersion(): string {
+    if (!this.totalChanges || !this.dataVersion) return '';
+    return `${String(this.dataVersion.get())}:${String(this.totalChanges.get())}`;
+  }
+
+  /** The journal's generation now (db mode; undefined without the database: nothing is cached then). */
+  private currentGeneration(): number | undefined {
+    if (!this.options.db) return undefined;
+    const version = this.journalVersion();
+    if (version !== this.knownVersion) {
+      this.knownVersion = version;
+      this.generation += 1;
+    }
+    return this.generation;
+  }
+
+  /** Writes the tick's moved water marks in one transaction: one commit (one fsync) a tick, not one a position. */
+  private flushMarks(): void {
+    const { db } = this.options;
+    if (this.pendingMarks.size === 0 || !db || !this.writeHigh || !this.writeLow) return;
+    this.currentGeneration(); // whatever else was written before is a new generation
+    const { writeHigh, writeLow } = this;
+    db.transaction(() => {
+      for (const [id, [column, value, stamp]] of this.pendingMarks) (column === 'high' ? writeHigh : writeLow).run(value, stamp, id);
+    })();
+    this.pendingMarks.clear();
+    // The book holds these writes already (and nothing ran in between: this is synchronous), so they start no new generation.
+    this.knownVersion = this.journalVersion();
   }
 
   private book(account: string): Book {
     let book = this.books.get(account);
     if (!book) {
-      book = { positions: new Map(), marks: new Map() };
+      book = { positions: new Map(), marks: new Map(), loaded: false };
       this.books.set(account, book);
     }
     return book;
@@ -238,8 +329,8 @@ export class PositionManager {
   private async tickAccount(account: string, book: Book): Promise<void> {
     const { ctx } = this;
     const broker = ctx.brokers.get(account);
-    this.syncBook(account, book);
-    const journalOpen = ctx.orders.openOrders(account);
+    if (!this.options.db) this.reloadBook(account, book);
+    const journalOpen = this.openOrders(account, book);
     const entries = journalOpen.filter((o) => o.leg === 'entry');
     const protective = new Map<string, JournalOrder[]>();
     for (const order of journalOpen) {
@@ -249,25 +340,77 @@ export class PositionManager {
       else protective.set(order.positionId, [order]);
     }
 
-    const symbols = new Set<string>();
-    for (const watched of book.positions.values()) symbols.add(watched.position.symbol);
-    for (const entry of entries) symbols.add(entry.symbol);
-    if (symbols.size === 0) return;
-    const quotes = await broker.quotes([...symbols]);
+    book.symbols ??= [...new Set(Array.from(book.positions.values(), (w) => w.position.symbol))];
+    const symbols = entries.length === 0 ? book.symbols : [...new Set([...book.symbols, ...entries.map((e) => e.symbol)])];
+    if (symbols.length === 0) {
+      await this.checkKillSwitch(account, book);
+      return;
+    }
+    const quotes = await broker.quotes(symbols);
     const now = ctx.now();
     book.lastQuoteAt = now;
-    const prices = new Map<string, { exact: Decimal; fast: number }>();
+    const tick = this.tickNumber;
     for (const [symbol, quote] of quotes) {
-      prices.set(symbol, { exact: quote.last, fast: quote.last.toNumber() });
-      book.marks.set(symbol, { price: quote.last, at: quote.time ?? now });
+      const mark = this.markOf(book, symbol);
+      mark.price = quote.last;
+      mark.fast = approximate(quote.last);
+      mark.at = quote.time ?? now;
+      mark.tick = tick;
     }
 
     // Resting entries first: a fill booked now is watched in this same tick.
     for (const entry of entries) await this.followEntry(account, broker, book, entry);
 
+    const { closes, syncs, looks } = this.scan(book, protective, tick, now.getTime());
+    for (const watched of looks) {
+      const p = watched.position;
+      const resting = protective.get(p.id);
+      const emulated = p.protection === 'emulated' || await this.isEmulated(broker, watched, resting);
+      if (!emulated && !watched.trailing) continue;
+      const seen = observePrice(p, watched.mark.price as Decimal);
+      this.moveWaterMark(watched, seen);
+      if (emulated && seen.trigger) closes.push({ position: watched.position, reason: seen.trigger, retry: false });
+    }
+
+    if (syncs.length > 0) await this.syncBrokerProtection(broker, book, syncs);
+    await this.runCloses(account, broker, book, closes);
+    await this.checkKillSwitch(account, book);
+  }
+
+  /**
+   * The kill switch with this tick's marks, after its closes (so a stop that just fired counts as realized). The
+   * day's unrealized P&L is summed in doubles over the book, with the magnitude that bounds their rounding; the kill
+   * switch evaluates exactly only where that screen cannot rule the limit out (see KillSwitch.watch).
+   */
+  private async checkKillSwitch(account: string, book: Book): Promise<void> {
+    const { killSwitch } = this.options;
+    if (!killSwitch) return;
+    let unrealized = 0;
+    let magnitude = 0;
+    for (const watched of book.positions.values()) {
+      if (watched.position.status === 'opening') continue;
+      const { mark } = watched;
+      if (mark.price === undefined) continue;
+      unrealized += (mark.fast - watched.entry) * watched.quantity * watched.sign;
+      magnitude += (Math.abs(mark.fast) + Math.abs(watched.entry)) * watched.quantity;
+    }
+    await killSwitch.watch(account, {
+      now: this.ctx.now(), estimate: { unrealized, magnitude }, generation: this.currentGeneration(),
+      positions: () => [...book.positions.values()].map((w) => w.position),
+      marks: () => new Map([...book.marks].flatMap(([symbol, mark]) => (mark.price === undefined ? [] : [[symbol, mark.price] as const]))),
+    });
+  }
+
+  /**
+   * The pass over every position, synchronous and allocation-free for the positions that need nothing: lapsed
+   * claims to retry, positions with protection resting at the broker, and the few whose price is near a level or
+   * the water mark (looked at exactly by the caller).
+   */
+  private scan(book: Book, protective: ReadonlyMap<string, JournalOrder[]>, tick: number, nowMs: number): { closes: CloseTask[]; syncs: Watched[]; looks: Watched[] } {
     const closes: CloseTask[] = [];
     const syncs: Watched[] = [];
-    const nowMs = now.getTime();
+    const looks: Watched[] = [];
+    const anyResting = protective.size > 0;
     for (const watched of book.positions.values()) {
       const p = watched.position;
       if (p.status === 'closing') {
@@ -275,71 +418,110 @@ export class PositionManager {
         continue;
       }
       if (p.status !== 'open') continue;
-      const resting = protective.get(p.id);
-      if (resting) syncs.push(watched);
-      const price = prices.get(p.symbol);
-      if (!price || !mayMatter(watched.levels, price.fast)) continue;
-      const emulated = await this.isEmulated(broker, watched, resting);
-      if (!emulated && !watched.trailing) continue;
-      const seen = observePrice(p, price.exact);
-      this.moveWaterMark(book, watched, seen);
-      if (emulated && seen.trigger) closes.push({ position: watched.position, reason: seen.trigger, retry: false });
+      if (anyResting && protective.has(p.id)) syncs.push(watched);
+      const { mark } = watched;
+      // Quoted in this tick, and near enough a level or the water mark to be looked at exactly.
+      if (mark.tick === tick && mayMatter(watched.levels, mark.fast)) looks.push(watched);
     }
-
-    if (syncs.length > 0) await this.syncBrokerProtection(broker, book, syncs);
-    await this.runCloses(account, broker, book, closes);
+    return { closes, syncs, looks };
   }
 
-  /** Brings the in-memory book up to the journal: only changed rows are re-read when the database is at hand. */
-  private syncBook(account: string, book: Book): void {
+  /** The account's live orders in the journal, read again only when the journal changed. */
+  private openOrders(account: string, book: Book): JournalOrder[] {
+    const generation = this.currentGeneration();
+    if (generation !== undefined && book.openOrders?.generation === generation) return book.openOrders.orders;
+    const orders = this.ctx.orders.openOrders(account);
+    if (generation !== undefined) book.openOrders = { generation, orders };
+    return orders;
+  }
+
+  /** Without the database at hand: the book is every open position of the account, re-read each tick (unchanged rows keep their cache). */
+  private reloadBook(account: string, book: Book): void {
+    const fresh = new Map<string, Watched>();
+    for (const position of this.ctx.positions.listOpen(account)) {
+      const cached = book.positions.get(position.id);
+      fresh.set(position.id, cached && cached.stamp === position.updatedAt.toISOString() ? cached : this.watch(book, position));
+    }
+    book.positions = fresh;
+    book.symbols = undefined;
+  }
+
+  /**
+   * Brings every account's book up to the journal (db mode): a book not loaded yet reads its open positions; the
+   * others read only rows whose updated_at moved, in one query for all accounts, and nothing at all when SQLite
+   * reports no write since the last read (`data_version` for other connections, `total_changes()` for this one).
+   */
+  private syncBooks(accounts: readonly string[]): void {
     const { ctx } = this;
-    if (!this.changedRows || book.cursor === undefined) {
-      const fresh = new Map<string, Watched>();
-      let cursor = book.cursor ?? '';
+    const generation = this.currentGeneration();
+    const unloaded = accounts.filter((a) => !this.book(a).loaded);
+    if (unloaded.length === 0 && generation === this.booksGeneration) return;
+    const since = this.cursor === '' ? '' : new Date(Date.parse(this.cursor) - CURSOR_MARGIN_MS).toISOString();
+    for (const account of unloaded) {
+      const book = this.book(account);
       for (const position of ctx.positions.listOpen(account)) {
         const stamp = position.updatedAt.toISOString();
-        const cached = book.positions.get(position.id);
-        fresh.set(position.id, cached && cached.stamp === stamp ? cached : this.watch(position));
-        if (stamp > cursor) cursor = stamp;
+        book.positions.set(position.id, this.watch(book, position));
+        if (stamp > this.cursor) this.cursor = stamp;
       }
-      book.positions = fresh;
-      if (this.changedRows) book.cursor = cursor;
-      return;
+      book.loaded = true;
+      book.symbols = undefined;
     }
-    const since = new Date(Date.parse(book.cursor || '1970-01-01T00:00:00.000Z') - CURSOR_MARGIN_MS).toISOString();
-    for (const [id, stamp, status] of this.changedRows.all(account, since) as Array<[string, string, string]>) {
-      if (stamp > book.cursor) book.cursor = stamp;
-      const cached = book.positions.get(id);
-      if (status === 'closed') {
-        if (cached) this.forget(book, id);
-        continue;
+    if (this.changedRows && since !== '') {
+      for (const [account, id, stamp, status] of this.changedRows.all(since) as Array<[string, string, string, string]>) {
+        if (stamp > this.cursor) this.cursor = stamp;
+        const book = this.books.get(account);
+        if (!book || unloaded.includes(account)) continue;
+        const cached = book.positions.get(id);
+        if (status === 'closed') {
+          if (cached) this.forget(book, id);
+          continue;
+        }
+        if (cached && cached.stamp === stamp) continue;
+        const position = ctx.positions.findById(id);
+        if (!position || position.status === 'closed') this.forget(book, id);
+        else {
+          book.positions.set(id, this.watch(book, position));
+          book.symbols = undefined;
+        }
       }
-      if (cached && cached.stamp === stamp) continue;
-      const position = ctx.positions.findById(id);
-      if (!position || position.status === 'closed') this.forget(book, id);
-      else book.positions.set(id, this.watch(position));
     }
+    this.booksGeneration = generation;
   }
 
-  private watch(position: Position): Watched {
+  private markOf(book: Book, symbol: string): Mark {
+    let mark = book.marks.get(symbol);
+    if (!mark) {
+      mark = { price: undefined, fast: Number.NaN, at: undefined, tick: -1 };
+      book.marks.set(symbol, mark);
+    }
+    return mark;
+  }
+
+  private watch(book: Book, position: Position): Watched {
     return {
       position, stamp: position.updatedAt.toISOString(), levels: fastLevels(position),
       trailing: position.trailAmount !== undefined || position.trailPercent !== undefined,
+      entry: approximate(position.averageEntryPrice), quantity: approximate(position.quantity), sign: position.side === 'long' ? 1 : -1,
+      mark: this.markOf(book, position.symbol),
+      // Every field present from the start: one object shape keeps the per-position passes monomorphic.
+      pnl: undefined, brokerStop: undefined,
     };
   }
 
   /** Puts a position the loop changed itself back into the book, so the next read does not fetch it again. */
   private remember(book: Book, position: Position): Watched {
     const previous = book.positions.get(position.id);
-    const watched = this.watch(position);
+    const watched = this.watch(book, position);
     watched.brokerStop = previous?.brokerStop;
     if (position.status === 'closed') this.forget(book, position.id);
     else book.positions.set(position.id, watched);
+    book.symbols = undefined;
     return watched;
   }
 
   private forget(book: Book, positionId: string): void {
-    book.positions.delete(positionId);
+    if (book.positions.delete(positionId)) book.symbols = undefined;
     this.closeFailures.delete(positionId);
     this.closeReasons.delete(positionId);
   }
@@ -366,14 +548,27 @@ export class PositionManager {
     return true;
   }
 
-  private moveWaterMark(book: Book, watched: Watched, seen: { highWater?: Decimal; lowWater?: Decimal }): void {
+  /** Persists a trailing stop's water mark only when it moves (at the tick's end in db mode, with the book updated at once). */
+  private moveWaterMark(watched: Watched, seen: { highWater?: Decimal; lowWater?: Decimal }): void {
     if (!watched.trailing) return;
     const p = watched.position;
-    if (p.side === 'long' && seen.highWater && (p.highWater === undefined || seen.highWater.gt(p.highWater))) {
-      this.remember(book, this.ctx.positions.update(p.id, { highWater: seen.highWater }));
-    } else if (p.side === 'short' && seen.lowWater && (p.lowWater === undefined || seen.lowWater.lt(p.lowWater))) {
-      this.remember(book, this.ctx.positions.update(p.id, { lowWater: seen.lowWater }));
+    let patch: { highWater: Decimal } | { lowWater: Decimal };
+    if (p.side === 'long' && seen.highWater && (p.highWater === undefined || seen.highWater.gt(p.highWater))) patch = { highWater: seen.highWater };
+    else if (p.side === 'short' && seen.lowWater && (p.lowWater === undefined || seen.lowWater.lt(p.lowWater))) patch = { lowWater: seen.lowWater };
+    else return;
+    // In place: the quantity and symbol stay, so the book's membership and the account's screens are unchanged.
+    if (!this.options.db) {
+      watched.position = this.ctx.positions.update(p.id, patch);
+      watched.stamp = watched.position.updatedAt.toISOString();
+      watched.levels = fastLevels(watched.position);
+      return;
     }
+    const at = this.ctx.now();
+    const stamp = at.toISOString();
+    watched.position = { ...p, ...patch, updatedAt: at };
+    watched.levels = fastLevels(watched.position);
+    watched.stamp = stamp;
+    this.pendingMarks.set(p.id, 'highWater' in patch ? ['high', decimalText(patch.highWater), stamp] : ['low', decimalText(patch.lowWater), stamp]);
   }
 
   /**
@@ -648,8 +843,7 @@ export class PositionManager {
         ctx.logger.info({ event: 'position.closed', positionId: id, reason, realizedPnl: record.realizedPnl.toFixed() }, 'a lapsed close had filled: booked');
         return undefined;
       }
-      ctx.positions.reduce(id, record, net);
-      return ctx.positions.findById(id);
+      return reducePosition(ctx, position, record, net).reduced;
     }
     ctx.positions.releaseClaim(id, ctx.owner);
     return ctx.positions.findById(id);

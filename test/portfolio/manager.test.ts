@@ -10,7 +10,16 @@ import type { Fill, Order, OrderRef, OrderRequest } from '../../src/domain/order
 import type { ExecutionContext } from '../../src/execution/context.ts';
 import { Executor } from '../../src/execution/executor.ts';
 import { createLogger } from '../../src/ops/logger.ts';
+import { OrderTracker } from '../../src/execution/order-tracker.ts';
+import { KillSwitch, nextTradingDay } from '../../src/portfolio/kill-switch.ts';
 import { PositionManager } from '../../src/portfolio/manager.ts';
+import { tradingDay } from '../../src/domain/trading-day.ts';
+import { AccountStateRepo } from '../../src/store/account-state-repo.ts';
+import { openDatabase } from '../../src/store/db.ts';
+import { ExecutionsRepo } from '../../src/store/executions-repo.ts';
+import { OrdersRepo } from '../../src/store/orders-repo.ts';
+import { PositionsRepo } from '../../src/store/positions-repo.ts';
+import { SignalsRepo } from '../../src/store/signals-repo.ts';
 import { tempDir } from '../helpers/env.ts';
 import { createHarness, overriding, type Harness } from '../helpers/executor-harness.ts';
 
@@ -40,6 +49,10 @@ interface Rig {
 }
 
 interface RigOptions {
+  /** The config (default CONFIG). */
+  config?: string;
+  /** The manager evaluates a KillSwitch each tick. */
+  killSwitch?: boolean;
   feeRate?: string;
   emulated?: boolean;
   /** Wraps the (counting) paper broker, e.g. to make it fail. */
@@ -50,9 +63,12 @@ interface RigOptions {
 
 /** The executor harness's journal and tracker, with a paper broker (fees as asked) behind a quote-counting wrapper and a steerable clock. */
 async function rig(options: RigOptions = {}): Promise<Rig> {
-  const h = await createHarness({ configText: CONFIG });
+  const h = await createHarness({ configText: options.config ?? CONFIG });
   const dir = tempDir('tw-pm');
-  const paper = new PaperBroker({ name: 'paper', ledgerPath: join(dir.path, 'paper.db'), startingCash: '1000000', slippagePercent: '0', feeRate: options.feeRate ?? '0' });
+  let offset = 0;
+  // The venue keeps the same (steerable) time as tradewire: advancing a day advances it for both.
+  const paper = new PaperBroker({ name: 'paper', ledgerPath: join(dir.path, 'paper.db'), startingCash: '1000000', slippagePercent: '0', feeRate: options.feeRate ?? '0',
+    clock: () => new Date(Date.now() + offset) });
   await paper.connect();
   const quoteCalls: string[][] = [];
   let broker: Broker = overriding(paper, {
@@ -65,12 +81,11 @@ async function rig(options: RigOptions = {}): Promise<Rig> {
     get: (account) => { const b = brokers[account]; if (!b) throw new Error(`no account ${account}`); return b; },
     accounts: () => Object.keys(brokers), disconnectAll: async () => undefined,
   };
-  let offset = 0;
   const logs: Array<Record<string, unknown>> = [];
   const logger = createLogger({ level: 'info', destination: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } } });
   const ctx: ExecutionContext = { ...h.ctx, brokers: registry, logger, now: () => new Date(Date.now() + offset) };
   const executor = new Executor(ctx);
-  const manager = new PositionManager(ctx, { intervalMs: 20, db: h.db, fillTimeoutMs: 200 });
+  const manager = new PositionManager(ctx, { intervalMs: 20, db: h.db, fillTimeoutMs: 200, killSwitch: options.killSwitch ? new KillSwitch(ctx) : undefined });
   return {
     h, paper, ctx, executor, manager, quoteCalls, logs,
     advance: (ms) => { offset += ms; },
@@ -262,6 +277,9 @@ describe('position manager: protection resting at the broker (after_fill, paper)
 function partialFills(inner: Broker, paper: PaperBroker) {
   const resting = new Map<string, Order>();
   const partOf = new Map<string, string>();
+  // Asked by our client id, or by the id this venue gave the order (as the tracker does once it knows it).
+  const restingFor = (ref: OrderRef): Order | undefined =>
+    ('clientOrderId' in ref ? resting.get(ref.clientOrderId) : [...resting.values()].find((o) => o.id === ref.orderId));
   const broker = overriding(inner, {
     placeOrder: async (request: OrderRequest) => {
       if (request.leg !== 'entry' || request.type !== 'limit') return inner.placeOrder(request);
@@ -271,10 +289,9 @@ function partialFills(inner: Broker, paper: PaperBroker) {
       resting.set(order.clientOrderId, order);
       return order;
     },
-    getOrder: async (ref: OrderRef) => ('clientOrderId' in ref ? resting.get(ref.clientOrderId) : [...resting.values()].find((o) => o.id === ref.orderId))
-      ?? inner.getOrder(ref),
+    getOrder: async (ref: OrderRef) => restingFor(ref) ?? inner.getOrder(ref),
     cancelOrder: async (ref: OrderRef) => {
-      const order = 'clientOrderId' in ref ? resting.get(ref.clientOrderId) : undefined;
+      const order = restingFor(ref);
       if (!order) return inner.cancelOrder(ref);
       resting.set(order.clientOrderId, { ...order, status: 'cancelled' });
     },
@@ -455,5 +472,193 @@ describe('position manager: the loop', () => {
     expect(closedOf(r).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['signal', '10']]);
     expect(await r.paper.openOrders()).toEqual([]); // its stop and target were cancelled before the exit
     expect(await r.paper.positions()).toEqual([]);
+  });
+});
+
+/**
+ * The first exit placed fills only `part` (a real paper market order, reported as the exit's fill) and then rests
+ * as partially filled until cancelled; later exits go through whole.
+ */
+function partialExit(part: string) {
+  return (inner: Broker, paper: PaperBroker): Broker => {
+    let first: Order | undefined;
+    const partOf = new Map<string, string>();
+    const isFirst = (ref: OrderRef) => first !== undefined && ('clientOrderId' in ref ? ref.clientOrderId === first.clientOrderId : ref.orderId === first.id);
+    return overriding(inner, {
+      placeOrder: async (request: OrderRequest) => {
+        if (request.leg !== 'exit' || first) return inner.placeOrder(request);
+        const id = `px${ulid()}`;
+        partOf.set(id, request.clientOrderId);
+        const placed = await paper.placeOrder({ clientOrderId: id, symbol: request.symbol, side: request.side, type: 'market', quantity: new Decimal(part) });
+        first = { ...placed, id: ulid(), clientOrderId: request.clientOrderId, quantity: request.quantity, status: 'partially_filled' };
+        return first;
+      },
+      getOrder: async (ref: OrderRef) => (isFirst(ref) ? first : inner.getOrder(ref)),
+      cancelOrder: async (ref: OrderRef) => {
+        if (first && isFirst(ref)) first = { ...first, status: 'cancelled' };
+        else await inner.cancelOrder(ref);
+      },
+      fills: async (since?: Date): Promise<Fill[]> => (await inner.fills(since)).map((f) => {
+        const exit = partOf.get(f.clientOrderId);
+        return exit ? { ...f, clientOrderId: exit } : f;
+      }),
+    });
+  };
+}
+
+const closedRows = (r: Rig, symbol = 'AAPL') => closedOf(r, symbol).map((c) => ({
+  reason: c.exitReason, quantity: c.quantity.toFixed(), exit: c.exitPrice.toFixed(), pnl: c.realizedPnl.toFixed(), fees: c.fees.toFixed(),
+  pct: c.realizedPnlPct?.toDecimalPlaces(6).toFixed(),
+}));
+
+describe('position manager: closed_positions to the cent (paper fees 0.1 %, charged in whole cents per fill)', () => {
+  let r: Rig | undefined;
+  afterEach(async () => { await r?.close(); r = undefined; });
+
+  it('a partial close by signal, then the stop on the rest: each row carries its share of the entry fee, once', async () => {
+    r = await rig({ emulated: true, feeRate: '0.001' });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } }); // fee 1.00
+    await r.paper.updatePrice('AAPL', '104');
+    await r.open({ action: 'sell', sentiment: 'long', quantity: '4', price: '104' }); // sells 4 of 10
+    const rest = openOf(r);
+    expect([rest?.quantity.toFixed(), rest?.entryFees.toFixed()]).toEqual(['6', '0.6']);
+    await r.paper.updatePrice('AAPL', '94.5');
+    await r.manager.tick();
+    expect(closedRows(r)).toEqual([
+      // (104 − 100) × 4 = 16; fees 0.40 of the entry's 1.00 + 0.416 → 0.42 out; 15.18 on 400 is 3.795 %
+      { reason: 'signal', quantity: '4', exit: '104', pnl: '15.18', fees: '0.82', pct: '3.795' },
+      // (94.5 − 100) × 6 = −33; fees the other 0.60 + 0.567 → 0.57 out; −34.17 on 600 is −5.695 %
+      { reason: 'stop_loss', quantity: '6', exit: '94.5', pnl: '-34.17', fees: '1.17', pct: '-5.695' },
+    ]);
+    expect(closedOf(r).reduce((sum, c) => sum.plus(c.fees), ZERO).toFixed()).toBe('1.99'); // every fee paid, once: 1.00 + 0.42 + 0.57
+  });
+
+  it('an entry filled in parts closes with the sum of its fills, all its fees and the percent on its cost', async () => {
+    let fills: ReturnType<typeof partialFills> | undefined;
+    r = await rig({ feeRate: '0.001', emulated: true, wrap: (broker, paper) => { fills = partialFills(broker, paper); return fills.broker; } });
+    await r.paper.updatePrice('AAPL', '100');
+    await r.open({ action: 'buy', price: '100', orderType: 'limit', limitPrice: '99', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    const [entry] = r.ctx.orders.openOrders('paper').filter((o) => o.leg === 'entry');
+    await fills?.fill(entry?.clientOrderId ?? '', '3', '99'); // fee 0.297 → 0.30
+    await r.manager.tick();
+    await fills?.fill(entry?.clientOrderId ?? '', '7', '98'); // fee 0.686 → 0.69
+    await r.manager.tick();
+    expect(openOf(r)?.averageEntryPrice.toFixed()).toBe('98.3'); // (3 × 99 + 7 × 98) / 10
+    await r.paper.updatePrice('AAPL', '110.25');
+    await r.manager.tick();
+    // (110.25 − 98.3) × 10 = 119.5; fees 0.30 + 0.69 + 1.1025 → 1.10 = 2.09; 117.41 on 983 is 11.944049 %
+    expect(closedRows(r)).toEqual([{ reason: 'take_profit', quantity: '10', exit: '110.25', pnl: '117.41', fees: '2.09', pct: '11.944049' }]);
+  });
+
+  it('a close whose exit filled in part before its claim lapsed: the part is booked, the rest closed, the entry fee split between them', async () => {
+    r = await rig({ emulated: true, feeRate: '0.001', wrap: partialExit('4') });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    await r.paper.updatePrice('AAPL', '94');
+    await r.manager.tick(); // the stop fires; its exit fills 4 of 10 and rests
+    expect(openOf(r)?.status).toBe('closing');
+    r.advance(31_000);
+    await r.manager.tick(); // the claim lapsed: the rest of that exit is cancelled, its 4 booked, the 6 left closed
+    expect(closedRows(r)).toEqual([
+      // (94 − 100) × 4 = −24; fees 0.40 + 0.376 → 0.38
+      { reason: 'stop_loss', quantity: '4', exit: '94', pnl: '-24.78', fees: '0.78', pct: '-6.195' },
+      // (94 − 100) × 6 = −36; fees 0.60 + 0.564 → 0.56
+      { reason: 'stop_loss', quantity: '6', exit: '94', pnl: '-37.16', fees: '1.16', pct: '-6.193333' },
+    ]);
+    expect(await r.paper.positions()).toEqual([]);
+  });
+});
+
+const KILL_CONFIG = `
+accounts:
+  paper:
+    broker: paper
+    slippagePercent: 0
+    killSwitch: { maxDailyLossPercent: 5, flatten: true }
+strategies:
+  default:
+    account: paper
+    sizing: { mode: fixed_quantity, value: 1000 }
+`;
+
+/** A second process over the same journal: its own connection, repositories, tracker, kill switch (a fresh trip log) and manager. */
+function restarted(r: Rig) {
+  const db = openDatabase(r.h.db.name);
+  const now = r.ctx.now;
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = createLogger({ level: 'info', destination: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } } });
+  const orders = new OrdersRepo(db, { now });
+  const ctx: ExecutionContext = {
+    ...r.ctx, logger, orders, signals: new SignalsRepo(db, { now }), executions: new ExecutionsRepo(db, { now }), positions: new PositionsRepo(db, { now }),
+    accountState: new AccountStateRepo(db, { now }), owner: `restarted-${ulid()}`,
+    tracker: new OrderTracker({ orders, logger, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 }, retryDeps: { sleep: async () => undefined, random: () => 0.5 } }),
+  };
+  const manager = new PositionManager(ctx, { intervalMs: 20, db, fillTimeoutMs: 200, killSwitch: new KillSwitch(ctx) });
+  return { db, ctx, logs, manager, executor: new Executor(ctx) };
+}
+
+describe('position manager: the kill switch, evaluated each tick with its marks', () => {
+  let r: Rig | undefined;
+  afterEach(async () => { await r?.close(); r = undefined; });
+
+  it('trips mid-day when realized and unrealized loss reach 5 % of the day-start equity: flattens with kill_switch and halts entries', async () => {
+    r = await rig({ emulated: true, killSwitch: true, config: KILL_CONFIG });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '80' }, takeProfit: { limitPrice: '200' } });
+    await r.open({ ticker: 'MSFT', action: 'buy', price: '100', stopLoss: { stopPrice: '40' }, takeProfit: { limitPrice: '200' } });
+    await r.manager.tick(); // the day's base: 1,000,000 of equity
+    expect(r.ctx.accountState.get('paper')?.dayStartEquity?.toFixed()).toBe('1000000');
+
+    await r.paper.updatePrice('AAPL', '80');
+    await r.paper.updatePrice('MSFT', '70.01');
+    await r.manager.tick(); // AAPL's stop realizes −20,000; MSFT is −29,990 unrealized: 49,990 is 4.999 %
+    expect(closedOf(r).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['stop_loss', '-20000']]);
+    expect(r.ctx.accountState.get('paper')?.halted ?? false).toBe(false);
+    expect(openOf(r, 'MSFT')?.status).toBe('open');
+
+    await r.paper.updatePrice('MSFT', '70');
+    await r.manager.tick(); // −20,000 − 30,000: exactly 5 %
+    expect(closedOf(r, 'MSFT').map((c) => [c.exitReason, c.exitPrice.toFixed(), c.realizedPnl.toFixed()])).toEqual([['kill_switch', '70', '-30000']]);
+    const today = tradingDay(r.ctx.now(), 'UTC');
+    expect(r.ctx.accountState.get('paper')).toMatchObject({ halted: true, haltedUntilDay: nextTradingDay(today), haltedReason: expect.stringMatching(/^kill_switch: day loss 50000 is 5%/) });
+    expect(r.logs.filter((l) => l.event === 'kill_switch.tripped')).toHaveLength(1);
+    expect(await r.paper.positions()).toEqual([]);
+    const refused = await r.executor.execute(r.h.job({ ticker: 'NVDA', action: 'buy', sentiment: 'long', price: '100' }));
+    expect(refused?.status).toBe('halted');
+  });
+
+  it('the halt survives a restart (new connection, manager and kill switch over the same journal) and lifts on the next day, from a new base', async () => {
+    r = await rig({ emulated: true, killSwitch: true, config: KILL_CONFIG });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '40' }, takeProfit: { limitPrice: '200' } });
+    await r.manager.tick();
+    await r.paper.updatePrice('AAPL', '95');
+    await r.manager.tick();
+    expect(r.ctx.accountState.get('paper')?.halted ?? false).toBe(false); // −5,000: 0.5 %
+    await r.paper.updatePrice('AAPL', '49.5');
+    await r.manager.tick(); // −50,500: 5.05 %
+    expect(closedOf(r).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['kill_switch', '-50500']]);
+    await r.manager.stop();
+
+    const second = restarted(r);
+    try {
+      await second.manager.tick();
+      const today = tradingDay(second.ctx.now(), 'UTC');
+      expect(second.ctx.accountState.isHalted('paper', today)).toBe(true);
+      expect(second.logs.filter((l) => l.event === 'kill_switch.tripped')).toEqual([]); // the standing halt is not tripped again
+      const refused = await second.executor.execute(r.h.job({ ticker: 'NVDA', action: 'buy', sentiment: 'long', price: '100' }));
+      expect(refused?.status).toBe('halted');
+
+      r.advance(24 * 3600 * 1000);
+      await second.manager.tick();
+      const tomorrow = tradingDay(second.ctx.now(), 'UTC');
+      expect(tomorrow).toBe(nextTradingDay(today));
+      expect(second.ctx.accountState.isHalted('paper', tomorrow)).toBe(false);
+      expect(second.ctx.accountState.get('paper')).toMatchObject({ tradingDay: tomorrow });
+      expect(second.ctx.accountState.get('paper')?.dayStartEquity?.toFixed()).toBe('949500'); // 1,000,000 − 50,500
+      await r.paper.updatePrice('NVDA', '100');
+      const next = await second.executor.execute(r.h.job({ ticker: 'NVDA', action: 'buy', sentiment: 'long', price: '100' }, { receivedAt: second.ctx.now() }));
+      expect(next).toEqual({ status: 'executed' });
+    } finally {
+      await second.manager.stop();
+      second.db.close();
+    }
   });
 });
