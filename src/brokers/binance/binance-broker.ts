@@ -4,8 +4,7 @@ import {
   BrokerError, DuplicateClientOrderIdError, InvalidOrderError, NotSupportedError, OrderNotFoundError, OrderRejectedError,
 } from '../../domain/errors.ts';
 import type { Instrument } from '../../domain/instrument.ts';
-import { ZERO, maxDecimal } from '../../domain/money.ts';
-import type { Decimal } from '../../domain/money.ts';
+import { Decimal, ZERO, maxDecimal } from '../../domain/money.ts';
 import { isTerminal, oppositeSide } from '../../domain/order.ts';
 import type {
   AccountSummary, Balance, BracketOrders, BracketRequest, BrokerPosition, Fill, Order, OrderChange, OrderRef, OrderRequest, Quote,
@@ -338,7 +337,8 @@ export class BinanceUsdmBroker implements Broker {
     return marginImpact({
       quantity: request.quantity,
       price: request.limitPrice ?? request.stopPrice ?? first.markPrice,
-      leverage: first.leverage,
+      // The configured leverage is set before the entry goes out, so it is the one the entry will get.
+      leverage: this.options.leverage !== undefined ? new Decimal(this.options.leverage) : first.leverage,
       sameSideQuantity: same,
       opposingQuantity: opposing,
       brackets: brackets.find((b) => b.symbol === request.symbol)?.brackets ?? [],

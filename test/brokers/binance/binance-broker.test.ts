@@ -507,6 +507,14 @@ describe('margin preview', () => {
     expect(impact.initialMargin.toFixed()).toBe('590');
   });
 
+  it('before the first entry on a symbol, the configured leverage (set with that entry) is the one previewed', async () => {
+    const h = await harness({ leverage: 5 }, { leverage: 20 });
+    const impact = await h.broker.marginImpact(buy());
+    expect(impact.leverage.toFixed()).toBe('5');
+    expect(impact.initialMargin.toFixed()).toBe('6000');
+    expect(h.fake.leverageOf('BTCUSDT')).toBe(20);
+  });
+
   it('one-way: selling 0.8 against a 0.5 long opens 0.3: 900 at 20x', async () => {
     const h = await harness({ leverage: 20 });
     await h.broker.placeOrder(buy());
