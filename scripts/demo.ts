@@ -11,6 +11,8 @@ import type { Output } from '../src/cli/output.ts';
 import { startDaemon, StartupError, type Daemon } from '../src/main.ts';
 import { createLogger } from '../src/ops/logger.ts';
 import { loadTrades, type TradeRecord } from '../src/reports/journal.ts';
+import { cents } from '../src/reports/format.ts';
+import { Decimal } from '../src/domain/money.ts';
 
 export const DEMO_SESSION = new URL('./demo-session/', import.meta.url).pathname;
 
@@ -141,7 +143,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         const moved = await post(`${daemon.url}/api/prices`, { prices: { [row.symbol]: row.price } }, token);
         if (moved.status !== 200) throw new Error(`the admin API refused a price: ${JSON.stringify(moved.body)}`);
         for (const closed of (moved.body.closed ?? []) as Array<Record<string, string>>) {
-          io.out(`${clock(row.time)}  ${row.symbol.padEnd(7)} ${row.price.padStart(9)}  ${closed.exitReason}: closed at ${closed.exitPrice}, P&L ${closed.realizedPnl}`);
+          io.out(`${clock(row.time)}  ${row.symbol.padEnd(7)} ${row.price.padStart(9)}  ${closed.exitReason}: closed at ${closed.exitPrice}, P&L ${cents(new Decimal(closed.realizedPnl ?? '0'))}`);
         }
         continue;
       }
