@@ -88,8 +88,9 @@ program.command('start')
 program.command('check-config')
   .description('validate the config file and print the effective config with secrets masked')
   .option('-c, --config <file>', 'config file (default: $CONFIG_FILE or config/tradewire.yaml)')
-  .action(async (opts: { config?: string }) => {
-    process.exitCode = await checkConfig({ file: opts.config, env: process.env, out: (line) => console.log(line) });
+  .option('--online', "also try each account's credentials against its broker (reads the balance, never orders)")
+  .action(async (opts: { config?: string; online?: boolean }) => {
+    process.exitCode = await checkConfig({ file: opts.config, env: process.env, online: opts.online, out: (line) => console.log(line) });
   });
 
 readCommand('positions', 'open positions, from the journal (the daemon need not run)')
