@@ -151,6 +151,8 @@ export class BinanceFake {
   readonly handlers: RequestHandler[];
   hedge: boolean;
   wallet: Decimal;
+  /** What X-MBX-USED-WEIGHT-1M reports; by default the number of requests so far. */
+  usedWeight: number | undefined;
   /** Milliseconds added to the exchange's clock (a test moves it to make our timestamps stale). */
   clockSkewMs = 0;
 
@@ -274,7 +276,7 @@ export class BinanceFake {
           record.authenticated = true;
           const result = answer(params);
           if (failure?.kind === 'lost') await delay('infinite');
-          return HttpResponse.json(result as Record<string, unknown>, { headers: { 'x-mbx-used-weight-1m': String(this.requests.length) } });
+          return HttpResponse.json(result as Record<string, unknown>, { headers: { 'x-mbx-used-weight-1m': String(this.usedWeight ?? this.requests.length) } });
         } catch (error) {
           if (error instanceof Refusal) return this.errorResponse(error);
           throw error;
@@ -319,7 +321,9 @@ export class BinanceFake {
   }
 
   private errorResponse(refusal: Refusal): Response {
-    return HttpResponse.json({ code: refusal.code, msg: refusal.message }, { status: refusal.status, headers: refusal.headers });
+    return HttpResponse.json({ code: refusal.code, msg: refusal.message }, {
+      status: refusal.status, headers: { 'x-mbx-used-weight-1m': String(this.usedWeight ?? this.requests.length), ...refusal.headers },
+    });
   }
 
   /** Key, then timestamp window, then signature: the order Binance checks them in. */

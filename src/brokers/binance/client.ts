@@ -14,6 +14,10 @@ export const BASE_URLS = {
 } as const;
 export type BinanceEnvironment = keyof typeof BASE_URLS;
 
+const DEFAULT_WEIGHT_LIMIT = 2400;
+/** The share of the weight budget after which the client waits for the next minute. */
+const WEIGHT_HEADROOM = 0.95;
+
 export interface BinanceClientOptions {
   broker: string;
   baseUrl: string;
@@ -64,10 +68,18 @@ export class BinanceClient {
     });
   }
 
+  /** Binance's request-weight budget per minute (2400 unless exchangeInfo says otherwise). */
+  weightLimit = DEFAULT_WEIGHT_LIMIT;
+  private readonly weightSeen = new WeakSet<object>();
+
   /** Unsigned market-data endpoints. */
   async public<S extends z.ZodType>(call: Call<S>): Promise<z.output<S>> {
     this.gate.check();
-    return this.publicHttp.request({ method: call.method, path: call.path, query: call.params, schema: call.schema });
+    try {
+      return await this.publicHttp.request({ method: call.method, path: call.path, query: call.params, schema: call.schema });
+    } finally {
+      this.watchWeight(this.publicHttp);
+    }
   }
 
   /**
@@ -76,7 +88,13 @@ export class BinanceClient {
    */
   async signed<S extends z.ZodType>(call: Call<S>): Promise<z.output<S>> {
     this.gate.check();
-    const send = (): Promise<z.output<S>> => this.signedHttp.request({ method: call.method, path: call.path, query: call.params, schema: call.schema });
+    const send = async (): Promise<z.output<S>> => {
+      try {
+        return await this.signedHttp.request({ method: call.method, path: call.path, query: call.params, schema: call.schema });
+      } finally {
+        this.watchWeight(this.signedHttp);
+      }
+    };
     try {
       return await send();
     } catch (error) {
@@ -85,6 +103,21 @@ export class BinanceClient {
       this.gate.check();
       return send();
     }
+  }
+
+  /**
+   * Stops before Binance has to: once the minute's used weight (X-MBX-USED-WEIGHT-1M) nears the budget, calls
+   * wait for the next minute, when the count starts again, instead of running into 429s and then a ban.
+   */
+  private watchWeight(http: HttpClient): void {
+    // The snapshot is the latest answer that carried the headers: one already read says nothing new.
+    const snapshot = http.lastRateLimit;
+    if (snapshot === undefined || this.weightSeen.has(snapshot)) return;
+    this.weightSeen.add(snapshot);
+    const used = Number(snapshot.headers['x-mbx-used-weight-1m']);
+    if (!Number.isFinite(used) || used < this.weightLimit * WEIGHT_HEADROOM) return;
+    const now = this.clock.now();
+    this.gate.hold(60_000 - (now % 60_000), `request weight ${used} of ${this.weightLimit} used this minute`);
   }
 
   async syncTime(): Promise<number> {

@@ -74,6 +74,8 @@ export class InstrumentCache {
           rules.set(symbol.symbol, instrumentFrom(symbol));
           status.set(symbol.symbol, symbol.status);
         }
+        const weight = info.rateLimits.find((r) => r.rateLimitType === 'REQUEST_WEIGHT' && r.interval === 'MINUTE' && r.intervalNum === 1);
+        if (weight) this.client.weightLimit = weight.limit;
         this.rules = rules;
         this.status = status;
         this.loadedAt = this.now();

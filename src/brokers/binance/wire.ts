@@ -103,6 +103,7 @@ export type WireExchangeSymbol = z.output<typeof exchangeSymbolSchema>;
 
 export const exchangeInfoSchema = z.object({
   serverTime: z.number().optional(),
+  rateLimits: z.array(z.object({ rateLimitType: z.string(), interval: z.string(), intervalNum: z.number(), limit: z.number() })).default([]),
   symbols: z.array(exchangeSymbolSchema),
 });
 

@@ -374,6 +374,20 @@ describe('rate limits', () => {
     expect((await h.broker.health()).ok).toBe(true);
   });
 
+  it('a minute\'s used weight near the 2,400 budget holds further calls until the next minute, before any 429', async () => {
+    const h = await harness();
+    h.fake.usedWeight = 2_300;
+    await h.broker.account();
+    const sent = h.fake.requests.length;
+    const held = await failure(h.broker.positions());
+    expect(held).toBeInstanceOf(RateLimitError);
+    expect((held as RateLimitError).retryAfterMs).toBeLessThanOrEqual(60_000);
+    expect(h.fake.requests.length).toBe(sent);
+    h.fake.usedWeight = 10;
+    h.advance(60_000);
+    expect(await h.broker.positions()).toEqual([]);
+  });
+
   it('a 418 without Retry-After is taken as the shortest ban, two minutes', async () => {
     const h = await harness();
     h.fake.failNext({ status: 418, code: -1003, msg: 'banned' });
