@@ -271,7 +271,9 @@ export class BinanceUsdmBroker implements Broker {
 
   /** Trades of the symbols this adapter has traded or holds (Binance asks for a symbol per call); commissions as fees. */
   async fills(since?: Date): Promise<Fill[]> {
-    const symbols = new Set([...this.symbolOfOrder.values(), ...(await this.positions()).map((p) => p.symbol)]);
+    const symbols = new Set([
+      ...this.symbolOfOrder.values(), ...[...this.byClientId.values()].map((k) => k.symbol), ...(await this.positions()).map((p) => p.symbol),
+    ]);
     const fills: Fill[] = [];
     for (const symbol of symbols) {
       const trades = await this.client.signed({
