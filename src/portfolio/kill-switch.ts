@@ -145,7 +145,10 @@ export class KillSwitch {
     const { ctx } = this;
     const now = input.now ?? ctx.now();
     const day = this.dayOf(now, accountTimeZone(ctx, account));
-    const exact = (): Promise<KillSwitchEvaluation> => this.evaluate(account, { now, marks: input.marks(), positions: input.positions() });
+    const exact = (): Promise<KillSwitchEvaluation> => {
+      this.seen.delete(account); // the evaluation may write (the day's base, the halt, closes): read afresh next time
+      return this.evaluate(account, { now, marks: input.marks(), positions: input.positions() });
+    };
     let seen = this.seen.get(account);
     if (input.generation === undefined || seen?.generation !== input.generation || seen.day !== day) {
       const state = ctx.accountState.get(account);

@@ -162,3 +162,26 @@ describe('the kill switch at an account', () => {
     expect(h.ctx.accountState.get('paper')).toMatchObject({ halted: true, haltedReason: 'manual', haltedUntilDay: undefined });
   });
 });
+
+describe("the position loop's screen (watch)", () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  it('answers a day clearly short of the limit without the exact evaluation, and hands one at the limit to it even when the doubles fall a hair short', async () => {
+    h = await createHarness({ configText: CONFIG() });
+    const ks = new KillSwitch(h.ctx);
+    expect(await h.executor.execute(h.job(BUY))).toEqual({ status: 'executed' }); // 500 AAPL @ 100, equity 100,000
+    const held = () => h?.ctx.positions.listOpen('paper') ?? [];
+    const input = (price: string, unrealized: number) => ({ estimate: { unrealized, magnitude: 500 * (Number(price) + 100) }, positions: held, marks: () => marks(price), generation: 1 });
+
+    const first = await ks.watch('paper', input('100', 0)); // a new day: its base is taken, exactly
+    expect(first?.dayStartEquity.toFixed()).toBe('100000');
+    expect(await ks.watch('paper', input('96', -2000))).toBeUndefined(); // 2 %: the screen answers
+
+    // At 90 the loss is exactly 5,000 (5 %); the loop's doubles may say 4,999.9999999. The screen's slack sends it to the exact check.
+    await h.paper.updatePrice('AAPL', '90');
+    const atLimit = await ks.watch('paper', input('90', -4999.9999999));
+    expect([atLimit?.lossPercent.toFixed(), atLimit?.reached, atLimit?.tripped]).toEqual(['5', true, true]);
+    expect(h.ctx.accountState.isHalted('paper', tradingDay(new Date(), 'UTC'))).toBe(true);
+  });
+});

@@ -372,6 +372,30 @@ describe('position manager: the loop', () => {
   let r: Rig | undefined;
   afterEach(async () => { await r?.close(); r = undefined; });
 
+  it('sees a change written by another connection (another process) and by its own, though a quiet tick reads nothing', async () => {
+    r = await rig({ emulated: true });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    await r.open({ ticker: 'MSFT', action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    await r.manager.tick();
+    await r.paper.updatePrice('AAPL', '98.5');
+    await r.paper.updatePrice('MSFT', '98.5');
+    await r.manager.tick();
+    expect(closedOf(r)).toEqual([]);
+
+    const other = openDatabase(r.h.db.name);
+    try {
+      new PositionsRepo(other).update(openOf(r)?.id ?? '', { stopPrice: new Decimal('99') }); // another process moves AAPL's stop
+    } finally {
+      other.close();
+    }
+    await r.manager.tick();
+    expect(closedRows(r).map((c) => [c.reason, c.exit])).toEqual([['stop_loss', '98.5']]);
+
+    r.ctx.positions.update(openOf(r, 'MSFT')?.id ?? '', { targetPrice: new Decimal('98') }); // this connection, outside the loop
+    await r.manager.tick();
+    expect(closedRows(r, 'MSFT').map((c) => [c.reason, c.exit])).toEqual([['take_profit', '98.5']]);
+  });
+
   it('one quote call per account per tick, for every symbol it holds', async () => {
     r = await rig({ emulated: true });
     const symbols = Array.from({ length: 25 }, (_, i) => `SYM${i}`);
