@@ -167,7 +167,7 @@ export class OrderTracker {
    */
   private async lookup(broker: Broker, clientOrderId: string): Promise<Order | undefined> {
     const journal = this.deps.orders.findByClientOrderId(clientOrderId);
-    const ref = journal?.brokerOrderId !== undefined ? { orderId: journal.brokerOrderId, symbol: journal.symbol } : { clientOrderId };
+    const ref = journal?.brokerOrderId !== undefined ? { orderId: journal.brokerOrderId, symbol: journal.symbol } : { clientOrderId, symbol: journal?.symbol };
     const order = await withRetries(() => broker.getOrder(ref), this.deps.retry, this.deps.retryDeps);
     return order === undefined ? undefined : { ...order, clientOrderId };
   }

@@ -138,8 +138,11 @@ export class BinanceUsdmBroker implements Broker {
   async account(): Promise<AccountSummary> {
     const account = await this.client.signed({ method: 'GET', path: '/fapi/v3/account', schema: accountSchema });
     const currency = account.assets.find((a) => a.walletBalance.gt(0))?.asset ?? 'USDT';
-    // Buying power in margin terms: what new positions may still take as initial margin.
-    return { currency, equity: account.totalMarginBalance, cash: account.totalWalletBalance, buyingPower: account.availableBalance };
+    // Buying power is notional, as sizing and the risk checks compare it with an entry's notional: the free margin
+    // times the configured leverage (set on each symbol before its first entry), or 1x when none is configured, since
+    // the leverage left on the exchange is not known here. The exact margin check is marginImpact's.
+    const leverage = this.options.leverage !== undefined ? new Decimal(this.options.leverage) : new Decimal(1);
+    return { currency, equity: account.totalMarginBalance, cash: account.totalWalletBalance, buyingPower: account.availableBalance.mul(leverage) };
   }
 
   async balances(): Promise<Balance[]> {

@@ -481,13 +481,15 @@ describe('instrument rules, account and fills', () => {
     expect(h.fake.calls('/fapi/v1/exchangeInfo')).toHaveLength(1);
   });
 
-  it('account and balances are exact decimals; an entry takes notional ÷ leverage out of the available margin', async () => {
+  it('account and balances are exact decimals; buying power is the free margin times the configured leverage, and an entry takes its notional out of it', async () => {
     const h = await harness({ leverage: 20 }, { wallet: '10000.12345678' });
     const before = await h.broker.account();
     expect(before.equity.toFixed()).toBe('10000.12345678');
+    expect(before.buyingPower.toFixed()).toBe('200002.4691356');
     await h.broker.placeOrder(buy());
     const after = await h.broker.account();
-    expect(before.buyingPower.minus(after.buyingPower).toFixed()).toBe('1500');
+    // The entry took 1,500 of margin at 20x: 30,000 of notional.
+    expect(before.buyingPower.minus(after.buyingPower).toFixed()).toBe('30000');
     expect((await h.broker.balances())[0]).toMatchObject({ currency: 'USDT' });
   });
 
