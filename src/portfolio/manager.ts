@@ -86,7 +86,8 @@ export interface ManagerSnapshot {
 interface Mark {
   price: Decimal | undefined;
   fast: number;
-  at: Date | undefined;
+  /** Epoch ms, not the quote's Date: a number stays in the slot, where 10,000 Dates a tick would be kept alive until the next. */
+  at: number;
   tick: number;
 }
 
@@ -226,7 +227,7 @@ export class PositionManager {
       const positions: PositionMark[] = [];
       for (const watched of book.positions.values()) {
         const p = watched.position;
-        const mark = watched.mark.price === undefined ? undefined : { price: watched.mark.price, at: watched.mark.at };
+        const mark = watched.mark.price === undefined ? undefined : { price: watched.mark.price, at: new Date(watched.mark.at) };
         let pnl: Decimal | undefined;
         if (mark) {
           // Exact, and computed when asked: the hot path keeps the mark, not 10,000 Decimal products per tick.
@@ -350,13 +351,14 @@ export class PositionManager {
     const now = ctx.now();
     book.lastQuoteAt = now;
     const tick = this.tickNumber;
-    for (const [symbol, quote] of quotes) {
+    // forEach, not for…of: no [symbol, quote] pair allocated per quote (10,000 a tick at 20 accounts of 500 symbols).
+    quotes.forEach((quote, symbol) => {
       const mark = this.markOf(book, symbol);
       mark.price = quote.last;
       mark.fast = approximate(quote.last);
-      mark.at = quote.time ?? now;
+      mark.at = (quote.time ?? now).getTime();
       mark.tick = tick;
-    }
+    });
 
     // Resting entries first: a fill booked now is watched in this same tick.
     for (const entry of entries) await this.followEntry(account, broker, book, entry);
@@ -492,7 +494,7 @@ export class PositionManager {
   private markOf(book: Book, symbol: string): Mark {
     let mark = book.marks.get(symbol);
     if (!mark) {
-      mark = { price: undefined, fast: Number.NaN, at: undefined, tick: -1 };
+      mark = { price: undefined, fast: Number.NaN, at: 0, tick: -1 };
       book.marks.set(symbol, mark);
     }
     return mark;
