@@ -73,7 +73,8 @@ try {
   const db = openDatabase(join(dir, 'trading.db'));
   const now = (): Date => new Date();
   const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-  const logger = createLogger({ level: 'warn' });
+  // Quiet: the first tick (loading 10,000 rows) is slower than the interval and would say so.
+  const logger = createLogger({ level: 'error' });
   const orders = new OrdersRepo(db, { now });
   const base = new Map(symbols.map((s) => [s, 20 + random() * 480]));
   const prices = new Map([...base].map(([s, p]) => [s, cents(p)]));
