@@ -8,7 +8,7 @@ import { decideIntent, type Intent } from '../domain/intent.ts';
 import { Decimal, ZERO } from '../domain/money.ts';
 import type { OrderType, PositionSide } from '../domain/order.ts';
 import { unrealizedPnl } from '../domain/position.ts';
-import { checkEntryRisk } from '../domain/risk.ts';
+import { checkEntryRisk, checkMargin } from '../domain/risk.ts';
 import { kellyFraction, sizePosition, sizeReduction, type SizingInput } from '../domain/sizing.ts';
 import { tradingDay } from '../domain/trading-day.ts';
 import { alertFromJson } from '../intake/alert-json.ts';
@@ -349,7 +349,6 @@ export class Executor {
   private async open(work: Work, side: PositionSide, existing: Position | undefined): Promise<ExecutionOutcome> {
     const { ctx } = this;
     const { job, alert, strategy, broker } = work;
-    const config = ctx.config();
     const now = ctx.now();
     const instrument = await broker.instrument(job.symbol);
     const account = await broker.account();
@@ -380,13 +379,13 @@ export class Executor {
     const unrealized = open.filter((p) => p.symbol === job.symbol && alert.price !== undefined)
       .reduce((sum, p) => sum.plus(unrealizedPnl(p, alert.price as Decimal)), ZERO);
     const lastExit = ctx.positions.listClosed({ strategy: job.strategy }).filter((c) => c.account === job.account && c.symbol === job.symbol).at(-1);
-    const killSwitchLoss = config.accounts[job.account]?.killSwitch.maxDailyLossPercent;
+    // The account's kill switch acts through the halt, which `resume` lifts; only a strategy's own day-loss limit is checked here.
     const riskBase = {
       now, strategy: job.strategy, strategyEnabled: strategy.enabled, halted: false, symbol: job.symbol, allowedSymbols: strategy.allowedSymbols,
       session: strategy.session, openPositions: open.length, maxOpenPositions: risk.maxOpenPositions, addsToExistingPosition: existing !== undefined,
       equity: account.equity, positionNotional: existing ? existing.quantity.mul(existing.averageEntryPrice) : undefined,
       maxPositionPercent: risk.maxPositionPercent, totalExposure: exposure, maxTotalExposurePercent: risk.maxTotalExposurePercent,
-      dayPnl: realizedToday.plus(unrealized), dayStartEquity: dayStart, maxDailyLossPercent: risk.maxDailyLossPercent ?? killSwitchLoss,
+      dayPnl: realizedToday.plus(unrealized), dayStartEquity: dayStart, maxDailyLossPercent: risk.maxDailyLossPercent,
       lastExitAt: lastExit?.closedAt, cooldownSeconds: risk.cooldownSeconds, buyingPower: account.buyingPower,
       existingPosition: existing ? { strategy: existing.strategy } : undefined,
     };
@@ -403,6 +402,14 @@ export class Executor {
     const positionId = existing?.id ?? ulid();
     const entryId = idFor(broker, { source: job.signalId, account: job.account, leg: 'entry' });
     const type: OrderType = alert.orderType;
+    // Where the broker previews margin (futures), an entry that would take more than allowed is refused by name.
+    if (broker.capabilities.marginPreview && broker.marginImpact) {
+      const impact = await broker.marginImpact({
+        clientOrderId: entryId, symbol: job.symbol, side: entrySide, type, quantity: sized.quantity, limitPrice: alert.limitPrice, stopPrice: alert.stopPrice,
+      });
+      const margin = checkMargin({ ...impact, equity: account.equity, maxMarginPercent: risk.maxMarginPercent });
+      if (!margin.ok) return refused(`${margin.reason}: ${margin.detail}`);
+    }
     const protection = broker.capabilities.protectionFor(instrument);
     if (!existing && (protection === 'native' || protection === 'attached')) {
       return this.openBracket(work, { instrument, side, entrySide, quantity: sized.quantity, legs, entryId, positionId, day });

@@ -49,9 +49,9 @@ strategies:
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
 
-async function stack() {
+async function stack(configText = CONFIG) {
   const dir = tempDir('tw-binance-exec');
-  const { config } = parseConfigText(CONFIG, 'test.yaml', { BINANCE_API_KEY: FAKE_API_KEY, BINANCE_API_SECRET: FAKE_API_SECRET });
+  const { config } = parseConfigText(configText, 'test.yaml', { BINANCE_API_KEY: FAKE_API_KEY, BINANCE_API_SECRET: FAKE_API_SECRET });
   const fake = new BinanceFake();
   server.use(...fake.handlers);
   const account = config.accounts.binance;
@@ -107,5 +107,23 @@ describe('an alert executed at Binance USD-M', () => {
     expect(cancel[0]?.params.clientAlgoId).toBe(stop?.clientAlgoId);
     expect(s.fake.openAlgoOrders()).toHaveLength(0);
     expect(s.fake.positionAmount('BTCUSDT').toFixed()).toBe('0');
+  });
+});
+
+describe('margin preview before an entry', () => {
+  it("refuses an entry whose initial margin would exceed the strategy's maxMarginPercent, saying how much; nothing is sent", async () => {
+    // 0.5 BTC at 60,000 at 10x takes 3,000 of margin; 2 % of the fake's 100,000 wallet is 2,000.
+    const s = await stack(CONFIG.replace('    stopLoss: { percent: 2 }', '    risk: { maxMarginPercent: 2 }\n    stopLoss: { percent: 2 }'));
+    const outcome = await s.executor.execute(jobFor(s.config, { ticker: 'BINANCE:BTCUSDT.P', action: 'buy', sentiment: 'long', quantity: '0.5', price: '60000', id: 'bn-m1' }));
+    expect(outcome).toEqual({ status: 'rejected', reason: 'risk:max_margin: the entry would take 3000 of margin at 10x leverage, above 2% of equity (2000)' });
+    expect(s.fake.calls('/fapi/v1/order', 'POST')).toHaveLength(0);
+    expect(s.fake.positionAmount('BTCUSDT').toFixed()).toBe('0');
+  });
+
+  it('lets an entry through within the limit', async () => {
+    const s = await stack(CONFIG.replace('    stopLoss: { percent: 2 }', '    risk: { maxMarginPercent: 40 }\n    stopLoss: { percent: 2 }'));
+    const outcome = await s.executor.execute(jobFor(s.config, { ticker: 'BINANCE:BTCUSDT.P', action: 'buy', sentiment: 'long', quantity: '0.5', price: '60000', id: 'bn-m2' }));
+    expect(outcome).toEqual({ status: 'executed' });
+    expect(s.fake.positionAmount('BTCUSDT').toFixed()).toBe('0.5');
   });
 });
