@@ -402,6 +402,12 @@ export class Executor {
     const positionId = existing?.id ?? ulid();
     const entryId = idFor(broker, { source: job.signalId, account: job.account, leg: 'entry' });
     const type: OrderType = alert.orderType;
+    const protection = broker.capabilities.protectionFor(instrument);
+    if (existing && (protection === 'native' || protection === 'attached')) {
+      // The bracket's exits already hold the position at the broker; exits for the added part would be a second set,
+      // which such brokers refuse (Alpaca: one resting sell per position). Refused before anything is sent.
+      return refused(`unsupported: ${job.symbol} is protected by a bracket held at ${broker.name}; adding to it is not supported there (close and re-enter instead)`);
+    }
     // Where the broker previews margin (futures), an entry that would take more than allowed is refused by name.
     if (broker.capabilities.marginPreview && broker.marginImpact) {
       const impact = await broker.marginImpact({
@@ -410,7 +416,6 @@ export class Executor {
       const margin = checkMargin({ ...impact, equity: account.equity, maxMarginPercent: risk.maxMarginPercent });
       if (!margin.ok) return refused(`${margin.reason}: ${margin.detail}`);
     }
-    const protection = broker.capabilities.protectionFor(instrument);
     if (!existing && (protection === 'native' || protection === 'attached')) {
       return this.openBracket(work, { instrument, side, entrySide, quantity: sized.quantity, legs, entryId, positionId, day });
     }

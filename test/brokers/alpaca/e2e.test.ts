@@ -31,6 +31,12 @@ strategies:
     sizing: { mode: fixed_quantity, value: 2 }
     stopLoss: { percent: 2 }
     takeProfit: { percent: 4 }
+  stacks:
+    account: alpaca
+    sizing: { mode: fixed_quantity, value: 2 }
+    pyramiding: { enabled: true, maxEntries: 3 }
+    stopLoss: { percent: 2 }
+    takeProfit: { percent: 4 }
   coins:
     account: alpaca
     sizing: { mode: fixed_quantity, value: 0.01 }
@@ -139,5 +145,15 @@ describe('an alert traded at Alpaca', () => {
     const exit = fake.calls.filter((c) => c.method === 'POST').map((c) => c.body as Record<string, unknown>)[1];
     expect(exit).toMatchObject({ symbol: 'BTC/USD', side: 'sell', type: 'market', qty: '0.01' });
     expect(trading(fake.calls)).toEqual(['POST /v2/orders', 'POST /v2/orders']);
+  });
+
+  it('an add to a stock position held in a native bracket is refused before anything is sent (Alpaca allows one resting sell per position)', async () => {
+    fake.setPrice('MSFT', '400');
+    expect(await signal({ strategy: 'stacks', ticker: 'MSFT', action: 'buy', sentiment: 'long', price: '400' })).toMatchObject({ status: 'executed' });
+    expect(trading(fake.calls)).toEqual(['POST /v2/orders']);
+    const added = await signal({ strategy: 'stacks', ticker: 'MSFT', action: 'add', price: '401' });
+    expect(added).toEqual({ status: 'rejected', reason: 'unsupported: MSFT is protected by a bracket held at alpaca; adding to it is not supported there (close and re-enter instead)' });
+    expect(trading(fake.calls)).toEqual(['POST /v2/orders']);
+    expect(positionOf('MSFT')).toMatchObject({ status: 'open' });
   });
 });
