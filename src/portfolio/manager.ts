@@ -158,8 +158,8 @@ export class PositionManager {
   private generation = 0;
   /** The generation the books were last brought up to. */
   private booksGeneration: number | undefined;
-  /** Water marks moved this tick, written together at its end: position id → [column, value, stamp]. */
-  private readonly pendingMarks = new Map<string, ['high' | 'low', string, string]>();
+  /** Water marks moved this tick, written together at its end: position id → [column, value, stamp, its book entry]. */
+  private readonly pendingMarks = new Map<string, ['high' | 'low', string, string, Watched]>();
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -308,11 +308,14 @@ export class PositionManager {
   private flushMarks(): void {
     const { db } = this.options;
     if (this.pendingMarks.size === 0 || !db || !this.writeHigh || !this.writeLow) return;
-    this.currentGeneration(); // whatever else was written before is a new generation
+    // Something else wrote since the books were read: it may have changed one of these rows too, and our stamp would
+    // hide that from the next read. Those rows are then read again (their cached stamp no longer matches anything).
+    const othersWrote = this.currentGeneration() !== this.booksGeneration;
     const { writeHigh, writeLow } = this;
     db.transaction(() => {
       for (const [id, [column, value, stamp]] of this.pendingMarks) (column === 'high' ? writeHigh : writeLow).run(value, stamp, id);
     })();
+    if (othersWrote) for (const [, [, , , watched]] of this.pendingMarks) watched.stamp = '';
     this.pendingMarks.clear();
     // The book holds these writes already (and nothing ran in between: this is synchronous), so they start no new generation.
     this.knownVersion = this.journalVersion();
@@ -570,7 +573,7 @@ export class PositionManager {
     watched.position = { ...p, ...patch, updatedAt: at };
     watched.levels = fastLevels(watched.position);
     watched.stamp = stamp;
-    this.pendingMarks.set(p.id, 'highWater' in patch ? ['high', decimalText(patch.highWater), stamp] : ['low', decimalText(patch.lowWater), stamp]);
+    this.pendingMarks.set(p.id, 'highWater' in patch ? ['high', decimalText(patch.highWater), stamp, watched] : ['low', decimalText(patch.lowWater), stamp, watched]);
   }
 
   /**

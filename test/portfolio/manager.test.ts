@@ -372,6 +372,33 @@ describe('position manager: the loop', () => {
   let r: Rig | undefined;
   afterEach(async () => { await r?.close(); r = undefined; });
 
+  it('a row another process changes during a tick that also moves its water mark is read again (the loop\'s stamp does not hide the change)', async () => {
+    let duringQuotes: (() => void) | undefined;
+    r = await rig({
+      emulated: true,
+      wrap: (broker) => overriding(broker, {
+        quotes: async (symbols: string[]) => { duringQuotes?.(); duringQuotes = undefined; return broker.quotes(symbols); },
+      }),
+    });
+    await r.open({ action: 'buy', price: '100', stopLoss: { trailAmount: '5' }, takeProfit: { limitPrice: '150' } });
+    await r.manager.tick();
+    const id = openOf(r)?.id ?? '';
+    duringQuotes = () => {
+      const other = openDatabase(r?.h.db.name ?? '');
+      try {
+        new PositionsRepo(other).update(id, { stopPrice: new Decimal('108') }); // another process tightens the stop mid-tick
+      } finally {
+        other.close();
+      }
+    };
+    await r.paper.updatePrice('AAPL', '110');
+    await r.manager.tick(); // the high water moves to 110 in the same tick
+    expect([openOf(r)?.highWater?.toFixed(), openOf(r)?.stopPrice?.toFixed()]).toEqual(['110', '108']);
+    await r.paper.updatePrice('AAPL', '107'); // below the new stop, above the trail (105)
+    await r.manager.tick();
+    expect(closedRows(r).map((c) => [c.reason, c.exit])).toEqual([['stop_loss', '107']]);
+  });
+
   it('sees a change written by another connection (another process) and by its own, though a quiet tick reads nothing', async () => {
     r = await rig({ emulated: true });
     await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
