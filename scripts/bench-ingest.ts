@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
 import { Redis } from 'ioredis';
+import { deletePrefixedKeys } from '../src/queue/redis.ts';
 import { pino } from 'pino';
 import { startDaemon } from '../src/main.ts';
 import { createLogger } from '../src/ops/logger.ts';
@@ -68,16 +69,7 @@ async function startBare(): Promise<{ url: string; server: Server }> {
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server };
 }
 
-async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
+const deleteKeys = deletePrefixedKeys;
 
 async function run(url: string, connections: number): Promise<AutocannonResult> {
   return autocannon({

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
+import { deletePrefixedKeys } from '../src/queue/redis.ts';
 import { z } from 'zod';
 import { runPositions, runStats, runTrades } from '../src/cli/read-commands.ts';
 import type { Output } from '../src/cli/output.ts';
@@ -92,12 +93,7 @@ async function dropKeys(redisUrl: string, prefix: string): Promise<void> {
   redis.on('error', () => undefined); // a Redis that is not there was already reported by the start-up
   try {
     await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    await deletePrefixedKeys(redis, prefix);
   } finally {
     redis.disconnect();
   }

@@ -57,3 +57,27 @@ export async function assertRedisReachable(url: string, timeoutMs = 3000): Promi
     probe.disconnect();
   }
 }
+
+/** Every key under `${prefix}:`, scanned in pages (never KEYS, which blocks the server). */
+export async function keysWithPrefix(redis: Redis, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    found.push(...keys);
+  } while (cursor !== '0');
+  return found;
+}
+
+/** Deletes every key under `${prefix}:` (the demo's, a benchmark's, a test run's); returns how many. */
+export async function deletePrefixedKeys(redis: Redis, prefix: string): Promise<number> {
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}

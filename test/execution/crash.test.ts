@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createWorkerRedis } from '../../src/queue/redis.ts';
+import { createWorkerRedis, deletePrefixedKeys } from '../../src/queue/redis.ts';
 import { SignalQueue } from '../../src/queue/signal-queue.ts';
 import { REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
 import { dedupeFor, jobFor, loadTestConfig, writeExecutionEnv } from '../helpers/execution-stack.ts';
@@ -36,14 +36,7 @@ afterAll(async () => {
     if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
   }
   const admin = createWorkerRedis(REDIS_URL);
-  for (const prefix of prefixes) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await admin.del(...keys);
-    } while (cursor !== '0');
-  }
+  for (const prefix of prefixes) await deletePrefixedKeys(admin, prefix);
   admin.disconnect();
   for (const c of clients) c.disconnect();
   for (const d of dirs) d.cleanup();

@@ -4,7 +4,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Redis } from 'ioredis';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon, type Role } from '../../src/main.ts';
@@ -12,7 +11,7 @@ import { createLogger } from '../../src/ops/logger.ts';
 import { Decimal } from '../../src/domain/money.ts';
 import { openDatabase } from '../../src/store/db.ts';
 import { AccountStateRepo } from '../../src/store/account-state-repo.ts';
-import { REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
+import { dropRedisPrefix, REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
 
 const SECRET = 'e2e-actions-Secret-4b1d9e';
 const silent = createLogger({ level: 'silent', destination: { write: () => undefined } });
@@ -135,17 +134,7 @@ class Harness {
   async close(): Promise<void> {
     await this.stopDaemon();
     this.journal?.close();
-    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-    try {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${this.prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.unlink(...keys);
-      } while (cursor !== '0');
-    } finally {
-      await redis.quit();
-    }
+    await dropRedisPrefix(this.prefix);
     this.dir.cleanup();
   }
 

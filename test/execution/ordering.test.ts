@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExecutionRole, type ExecutionRole } from '../../src/execution/worker.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 import { laneFor } from '../../src/queue/lanes.ts';
-import { createWorkerRedis } from '../../src/queue/redis.ts';
+import { createWorkerRedis, deletePrefixedKeys } from '../../src/queue/redis.ts';
 import { SignalQueue, type ExecutionJobData } from '../../src/queue/signal-queue.ts';
 import { openDatabase, type SqliteDatabase } from '../../src/store/db.ts';
 import type { Config } from '../../src/config/schema.ts';
@@ -71,14 +71,7 @@ async function waitForSignals(db: SqliteDatabase, ids: string[], timeoutMs: numb
   }
 }
 
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-}
+const deleteKeys = deletePrefixedKeys;
 
 /** Records when each job ran and on which role, around the real Executor.execute. */
 function trace(stack: ExecutionStack, role: string, runs: Run[]): void {

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { startDaemon, type Role } from '../../src/main.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 import { laneQueueName } from '../../src/queue/lanes.ts';
+import { deletePrefixedKeys, keysWithPrefix } from '../../src/queue/redis.ts';
 import type { ExecutionJobData } from '../../src/queue/signal-queue.ts';
 import { REDIS_URL, tempDir, uniquePrefix } from './env.ts';
 
@@ -96,27 +97,9 @@ export async function startWebhookDaemon(options: DaemonOptions): Promise<TestDa
 }
 
 /** Deletes every key under `${prefix}:`. */
-export async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
-  let deleted = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
+export const deleteKeys = deletePrefixedKeys;
 
-export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    found.push(...keys);
-  } while (cursor !== '0');
-  return found;
-}
+export const keysUnder = keysWithPrefix;
 
 /** Every value stored under the prefix, as text: strings, hashes, lists, sets, sorted sets and streams. */
 export async function dumpValues(redis: Redis, prefix: string): Promise<Array<{ key: string; text: string }>> {

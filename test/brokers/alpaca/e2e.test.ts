@@ -3,13 +3,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../../../src/main.ts';
 import { createLogger } from '../../../src/ops/logger.ts';
 import { AlpacaFake } from '../../fakes/alpaca.ts';
 import type { RecordedCall } from '../../fakes/alpaca.ts';
-import { REDIS_URL, tempDir, uniquePrefix } from '../../helpers/env.ts';
+import { dropRedisPrefix, REDIS_URL, tempDir, uniquePrefix, until } from '../../helpers/env.ts';
 import { useMswServer } from '../../helpers/msw.ts';
 
 const SECRET = 'alpaca-e2e-Secret-58c2a1';
@@ -63,31 +62,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await daemon?.stop();
   journal?.close();
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (found.length > 0) await redis.unlink(...found);
-    } while (cursor !== '0');
-  } finally {
-    await redis.quit();
-  }
+  await dropRedisPrefix(prefix);
   dir.cleanup();
 });
 
 beforeEach(() => { fake.calls = []; });
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 async function signal(alert: Record<string, unknown>): Promise<{ status: string; reason: string | null }> {
   counter += 1;

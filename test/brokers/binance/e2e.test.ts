@@ -4,12 +4,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type Daemon } from '../../../src/main.ts';
 import { createLogger } from '../../../src/ops/logger.ts';
 import { BinanceFake, FAKE_API_KEY, FAKE_API_SECRET, FAKE_BASE_URL } from '../../fakes/binance.ts';
-import { REDIS_URL, tempDir, uniquePrefix } from '../../helpers/env.ts';
+import { dropRedisPrefix, REDIS_URL, tempDir, uniquePrefix, until } from '../../helpers/env.ts';
 import { useMswServer } from '../../helpers/msw.ts';
 
 const SECRET = 'binance-e2e-Secret-3d71f0';
@@ -54,29 +53,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await daemon?.stop();
   journal?.close();
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (found.length > 0) await redis.unlink(...found);
-    } while (cursor !== '0');
-  } finally {
-    await redis.quit();
-  }
+  await dropRedisPrefix(prefix);
   dir.cleanup();
 });
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** The calls that change something at the exchange, in order, each with its order type. */
 const trading = (): string[] => fake.requests
