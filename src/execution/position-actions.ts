@@ -264,11 +264,17 @@ export function reducePosition(
 }
 
 export function closeRecord(ctx: ExecutionContext, position: Position, exit: JournalOrder, reason: ExitReason) {
-  const fills = ctx.orders.fillsForOrder(exit.clientOrderId);
+  return closeRecordOf(ctx, position, ctx.orders.fillsForOrder(exit.clientOrderId), reason, exit.averageFillPrice);
+}
+
+/** The closed_positions row for a set of closing fills (of one order, or the unbooked ones of several): exact, net of its fees. */
+export function closeRecordOf(
+  ctx: ExecutionContext, position: Position, fills: readonly JournalFill[], reason: ExitReason, fallbackPrice?: Decimal | undefined,
+) {
   const quantity = fills.reduce((sum, f) => sum.plus(f.quantity), ZERO);
   const notional = fills.reduce((sum, f) => sum.plus(f.quantity.mul(f.price)), ZERO);
   const exitFees = fills.reduce((sum, f) => sum.plus(f.fee), ZERO);
-  const exitPrice = quantity.gt(0) ? notional.div(quantity) : (exit.averageFillPrice ?? ZERO);
+  const exitPrice = quantity.gt(0) ? notional.div(quantity) : (fallbackPrice ?? ZERO);
   const entryFeeShare = position.quantity.gt(0) ? position.entryFees.mul(quantity).div(position.quantity) : ZERO;
   const direction = position.side === 'long' ? 1 : -1;
   const gross = exitPrice.minus(position.averageEntryPrice).mul(quantity).mul(direction);

@@ -11,7 +11,7 @@ import type { Signal } from '../domain/signal.ts';
 import { tradingDay } from '../domain/trading-day.ts';
 import type { ExecutionContext } from '../execution/context.ts';
 import {
-  accountTimeZone, cancelProtection, closePosition, closeRecord, currentLegs, idFor, openingSide, placeProtection, protectionLegsFor,
+  accountTimeZone, cancelProtection, closePosition, closeRecord, closeRecordOf, currentLegs, idFor, openingSide, placeProtection, protectionLegsFor,
   protectiveOrders, recordEntryFills, reducePosition, resizedProtectionIds, syncProtection, type CloseOutcome,
 } from '../execution/position-actions.ts';
 import { parseAlert } from '../intake/parse.ts';
@@ -588,9 +588,14 @@ export class PositionManager {
     for (const watched of syncs) {
       const p = watched.position;
       const legs = protectiveOrders(this.ctx, p.id);
-      if (legs.some((o) => !open.has(o.clientOrderId))) {
+      // A leg the broker no longer lists as open, or one that has filled further than the journal knows.
+      const moved = legs.some((o) => {
+        const atBroker = open.get(o.clientOrderId);
+        return !atBroker || atBroker.filledQuantity.gt(o.filledQuantity);
+      });
+      if (moved) {
         const closed = await syncProtection(this.ctx, broker, p);
-        if (closed) {
+        if (closed || await this.bookProtectiveFills(broker, book, p)) {
           await this.cancelEntries(broker, p);
           this.forget(book, p.id);
           continue;
@@ -605,6 +610,54 @@ export class PositionManager {
         await this.trailFixedStop(broker, book, watched, stopLeg, atBroker);
       }
     }
+  }
+
+  /**
+   * Protective legs that filled in part (a target limit taking liquidity in pieces), or in parts across both legs:
+   * their fills not yet in the books are booked as a partial close (the position keeps the rest, its protection is
+   * resized to it), or as the close when nothing is left. True when the position closed.
+   */
+  private async bookProtectiveFills(broker: Broker, book: Book, position: Position): Promise<boolean> {
+    const { ctx } = this;
+    const fresh = ctx.positions.findById(position.id);
+    if (!fresh || fresh.status !== 'open') return fresh?.status === 'closed';
+    const opening = openingSide(fresh.side);
+    let net = ZERO;
+    const closing: Array<{ fill: JournalFill; order: JournalOrder }> = [];
+    for (const order of ctx.orders.ordersForPosition(fresh.id)) {
+      for (const fill of ctx.orders.fillsForOrder(order.clientOrderId)) {
+        if (order.side === opening) net = net.plus(fill.quantity);
+        else {
+          net = net.minus(fill.quantity);
+          if (order.leg === 'stop' || order.leg === 'target') closing.push({ fill, order });
+        }
+      }
+    }
+    let missing = fresh.quantity.minus(net);
+    if (missing.lte(0)) return false;
+    // Each pass books all it sees, so what the books lack is the newest protective fills.
+    closing.sort((a, b) => a.fill.at.getTime() - b.fill.at.getTime());
+    const unbooked: JournalFill[] = [];
+    let last: JournalOrder | undefined;
+    for (let i = closing.length - 1; i >= 0 && missing.gt(0); i -= 1) {
+      const { fill, order } = closing[i] as { fill: JournalFill; order: JournalOrder };
+      unbooked.unshift(fill);
+      last ??= order;
+      missing = missing.minus(fill.quantity);
+    }
+    if (!last) return false;
+    const record = closeRecordOf(ctx, fresh, unbooked, reasonOfLeg(last));
+    if (net.lte(0)) {
+      const closed = ctx.positions.close(fresh.id, record);
+      for (const order of protectiveOrders(ctx, fresh.id)) await ctx.tracker.cancel(broker, order.clientOrderId);
+      ctx.logger.info({ event: 'position.closed', positionId: fresh.id, reason: record.exitReason, realizedPnl: closed.realizedPnl.toFixed() }, 'closed by its protective orders, filled in parts');
+      return true;
+    }
+    const { reduced } = reducePosition(ctx, fresh, record, net);
+    ctx.logger.info({ event: 'position.reduced', positionId: fresh.id, reason: record.exitReason, quantity: record.quantity.toFixed(), remaining: net.toFixed() },
+      `${fresh.symbol}: its ${last.leg} filled ${record.quantity.toFixed()} in part; ${net.toFixed()} left`);
+    await this.resizeProtection(broker, book, await this.instrument(broker, fresh.account, fresh.symbol), reduced);
+    return false;
   }
 
   /** A trail kept as a fixed stop order: moves the order's stop to the trail as the water mark moves (amend, else cancel and replace). */

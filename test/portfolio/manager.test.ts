@@ -557,6 +557,54 @@ function partialExit(part: string) {
   };
 }
 
+/**
+ * Targets (limit sells resting at the venue) kept by this wrapper and filled in the parts the test asks for: each part
+ * a real paper market order reported as the target's fill; the target is listed among the open orders while it rests.
+ */
+function partialTargets() {
+  const resting = new Map<string, Order>();
+  const partOf = new Map<string, string>();
+  let fill: (quantity: string, price: string) => Promise<void> = async () => undefined;
+  const live = (o: Order) => o.status === 'accepted' || o.status === 'partially_filled';
+  const find = (ref: OrderRef): Order | undefined =>
+    ('clientOrderId' in ref ? resting.get(ref.clientOrderId) : [...resting.values()].find((o) => o.id === ref.orderId));
+  const wrap = (inner: Broker, paper: PaperBroker): Broker => {
+    fill = async (quantity, price) => {
+      const order = [...resting.values()].find(live);
+      if (!order) throw new Error('no resting target');
+      await paper.updatePrice(order.symbol, price);
+      const part = `pt${ulid()}`;
+      partOf.set(part, order.clientOrderId);
+      const placed = await paper.placeOrder({ clientOrderId: part, symbol: order.symbol, side: order.side, type: 'market', quantity: new Decimal(quantity) });
+      const filled = order.filledQuantity.plus(placed.filledQuantity);
+      const average = (order.averageFillPrice ?? ZERO).mul(order.filledQuantity).plus((placed.averageFillPrice ?? ZERO).mul(placed.filledQuantity)).div(filled);
+      resting.set(order.clientOrderId, { ...order, filledQuantity: filled, averageFillPrice: average, status: filled.gte(order.quantity) ? 'filled' : 'partially_filled', updatedAt: new Date() });
+    };
+    return overriding(inner, {
+      placeOrder: async (request: OrderRequest) => {
+        if (request.leg !== 'target') return inner.placeOrder(request);
+        const now = new Date();
+        const order: Order = { id: ulid(), clientOrderId: request.clientOrderId, symbol: request.symbol, side: request.side, type: 'limit', status: 'accepted',
+          quantity: request.quantity, filledQuantity: ZERO, limitPrice: request.limitPrice, createdAt: now, updatedAt: now };
+        resting.set(order.clientOrderId, order);
+        return order;
+      },
+      getOrder: async (ref: OrderRef) => find(ref) ?? inner.getOrder(ref),
+      cancelOrder: async (ref: OrderRef) => {
+        const order = find(ref);
+        if (!order) return inner.cancelOrder(ref);
+        if (live(order)) resting.set(order.clientOrderId, { ...order, status: 'cancelled' });
+      },
+      openOrders: async (symbol?: string) => [...await inner.openOrders(symbol), ...[...resting.values()].filter((o) => live(o) && (symbol === undefined || o.symbol === symbol))],
+      fills: async (since?: Date): Promise<Fill[]> => (await inner.fills(since)).map((f) => {
+        const target = partOf.get(f.clientOrderId);
+        return target ? { ...f, clientOrderId: target } : f;
+      }),
+    });
+  };
+  return { wrap, fill: (quantity: string, price: string) => fill(quantity, price), resting };
+}
+
 const closedRows = (r: Rig, symbol = 'AAPL') => closedOf(r, symbol).map((c) => ({
   reason: c.exitReason, quantity: c.quantity.toFixed(), exit: c.exitPrice.toFixed(), pnl: c.realizedPnl.toFixed(), fees: c.fees.toFixed(),
   pct: c.realizedPnlPct?.toDecimalPlaces(6).toFixed(),
@@ -599,6 +647,29 @@ describe('position manager: closed_positions to the cent (paper fees 0.1 %, char
     await r.manager.tick();
     // (110.25 − 98.3) × 10 = 119.5; fees 0.30 + 0.69 + 1.1025 → 1.10 = 2.09; 117.41 on 983 is 11.944049 %
     expect(closedRows(r)).toEqual([{ reason: 'take_profit', quantity: '10', exit: '110.25', pnl: '117.41', fees: '2.09', pct: '11.944049' }]);
+  });
+
+  it('a target at the broker that fills in part: the part is booked, the rest keeps a stop and a target resized to it, and its stop closes it later', async () => {
+    const targets = partialTargets();
+    r = await rig({ feeRate: '0.001', wrap: targets.wrap });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } }); // fee 1.00
+    await targets.fill('4', '110'); // 4 of the target's 10
+    await r.manager.tick();
+    const rest = openOf(r);
+    expect([rest?.quantity.toFixed(), rest?.entryFees.toFixed()]).toEqual(['6', '0.6']);
+    const live = r.ctx.orders.ordersForPosition(rest?.id ?? '').filter((o) => (o.leg === 'stop' || o.leg === 'target') && o.status === 'accepted');
+    expect(live.map((o) => [o.leg, o.quantity.toFixed()]).sort()).toEqual([['stop', '6'], ['target', '6']]);
+
+    await r.paper.updatePrice('AAPL', '94'); // the resized stop (6) fills at the venue
+    await r.manager.tick();
+    expect(closedRows(r)).toEqual([
+      // (110 − 100) × 4 = 40; fees 0.40 + 0.44 out; 39.16 on 400 is 9.79 %
+      { reason: 'take_profit', quantity: '4', exit: '110', pnl: '39.16', fees: '0.84', pct: '9.79' },
+      // (94 − 100) × 6 = −36; fees 0.60 + 0.564 → 0.56
+      { reason: 'stop_loss', quantity: '6', exit: '94', pnl: '-37.16', fees: '1.16', pct: '-6.193333' },
+    ]);
+    expect(await r.paper.positions()).toEqual([]);
+    expect([...targets.resting.values()].map((o) => o.status)).toEqual(['cancelled', 'cancelled']);
   });
 
   it('a close whose exit filled in part before its claim lapsed: the part is booked, the rest closed, the entry fee split between them', async () => {
