@@ -264,7 +264,7 @@ export class PositionManager {
     this.tickNumber += 1;
     const accounts = this.ctx.brokers.accounts();
     try {
-      if (this.options.db) this.syncBooks(accounts);
+      if (this.options.db) await this.syncBooks(accounts);
     } catch (error) {
       this.ctx.logger.error({ event: 'positions.tick_failed', err: error instanceof Error ? error.stack : String(error) }, 'position tick could not read the journal');
       return;
@@ -456,7 +456,7 @@ export class PositionManager {
    * others read only rows whose updated_at moved, in one query for all accounts, and nothing at all when SQLite
    * reports no write since the last read (`data_version` for other connections, `total_changes()` for this one).
    */
-  private syncBooks(accounts: readonly string[]): void {
+  private async syncBooks(accounts: readonly string[]): Promise<void> {
     const { ctx } = this;
     const generation = this.currentGeneration();
     const unloaded = accounts.filter((a) => !this.book(a).loaded);
@@ -471,6 +471,9 @@ export class PositionManager {
       }
       book.loaded = true;
       book.symbols = undefined;
+      // A first load parses every row (~0.1 ms each): the event loop gets a turn between accounts. What others write
+      // meanwhile is a new generation, read by the next tick (the cursor only looks back from rows already seen).
+      if (account !== unloaded.at(-1)) await new Promise<void>((resolve) => { setImmediate(resolve); });
     }
     if (this.changedRows && since !== '') {
       for (const [account, id, stamp, status] of this.changedRows.all(since) as Array<[string, string, string, string]>) {
