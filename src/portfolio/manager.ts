@@ -461,6 +461,7 @@ export class PositionManager {
     const generation = this.currentGeneration();
     const unloaded = accounts.filter((a) => !this.book(a).loaded);
     if (unloaded.length === 0 && generation === this.booksGeneration) return;
+    // No row seen yet (an empty journal at start): every row is read once; the cursor then moves past them.
     const since = this.cursor === '' ? '' : new Date(Date.parse(this.cursor) - CURSOR_MARGIN_MS).toISOString();
     for (const account of unloaded) {
       const book = this.book(account);
@@ -475,7 +476,7 @@ export class PositionManager {
       // meanwhile is a new generation, read by the next tick (the cursor only looks back from rows already seen).
       if (account !== unloaded.at(-1)) await new Promise<void>((resolve) => { setImmediate(resolve); });
     }
-    if (this.changedRows && since !== '') {
+    if (this.changedRows && unloaded.length < accounts.length) {
       for (const [account, id, stamp, status] of this.changedRows.all(since) as Array<[string, string, string, string]>) {
         if (stamp > this.cursor) this.cursor = stamp;
         const book = this.books.get(account);

@@ -399,6 +399,16 @@ describe('position manager: the loop', () => {
     expect(closedRows(r).map((c) => [c.reason, c.exit])).toEqual([['stop_loss', '107']]);
   });
 
+  it('a position opened after a first tick that found the journal empty is watched (a fresh daemon)', async () => {
+    r = await rig({ emulated: true });
+    await r.manager.tick();
+    await r.manager.tick();
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    await r.paper.updatePrice('AAPL', '94.5');
+    await r.manager.tick();
+    expect(closedRows(r).map((c) => [c.reason, c.exit])).toEqual([['stop_loss', '94.5']]);
+  });
+
   it('sees a change written by another connection (another process) and by its own, though a quiet tick reads nothing', async () => {
     r = await rig({ emulated: true });
     await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
