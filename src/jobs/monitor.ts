@@ -39,11 +39,9 @@ export function createMonitor(deps: MonitorDeps): Monitor {
   const runs = new RedisRunLog(deps.redis, deps.prefix);
   const jobDeps: JobDeps = { ctx, db: deps.db, equity: new EquityRepo(deps.db, { now: ctx.now }), lock, runs, logger, crons: deps.crons };
   const intervalMs = ctx.config().positions.loopIntervalMs;
-  // No `db` option yet: the manager's incremental journal read never starts when its first load finds no open
-  // position (a fresh daemon), so it would miss every position opened after start. Reloading the open positions
-  // each tick is correct, at ~40 µs a row; pass `db: deps.db` once that is fixed in manager.ts.
+  // With `db`, a quiet tick reads nothing from the journal (PRAGMA data_version says whether anyone wrote).
   // The kill switch runs at the end of each tick, with its marks; its trips are kept in Redis so a `resume` holds across processes.
-  const manager = new PositionManager(ctx, { intervalMs, killSwitch: new KillSwitch(ctx, { trips: runs }) });
+  const manager = new PositionManager(ctx, { intervalMs, db: deps.db, killSwitch: new KillSwitch(ctx, { trips: runs }) });
   let schedule: JobSchedule | undefined;
   let started = false;
 

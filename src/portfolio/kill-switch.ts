@@ -13,7 +13,7 @@ export interface DayLossInput {
   dayStartEquity: Decimal;
   /** Realized P&L of the trades closed today (net of fees). */
   realizedPnl: Decimal;
-  /** Unrealized P&L of what is held now, at current marks. */
+  /** Today's unrealized P&L: at current marks, less what was carried into the day. */
   unrealizedPnl: Decimal;
   maxDailyLossPercent: Decimal;
 }
@@ -68,6 +68,7 @@ export interface KillSwitchEvaluation {
   tradingDay: string;
   dayStartEquity: Decimal;
   realizedPnl: Decimal;
+  /** Today's part of the unrealized P&L: at current marks, less what the positions carried into the day had made. */
   unrealizedPnl: Decimal;
   loss: Decimal;
   lossPercent: Decimal;
@@ -161,8 +162,9 @@ export class KillSwitch {
     const settings = ctx.config().accounts[account]?.killSwitch;
     if ((settings?.flatten ?? true) && killSwitchHaltStands(state, day)) return exact();
     const limit = state.dayStartEquity.mul(settings?.maxDailyLossPercent ?? new Decimal(5)).div(HUNDRED).toNumber();
-    const loss = -(realized + input.estimate.unrealized);
-    const slack = (input.estimate.magnitude + Math.abs(realized) + Math.abs(limit)) * SCREEN_SLACK;
+    const carriedIn = state.dayStartUnrealized?.toNumber() ?? 0;
+    const loss = -(realized + input.estimate.unrealized - carriedIn);
+    const slack = (input.estimate.magnitude + Math.abs(realized) + Math.abs(carriedIn) + Math.abs(limit)) * SCREEN_SLACK;
     return loss + slack < limit ? undefined : exact();
   }
 
@@ -190,16 +192,6 @@ export class KillSwitch {
     const limitPercent = settings?.maxDailyLossPercent ?? new Decimal(5);
     const flatten = settings?.flatten ?? true;
 
-    let state = ctx.accountState.get(account);
-    if (state?.tradingDay !== day || state.dayStartEquity === undefined) {
-      const equity = (await ctx.brokers.get(account).account()).equity;
-      ctx.accountState.setDayStart(account, day, equity);
-      ctx.logger.info({ event: 'kill_switch.day_start', account, tradingDay: day, equity: equity.toFixed() }, `day ${day} of ${account} starts at equity ${equity.toFixed()}`);
-      state = ctx.accountState.get(account);
-    }
-    const dayStartEquity = state?.dayStartEquity ?? ZERO;
-
-    const realized = ctx.positions.closedOnDay(account, day).reduce((sum, c) => sum.plus(c.realizedPnl), ZERO);
     const unmarked: string[] = [];
     let unrealized = ZERO;
     for (const position of options.positions ?? ctx.positions.listOpen(account)) {
@@ -208,9 +200,26 @@ export class KillSwitch {
       if (mark === undefined) { unmarked.push(position.symbol); continue; }
       unrealized = unrealized.plus(unrealizedPnl(position, mark));
     }
-    const math = dayLoss({ dayStartEquity, realizedPnl: realized, unrealizedPnl: unrealized, maxDailyLossPercent: limitPercent });
+
+    let state = ctx.accountState.get(account);
+    if (state?.tradingDay !== day || state.dayStartEquity === undefined) {
+      // The day's base: the equity now, and what the positions carried into the day had gained or lost by now (not today's).
+      const equity = (await ctx.brokers.get(account).account()).equity;
+      ctx.accountState.setDayStart(account, day, equity, unrealized);
+      ctx.logger.info({ event: 'kill_switch.day_start', account, tradingDay: day, equity: equity.toFixed(), unrealized: unrealized.toFixed() },
+        `day ${day} of ${account} starts at equity ${equity.toFixed()}, holding ${unrealized.toFixed()} unrealized`);
+      state = ctx.accountState.get(account);
+    }
+    const dayStartEquity = state?.dayStartEquity ?? ZERO;
+    const dayStartUnrealized = state?.dayStartUnrealized ?? ZERO;
+
+    const realized = ctx.positions.closedOnDay(account, day).reduce((sum, c) => sum.plus(c.realizedPnl), ZERO);
+    // A position carried in from yesterday: its realized or unrealized P&L runs from its entry, and the part it had
+    // made by the day's start is not today's. Subtracting the day-start total counts each piece once.
+    const todaysUnrealized = unrealized.minus(dayStartUnrealized);
+    const math = dayLoss({ dayStartEquity, realizedPnl: realized, unrealizedPnl: todaysUnrealized, maxDailyLossPercent: limitPercent });
     const result: KillSwitchEvaluation = {
-      account, tradingDay: day, dayStartEquity, realizedPnl: realized, unrealizedPnl: unrealized, ...math, limitPercent,
+      account, tradingDay: day, dayStartEquity, realizedPnl: realized, unrealizedPnl: todaysUnrealized, ...math, limitPercent,
       tripped: false, halted: ctx.accountState.isHalted(account, day), closed: [], pending: [], cancelledEntries: [], unmarked,
     };
 

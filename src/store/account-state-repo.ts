@@ -10,13 +10,15 @@ export interface AccountState {
   /** The halt lifts by itself on this trading day (the kill switch's "until the next day"); undefined: until resumed. */
   haltedUntilDay?: string | undefined;
   dayStartEquity?: Decimal | undefined;
+  /** Unrealized P&L of what was held when the day began (undefined: nothing, or a journal from before it was kept). */
+  dayStartUnrealized?: Decimal | undefined;
   tradingDay?: string | undefined;
   updatedAt: Date;
 }
 
 interface AccountStateRow {
   account: string; halted: 0 | 1; halted_reason: string | null; halted_until_day: string | null;
-  day_start_equity: string | null; trading_day: string | null; updated_at: string;
+  day_start_equity: string | null; day_start_unrealized: string | null; trading_day: string | null; updated_at: string;
 }
 
 function fromRow(row: AccountStateRow): AccountState {
@@ -26,6 +28,7 @@ function fromRow(row: AccountStateRow): AccountState {
     haltedReason: orUndefined(row.halted_reason),
     haltedUntilDay: orUndefined(row.halted_until_day),
     dayStartEquity: optionalDecimalFrom(row.day_start_equity),
+    dayStartUnrealized: optionalDecimalFrom(row.day_start_unrealized),
     tradingDay: orUndefined(row.trading_day),
     updatedAt: timeFrom(row.updated_at),
   };
@@ -72,11 +75,15 @@ export class AccountStateRepo {
     return state.haltedUntilDay === undefined || tradingDay < state.haltedUntilDay;
   }
 
-  /** Records the equity the account starts a trading day with: the kill switch's base for that day. */
-  setDayStart(account: string, tradingDay: string, equity: Decimal): void {
+  /**
+   * Records what the account starts a trading day with, the kill switch's base for that day: its equity, and the
+   * unrealized P&L of what it holds then (the part of today's marks that is yesterday's).
+   */
+  setDayStart(account: string, tradingDay: string, equity: Decimal, unrealized?: Decimal): void {
     this.db.prepare(`
-      INSERT INTO account_state (account, halted, day_start_equity, trading_day, updated_at) VALUES (@account, 0, @equity, @day, @at)
-      ON CONFLICT (account) DO UPDATE SET day_start_equity = @equity, trading_day = @day, updated_at = @at`)
-      .run({ account, equity: decimalText(equity), day: tradingDay, at: timeText(this.now()) });
+      INSERT INTO account_state (account, halted, day_start_equity, day_start_unrealized, trading_day, updated_at)
+      VALUES (@account, 0, @equity, @unrealized, @day, @at)
+      ON CONFLICT (account) DO UPDATE SET day_start_equity = @equity, day_start_unrealized = @unrealized, trading_day = @day, updated_at = @at`)
+      .run({ account, equity: decimalText(equity), unrealized: unrealized === undefined ? null : decimalText(unrealized), day: tradingDay, at: timeText(this.now()) });
   }
 }

@@ -221,7 +221,14 @@ GROUP BY strategy
 ORDER BY strategy;
 `;
 
+// The unrealized P&L the account held when its trading day began: what a position carried in from yesterday had
+// already gained or lost is not today's, so the kill switch counts only the move since (NULL: nothing was held).
+const DAY_START_UNREALIZED_V2 = `
+ALTER TABLE account_state ADD COLUMN day_start_unrealized TEXT;
+`;
+
 /** Every migration, in order; versions start at 1 and have no gaps. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'journal', sql: JOURNAL_V1 },
+  { version: 2, name: 'day start unrealized', sql: DAY_START_UNREALIZED_V2 },
 ];

@@ -63,6 +63,29 @@ describe('the kill switch at an account', () => {
     expect(await harness.executor.execute(harness.job(BUY))).toEqual({ status: 'executed' });
   }
 
+  it('counts only the move since the day began for a position held overnight: the gain it brought neither hides a loss nor counts twice', async () => {
+    h = await createHarness({ configText: CONFIG() });
+    const ks = new KillSwitch(h.ctx);
+    await openLong(h); // 500 AAPL at 100
+    const today = new Date();
+    expect((await ks.evaluate('paper', { now: today, marks: marks('100') })).reached).toBe(false);
+
+    // Overnight AAPL rose to 110: the next day starts with 5,000 of unrealized gain already in its equity (105,000).
+    const tomorrow = new Date(today.getTime() + 24 * 3600_000);
+    await h.paper.updatePrice('AAPL', '110');
+    const start = await ks.evaluate('paper', { now: tomorrow, marks: marks('110') });
+    expect([start.dayStartEquity.toFixed(), start.unrealizedPnl.toFixed(), start.loss.toFixed(), start.reached]).toEqual(['105000', '0', '0', false]);
+    expect(h.ctx.accountState.get('paper')?.dayStartUnrealized?.toFixed()).toBe('5000');
+
+    // Down to 99.5: from its entry the position is only 250 under water, but today it lost 5,250, 5 % of 105,000.
+    await h.paper.updatePrice('AAPL', '99.5');
+    const tripped = await ks.evaluate('paper', { now: new Date(tomorrow.getTime() + 60_000), marks: marks('99.5') });
+    expect([tripped.unrealizedPnl.toFixed(), tripped.loss.toFixed(), tripped.lossPercent.toFixed(), tripped.tripped]).toEqual(['-5250', '5250', '5', true]);
+    expect(tripped.closed).toEqual(['AAPL']);
+    // The trade itself, from its entry: -250.
+    expect(h.ctx.positions.listClosed({}).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['kill_switch', '-250']]);
+  });
+
   it('trips mid-day when the unrealized loss crosses 5%: flattens, cancels resting entries, halts; calling it again changes nothing', async () => {
     h = await createHarness({ configText: CONFIG() });
     const ks = new KillSwitch(h.ctx);

@@ -27,6 +27,9 @@ function objects(db: Database.Database, type: 'table' | 'view'): string[] {
   return (db.prepare("SELECT name FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all(type) as string[]);
 }
 
+/** The newest schema version this tradewire knows; the tests add versions after it. */
+const N = MIGRATIONS.length;
+
 describe('openDatabase and migrate', () => {
   it('creates the parent directory and every table and view from an empty file', () => {
     const path = tempPath();
@@ -38,7 +41,10 @@ describe('openDatabase and migrate', () => {
       expect(objects(db, 'view')).toEqual(VIEWS);
       for (const view of VIEWS) expect(() => db.prepare(`SELECT * FROM ${view}`).all()).not.toThrow();
       expect(db.prepare('SELECT version, name, applied_at FROM schema_migrations').all())
-        .toEqual([{ version: 1, name: 'journal', applied_at: '2026-02-01T08:00:00.000Z' }]);
+        .toEqual([
+          { version: 1, name: 'journal', applied_at: '2026-02-01T08:00:00.000Z' },
+          { version: 2, name: 'day start unrealized', applied_at: '2026-02-01T08:00:00.000Z' },
+        ]);
       expect(schemaVersion(db)).toBe(MIGRATIONS.length);
     } finally {
       db.close();
@@ -68,7 +74,7 @@ describe('openDatabase and migrate', () => {
     const second = openDatabase(path, { now: manualClock('2026-03-01T08:00:00.000Z').now });
     try {
       expect(second.prepare('SELECT * FROM schema_migrations').all()).toEqual(before);
-      expect(migrate(second)).toEqual({ applied: [], version: 1 });
+      expect(migrate(second)).toEqual({ applied: [], version: MIGRATIONS.length });
       expect(second.prepare('SELECT * FROM schema_migrations').all()).toEqual(before);
     } finally {
       second.close();
@@ -78,10 +84,10 @@ describe('openDatabase and migrate', () => {
   it('applies only the missing migrations, each in its own transaction', () => {
     const path = tempPath();
     openDatabase(path).close();
-    const next = [...MIGRATIONS, { version: 2, name: 'notes', sql: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);' }];
+    const next = [...MIGRATIONS, { version: N + 1, name: 'notes', sql: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);' }];
     const db = new Database(path);
     try {
-      expect(migrate(db, next).applied).toEqual([2]);
+      expect(migrate(db, next).applied).toEqual([N + 1]);
       expect(objects(db, 'table')).toContain('notes');
       expect(migrate(db, next).applied).toEqual([]);
     } finally {
@@ -92,12 +98,12 @@ describe('openDatabase and migrate', () => {
   it('rolls a failing migration back whole and leaves the version where it was', () => {
     const path = tempPath();
     openDatabase(path).close();
-    const broken = [...MIGRATIONS, { version: 2, name: 'broken', sql: 'CREATE TABLE half_done (id INTEGER); SELECT * FROM no_such_table;' }];
+    const broken = [...MIGRATIONS, { version: N + 1, name: 'broken', sql: 'CREATE TABLE half_done (id INTEGER); SELECT * FROM no_such_table;' }];
     expect(() => openDatabase(path, { migrations: broken })).toThrow(/no_such_table/);
     const db = new Database(path);
     try {
       expect(objects(db, 'table')).not.toContain('half_done');
-      expect(schemaVersion(db)).toBe(1);
+      expect(schemaVersion(db)).toBe(N);
     } finally {
       db.close();
     }
@@ -106,17 +112,32 @@ describe('openDatabase and migrate', () => {
   it('refuses a database written by a newer tradewire, with a clear error', () => {
     const path = tempPath();
     const db = openDatabase(path);
-    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (2, 'from_the_future', '2027-01-01T00:00:00.000Z')").run();
+    db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'from_the_future', '2027-01-01T00:00:00.000Z')").run(N + 1);
     db.close();
     expect(() => openDatabase(path)).toThrow(MigrationError);
-    expect(() => openDatabase(path)).toThrow(/schema version 2, but this tradewire knows versions up to 1/);
+    expect(() => openDatabase(path)).toThrow(`schema version ${N + 1}, but this tradewire knows versions up to ${N}`);
   });
 
   it('refuses a database whose migration history names differ from the code', () => {
     const path = tempPath();
     openDatabase(path).close();
-    const renamed = [{ ...MIGRATIONS[0]!, name: 'something_else' }];
+    const renamed = [{ ...MIGRATIONS[0]!, name: 'something_else' }, ...MIGRATIONS.slice(1)];
     expect(() => openDatabase(path, { migrations: renamed })).toThrow(/has migration 1 'journal'/);
+  });
+
+  it('upgrades a version-1 journal in place: its rows stay, account_state gains day_start_unrealized', () => {
+    const path = tempPath();
+    const v1 = openDatabase(path, { migrations: MIGRATIONS.slice(0, 1) });
+    v1.prepare("INSERT INTO account_state (account, halted, day_start_equity, trading_day, updated_at) VALUES ('paper', 0, '1000.5', '2026-11-20', 't')").run();
+    v1.close();
+    const db = openDatabase(path);
+    try {
+      expect(schemaVersion(db)).toBe(N);
+      expect(db.prepare('SELECT account, day_start_equity, day_start_unrealized FROM account_state').all())
+        .toEqual([{ account: 'paper', day_start_equity: '1000.5', day_start_unrealized: null }]);
+    } finally {
+      db.close();
+    }
   });
 
   it('opens an in-memory journal too', () => {
@@ -138,7 +159,7 @@ describe('openDatabase and migrate', () => {
       const restored = openDatabase(copy);
       try {
         expect(restored.prepare('SELECT account, halted FROM account_state').all()).toEqual([{ account: 'paper', halted: 1 }]);
-        expect(schemaVersion(restored)).toBe(1);
+        expect(schemaVersion(restored)).toBe(N);
       } finally {
         restored.close();
       }
