@@ -257,10 +257,12 @@ export async function closePosition(ctx: ExecutionContext, broker: Broker, instr
 export function reducePosition(
   ctx: ExecutionContext, position: Position, record: ReturnType<typeof closeRecord>, remaining: Decimal,
 ): { closed: ClosedPosition; reduced: Position } {
-  const closed = ctx.positions.reduce(position.id, record, remaining);
   // The same expression closeRecord charged, subtracted: the two parts add up to the entry fee exactly.
   const feesLeft = position.quantity.gt(0) ? position.entryFees.minus(position.entryFees.mul(record.quantity).div(position.quantity)) : ZERO;
-  return { closed, reduced: ctx.positions.update(position.id, { entryFees: feesLeft }) };
+  const closed = ctx.positions.reduce(position.id, record, remaining, feesLeft);
+  const reduced = ctx.positions.findById(position.id);
+  if (reduced === undefined) throw new Error(`position ${position.id} vanished while being reduced`);
+  return { closed, reduced };
 }
 
 export function closeRecord(ctx: ExecutionContext, position: Position, exit: JournalOrder, reason: ExitReason) {

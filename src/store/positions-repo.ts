@@ -297,7 +297,8 @@ export class PositionsRepo {
    * A partial close: writes the closed_positions row for the part taken off and leaves `remaining` open,
    * in one transaction. Any claim is released: the position is open again for the next closer.
    */
-  reduce(positionId: string, record: CloseRecord, remaining: Decimal): ClosedPosition {
+  /** Books a partial close and what is left, in one transaction; `entryFeesLeft` is the entry fee the rest still carries. */
+  reduce(positionId: string, record: CloseRecord, remaining: Decimal, entryFeesLeft?: Decimal): ClosedPosition {
     return this.db.transaction(() => {
       const position = this.findById(positionId);
       if (position === undefined || position.status === 'closed') throw new InvariantError(`no live position ${positionId} to reduce`);
@@ -306,8 +307,8 @@ export class PositionsRepo {
       const closed = this.insertClosed(position, record, closedAt);
       const status = position.status === 'closing' ? 'open' : position.status;
       this.db.prepare(`
-        UPDATE positions SET quantity = ?, status = ?, claimed_by = NULL, claim_expires_at = NULL, updated_at = ?
-        WHERE id = ?`).run(decimalText(remaining), status, timeText(closedAt), positionId);
+        UPDATE positions SET quantity = ?, entry_fees = ?, status = ?, claimed_by = NULL, claim_expires_at = NULL, updated_at = ?
+        WHERE id = ?`).run(decimalText(remaining), decimalText(entryFeesLeft ?? position.entryFees), status, timeText(closedAt), positionId);
       return closed;
     }).immediate();
   }

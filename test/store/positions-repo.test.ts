@@ -146,4 +146,15 @@ describe('close', () => {
     expect(positions.closedForPosition('POS-1').map((c) => [c.quantity.toFixed(), c.exitReason])).toEqual([['4', 'signal']]);
     expect(() => positions.reduce('POS-1', takeProfit, d('0'))).toThrow(/close it instead/);
   });
+
+  it('a reduce writes the closed part, the quantity left and the entry fee left in one transaction', () => {
+    const entryFees = positions.open(longAapl()).entryFees;
+    positions.reduce('POS-1', { ...takeProfit, quantity: d('4'), realizedPnl: d('29.56'), exitReason: 'signal' }, d('6'), d('0.3'));
+    expect(positions.findById('POS-1')?.entryFees.toFixed()).toBe('0.3');
+    // A failing insert leaves the quantity and the fee where they were.
+    journal.db.exec(`CREATE TRIGGER no_more_closes BEFORE INSERT ON closed_positions BEGIN SELECT RAISE(ABORT, 'disk says no'); END`);
+    expect(() => positions.reduce('POS-1', { ...takeProfit, quantity: d('1'), exitReason: 'signal' }, d('5'), d('0.25'))).toThrow(/disk says no/);
+    expect([positions.findById('POS-1')?.quantity.toFixed(), positions.findById('POS-1')?.entryFees.toFixed()]).toEqual(['6', '0.3']);
+    expect(entryFees.toFixed()).toBe('0.5');
+  });
 });
