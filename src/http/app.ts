@@ -19,6 +19,8 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  // Answers are small JSON, never cached by a client: hashing each body for an ETag is wasted work on the alert path.
+  app.set('etag', false);
   app.set('trust proxy', deps.trustProxy === true);
 
   // Liveness: the process answers. It never touches Redis or the database, so a slow dependency can't make PM2 restart us.
