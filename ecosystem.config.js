@@ -10,6 +10,9 @@ export const apps = [
     cwd: import.meta.dirname,
     instances: 1,
     exec_mode: 'fork',
+    // A larger young generation: the position loop's per-tick quotes are short-lived, and with the default the
+    // collector's copies are most of a tick's tail (README, Performance: bench:positions).
+    node_args: '--max-semi-space-size=64',
     autorestart: true,
     // Longer than the slowest in-flight order: SIGTERM lets running jobs finish before the process exits.
     kill_timeout: 30000,
