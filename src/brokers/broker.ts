@@ -27,6 +27,8 @@ export interface Capabilities {
   marginPreview: boolean;
   /** Modify in place (true) or cancel-and-replace by tradewire (false). */
   amend: boolean;
+  /** How a resting trailing stop may trail; absent: by a percentage and by an amount. */
+  trailBy?: ReadonlyArray<'percent' | 'amount'> | undefined;
 }
 
 export interface BrokerHealth {

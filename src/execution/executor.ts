@@ -403,6 +403,8 @@ export class Executor {
     const entryId = idFor(broker, { source: job.signalId, account: job.account, leg: 'entry' });
     const type: OrderType = alert.orderType;
     const protection = broker.capabilities.protectionFor(instrument);
+    const unplaceable = protection === 'emulated' ? undefined : unplaceableTrail(broker, legs.stop);
+    if (unplaceable) return refused(`unsupported: ${unplaceable}`);
     if (existing && (protection === 'native' || protection === 'attached')) {
       // The bracket's exits already hold the position at the broker; exits for the added part would be a second set,
       // which such brokers refuse (Alpaca: one resting sell per position). Refused before anything is sent.
@@ -596,3 +598,18 @@ export class Executor {
   }
 }
 
+/**
+ * Why the broker could not hold this trailing stop, or undefined when it can: found before the entry is sent, so a
+ * stop that would be refused after the fill never leaves a position opened and closed again at once.
+ */
+function unplaceableTrail(broker: Broker, stop: ProtectionLegs['stop']): string | undefined {
+  const trailBy = broker.capabilities.trailBy;
+  if (stop === undefined || trailBy === undefined) return undefined;
+  if (stop.trailAmount !== undefined && !trailBy.includes('amount')) {
+    return `${broker.name} trails a stop by a percentage only: give stopLoss.trailPercent instead of an amount`;
+  }
+  if (stop.trailPercent !== undefined && !trailBy.includes('percent')) {
+    return `${broker.name} trails a stop by an amount only: give stopLoss.trailAmount instead of a percentage`;
+  }
+  return undefined;
+}

@@ -61,6 +61,8 @@ export const BINANCE_CAPABILITIES: Capabilities = {
   marginPreview: true,
   // Limits are amended in place (PUT /fapi/v1/order); an algo order is re-placed under its own client id.
   amend: true,
+  // callbackRate: Binance trails by a percentage (0.1 to 10) only.
+  trailBy: ['percent'],
 };
 
 /** What the adapter learnt about an order it placed or saw: where to look it up without asking every endpoint. */

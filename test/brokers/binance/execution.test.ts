@@ -127,3 +127,21 @@ describe('margin preview before an entry', () => {
     expect(s.fake.positionAmount('BTCUSDT').toFixed()).toBe('0.5');
   });
 });
+
+describe('trailing stops at Binance', () => {
+  it('a trailing stop by amount is refused before the entry is sent (Binance trails by percent only); by percent it goes out', async () => {
+    const s = await stack();
+    const byAmount = await s.executor.execute(jobFor(s.config, {
+      ticker: 'BINANCE:BTCUSDT.P', action: 'buy', sentiment: 'long', quantity: '0.5', price: '60000', id: 'bn-t1', stopLoss: { type: 'trailing_stop', trailAmount: '600' },
+    }));
+    expect(byAmount).toEqual({ status: 'rejected', reason: 'unsupported: binance trails a stop by a percentage only: give stopLoss.trailPercent instead of an amount' });
+    expect(s.fake.calls('/fapi/v1/order', 'POST')).toHaveLength(0);
+
+    const byPercent = await s.executor.execute(jobFor(s.config, {
+      ticker: 'BINANCE:BTCUSDT.P', action: 'buy', sentiment: 'long', quantity: '0.5', price: '60000', id: 'bn-t2', stopLoss: { type: 'trailing_stop', trailPercent: '1' },
+    }));
+    expect(byPercent).toEqual({ status: 'executed' });
+    expect(s.fake.calls('/fapi/v1/algoOrder', 'POST').map((r) => [r.params.type, r.params.callbackRate])).toContainEqual(['TRAILING_STOP_MARKET', '1']);
+  });
+});
+
