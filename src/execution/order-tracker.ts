@@ -1,7 +1,7 @@
 // Places orders safely and keeps the journal in step: intent first, retries inside the call, lookup by client id.
 import type { Broker } from '../brokers/broker.ts';
 import { DuplicateClientOrderIdError, TimeoutError, BrokerError } from '../domain/errors.ts';
-import type { BracketRequest, Order, OrderRequest, OrderStatus } from '../domain/order.ts';
+import type { BracketRequest, Order, OrderChange, OrderRequest, OrderStatus } from '../domain/order.ts';
 import { isTerminal } from '../domain/order.ts';
 import type { JournalOrder, OrderIntent, OrdersRepo } from '../store/orders-repo.ts';
 import type { Logger } from '../ops/logger.ts';
@@ -165,6 +165,16 @@ export class OrderTracker {
    * asked by that id: some brokers name a bracket's legs themselves, and after a restart our client id for a leg
    * means nothing to them. The answer is reported under our client id, whatever the broker calls it.
    */
+  /** Amends a resting order in place (retrying transient failures) and records what it says now. Brokers with `amend` only. */
+  async amend(broker: Broker, clientOrderId: string, change: Pick<OrderChange, 'quantity' | 'stopPrice' | 'limitPrice'>): Promise<JournalOrder> {
+    const current = this.deps.orders.findByClientOrderId(clientOrderId);
+    if (!current) throw new Error(`order ${clientOrderId} is not in the journal`);
+    await withRetries(() => broker.modifyOrder({ clientOrderId, symbol: current.symbol }, change), this.deps.retry, this.deps.retryDeps);
+    this.deps.logger.info({ event: 'order.amended', clientOrderId, quantity: change.quantity?.toFixed(), stopPrice: change.stopPrice?.toFixed(),
+      limitPrice: change.limitPrice?.toFixed() }, `amended ${clientOrderId}`);
+    return this.deps.orders.recordAmend(clientOrderId, change);
+  }
+
   private async lookup(broker: Broker, clientOrderId: string): Promise<Order | undefined> {
     const journal = this.deps.orders.findByClientOrderId(clientOrderId);
     const ref = journal?.brokerOrderId !== undefined ? { orderId: journal.brokerOrderId, symbol: journal.symbol } : { clientOrderId, symbol: journal?.symbol };

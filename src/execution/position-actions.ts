@@ -203,6 +203,10 @@ export async function closePosition(ctx: ExecutionContext, broker: Broker, instr
   }
   const quantity = request.quantity === undefined || request.quantity.gte(position.quantity) ? position.quantity : request.quantity;
   const closesAll = quantity.eq(position.quantity);
+  const bracketLegs = protectiveOrders(ctx, position.id);
+  if (!closesAll && bracketLegs.length > 0 && broker.capabilities.amend && broker.capabilities.protectionFor(instrument) === 'native') {
+    return closePartOfBracket(ctx, broker, position, bracketLegs, quantity, request);
+  }
   let cancelled: JournalOrder[];
   try {
     cancelled = await cancelProtection(ctx, broker, position);
@@ -246,6 +250,43 @@ export async function closePosition(ctx: ExecutionContext, broker: Broker, instr
     await placeProtection(ctx, broker, instrument, reduced, legs, resizedProtectionIds(ctx, broker, reduced), { signalId: request.signalId, executionId: request.executionId });
   }
   return { kind: 'reduced', closed, order, remaining };
+}
+
+/**
+ * Part of a position held in a broker-side bracket (Alpaca): the legs hold the shares, so an exit beside them is
+ * refused. The legs are resized to what will remain first (amended in place, so they stay in their bracket), then
+ * the part is sold; nothing needs placing again afterwards. A resize the broker refuses is rolled back and no exit
+ * is sent.
+ */
+async function closePartOfBracket(
+  ctx: ExecutionContext, broker: Broker, position: Position, legs: readonly JournalOrder[], quantity: Decimal, request: CloseRequest,
+): Promise<CloseOutcome> {
+  const remaining = position.quantity.minus(quantity);
+  const resized: JournalOrder[] = [];
+  const resize = (leg: JournalOrder, to: Decimal) => ctx.tracker.amend(broker, leg.clientOrderId, { quantity: to });
+  try {
+    for (const leg of legs) {
+      await resize(leg, remaining);
+      resized.push(leg);
+    }
+  } catch (error) {
+    for (const leg of resized) await resize(leg, position.quantity).catch(() => undefined);
+    ctx.positions.releaseClaim(position.id, ctx.owner);
+    throw new ProtectionError(`could not resize the bracket of ${position.symbol} to ${remaining.toFixed()} before a partial close: ${String(error)}`, 'protection_resize_failed');
+  }
+  let order = await ctx.tracker.place(broker, {
+    clientOrderId: request.clientOrderId, account: position.account, strategy: position.strategy, symbol: position.symbol,
+    side: closingSide(position.side), leg: 'exit', type: 'market', quantity, positionId: position.id,
+    signalId: request.signalId, executionId: request.executionId,
+  }, { reduceOnly: true });
+  const deadline = ctx.now().getTime() + request.fillTimeoutMs;
+  while (order.status !== 'filled' && !isTerminal(order.status) && ctx.now().getTime() < deadline) {
+    await ctx.sleep(100);
+    order = await ctx.tracker.refresh(broker, order.clientOrderId);
+  }
+  if (order.status !== 'filled') return { kind: 'unfilled', order };
+  const { closed } = reducePosition(ctx, position, closeRecord(ctx, position, order, request.reason), position.quantity.minus(order.filledQuantity));
+  return { kind: 'reduced', closed, order, remaining: position.quantity.minus(order.filledQuantity) };
 }
 
 /** The closed_positions record of an exit order's fills: realized P&L net of the entry fees' share and the exit fees. */

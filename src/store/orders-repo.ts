@@ -257,6 +257,30 @@ export class OrdersRepo {
     }).immediate();
   }
 
+  /**
+   * Records an amendment the broker accepted (a leg resized, a stop moved): the order's columns say what rests now,
+   * and an event keeps what they said before.
+   */
+  recordAmend(clientOrderId: string, change: { quantity?: Decimal | undefined; stopPrice?: Decimal | undefined; limitPrice?: Decimal | undefined }): JournalOrder {
+    return this.db.transaction(() => {
+      const current = this.findByClientOrderId(clientOrderId);
+      if (current === undefined) throw new InvariantError(`no journalled order ${clientOrderId}`);
+      const at = timeText(this.now());
+      this.db.prepare('UPDATE executed_orders SET quantity = @quantity, stop_price = @stopPrice, limit_price = @limitPrice, updated_at = @at WHERE id = @id').run({
+        id: current.id, at,
+        quantity: decimalText(change.quantity ?? current.quantity),
+        stopPrice: optionalDecimalText(change.stopPrice ?? current.stopPrice),
+        limitPrice: optionalDecimalText(change.limitPrice ?? current.limitPrice),
+      });
+      const before = { quantity: current.quantity.toFixed(), stopPrice: current.stopPrice?.toFixed(), limitPrice: current.limitPrice?.toFixed() };
+      const after = { quantity: change.quantity?.toFixed(), stopPrice: change.stopPrice?.toFixed(), limitPrice: change.limitPrice?.toFixed() };
+      this.appendEvent(current.id, current.status, current.status, { amended: true, before, after }, at);
+      const updated = this.findByClientOrderId(clientOrderId);
+      if (updated === undefined) throw new InvariantError(`order ${clientOrderId} vanished inside its own transaction`);
+      return updated;
+    }).immediate();
+  }
+
   /** Orders of an account (and symbol) that are not terminal, including intents not yet confirmed by the broker. */
   /** Links an order to the position it opened (an entry is placed before its position exists). */
   linkPosition(clientOrderId: string, positionId: string): void {

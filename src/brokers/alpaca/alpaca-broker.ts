@@ -368,7 +368,9 @@ export class AlpacaBroker implements Broker {
   /** Where an order stands now, under the client id tradewire knows it by; a replaced order's successor stands for it. */
   private async locate(ref: OrderRef): Promise<Located | undefined> {
     if ('orderId' in ref) {
-      const wire = await this.byId(ref.orderId);
+      // A replaced order (a leg resized or moved by PATCH) is followed to its successor, as by client id below.
+      let wire = await this.byId(ref.orderId);
+      for (let hop = 0; wire?.status === 'replaced' && wire.replaced_by && hop < MAX_REPLACEMENT_HOPS; hop++) wire = await this.byId(wire.replaced_by);
       if (!wire || !matchesSymbol(wire, ref.symbol)) return undefined;
       return { wire, clientOrderId: this.names.clientIdFor(wire.id, wire.client_order_id) };
     }

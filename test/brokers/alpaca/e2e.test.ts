@@ -135,4 +135,24 @@ describe('an alert traded at Alpaca', () => {
     expect(trading(fake.calls)).toEqual(['POST /v2/orders']);
     expect(positionOf('MSFT')).toMatchObject({ status: 'open' });
   });
+
+  it('a partial close of a bracketed stock position resizes the legs first, then sells (the legs hold the shares)', async () => {
+    fake.setPrice('SPY', '500');
+    fake.calls = [];
+    expect(await signal({ strategy: 'stacks', ticker: 'SPY', action: 'buy', sentiment: 'long', price: '500', quantity: '4' })).toMatchObject({ status: 'executed' });
+    const outcome = await signal({ strategy: 'stacks', ticker: 'SPY', action: 'sell', sentiment: 'flat', quantity: '50', quantityType: 'percent_of_position', price: '505' });
+    expect(outcome, JSON.stringify(outcome)).toMatchObject({ status: 'executed' });
+    expect(trading(fake.calls)).toEqual(['POST /v2/orders', 'PATCH /v2/orders/{id}', 'PATCH /v2/orders/{id}', 'POST /v2/orders']);
+    const open = fake.allOrders().filter((o) => o.symbol === 'SPY' && o.status === 'new');
+    expect(open.map((o) => [o.type, o.qty.toFixed()]).sort()).toEqual([['limit', '2'], ['stop', '2']]);
+    // The journal says what rests now; the resized legs still close the rest when the target is reached.
+    const legs = journal?.prepare(`SELECT o.leg, o.quantity FROM executed_orders o JOIN positions p ON p.id = o.position_id
+      WHERE p.symbol = 'SPY' AND o.leg IN ('stop', 'target') ORDER BY o.leg`).all();
+    expect(legs).toEqual([{ leg: 'stop', quantity: '2' }, { leg: 'target', quantity: '2' }]);
+    fake.setPrice('SPY', '521');
+    await until('the rest to close', () => { const p = positionOf('SPY'); return p?.status === 'closed' ? p : undefined; });
+    expect(journal?.prepare(`SELECT c.exit_reason, c.quantity FROM closed_positions c JOIN positions p ON p.id = c.position_id WHERE p.symbol = 'SPY' ORDER BY c.id`).all())
+      .toEqual([{ exit_reason: 'signal', quantity: '2' }, { exit_reason: 'take_profit', quantity: '2' }]);
+  });
 });
+
