@@ -712,9 +712,20 @@ export class PositionManager {
     }
     const instrument = await this.instrument(broker, account, entry.symbol);
     const owner = { account, strategy: entry.strategy, symbol: entry.symbol, signalId: entry.signalId };
+    const bracketLegs = this.bracketLegsOf(entry);
     if (!position) {
       const side: PositionSide = entry.side === 'buy' ? 'long' : 'short';
       const opened = recordEntryFills(ctx, owner, ulid(), side, undefined, entry, tradingDay(ctx.now(), accountTimeZone(ctx, account)));
+      if (bracketLegs.length > 0) {
+        // Placed with its stop and target in one bracket: the broker holds them, sized to the whole entry. Link, don't place.
+        for (const leg of bracketLegs) ctx.orders.linkPosition(leg.clientOrderId, opened.id);
+        const stop = bracketLegs.find((o) => o.leg === 'stop');
+        this.remember(book, ctx.positions.update(opened.id, {
+          protection: 'native', stopPrice: stop?.stopPrice ?? null, targetPrice: bracketLegs.find((o) => o.leg === 'target')?.limitPrice ?? null,
+          trailPercent: stop?.trailPercent ?? null, trailAmount: stop?.trailAmount ?? null,
+        }));
+        return;
+      }
       await this.protectNew(broker, book, instrument, opened, entry);
       return;
     }
@@ -724,7 +735,16 @@ export class PositionManager {
     const grown = recordEntryFills(ctx, owner, position.id, position.side, position, entry, position.tradingDay, unbooked);
     ctx.logger.info({ event: 'position.grown', positionId: grown.id, clientOrderId: entry.clientOrderId, quantity: grown.quantity.toFixed(),
       price: grown.averageEntryPrice.toFixed() }, `${grown.symbol} grew to ${grown.quantity.toFixed()} as its entry filled`);
+    // A bracket's legs were sized to the whole entry when it was placed: the broker holds them until it completes.
+    if (bracketLegs.length > 0 && position.protection === 'native') return;
     await this.resizeProtection(broker, book, instrument, grown);
+  }
+
+  /** The stop and target placed in one bracket with this entry (same signal and account), still live at the broker. */
+  private bracketLegsOf(entry: JournalOrder): JournalOrder[] {
+    if (entry.signalId === undefined) return [];
+    return this.ctx.orders.ordersForSignal(entry.signalId)
+      .filter((o) => o.account === entry.account && (o.leg === 'stop' || o.leg === 'target') && !isTerminal(o.status));
   }
 
   /**

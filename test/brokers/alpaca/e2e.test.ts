@@ -154,5 +154,21 @@ describe('an alert traded at Alpaca', () => {
     expect(journal?.prepare(`SELECT c.exit_reason, c.quantity FROM closed_positions c JOIN positions p ON p.id = c.position_id WHERE p.symbol = 'SPY' ORDER BY c.id`).all())
       .toEqual([{ exit_reason: 'signal', quantity: '2' }, { exit_reason: 'take_profit', quantity: '2' }]);
   });
+
+  it('a limit entry in a bracket rests with its legs held; when it fills the loop books it with the legs Alpaca holds, placing nothing more', async () => {
+    fake.setPrice('AAPL', '100');
+    fake.calls = [];
+    expect(await signal({ ticker: 'AAPL', action: 'buy', sentiment: 'long', price: '100', orderType: 'limit', limitPrice: '99' })).toMatchObject({ status: 'executed' });
+    expect(trading(fake.calls)).toEqual(['POST /v2/orders']);
+    expect(fake.calls.find((c) => c.method === 'POST')?.body).toMatchObject({ type: 'limit', limit_price: '99', order_class: 'bracket' });
+    fake.setPrice('AAPL', '98.9');
+    const position = await until('the filled entry to be booked', () => journal?.prepare(
+      "SELECT status, quantity, protection, stop_price, target_price FROM positions WHERE symbol = 'AAPL' AND status = 'open'").get() as Record<string, unknown> | undefined);
+    // The legs were priced from the limit when the bracket went out: stop 2 % under 99, target 4 % over.
+    expect(position).toEqual({ status: 'open', quantity: '2', protection: 'native', stop_price: '97.02', target_price: '102.96' });
+    await new Promise((resolve) => setTimeout(resolve, 400)); // a few loop ticks: nothing else goes out
+    expect(trading(fake.calls)).toEqual(['POST /v2/orders']);
+    expect(fake.allOrders().filter((o) => o.symbol === 'AAPL' && o.status === 'new').map((o) => o.type).sort()).toEqual(['limit', 'stop']);
+  });
 });
 
