@@ -791,6 +791,12 @@ export class PositionManager {
 
   private async resizeProtection(broker: Broker, book: Book, instrument: Instrument, position: Position): Promise<void> {
     const { ctx } = this;
+    // A bracket held at the broker (Alpaca) resizes itself: a partial take-profit fill shrinks its stop there.
+    // Cancelling and placing two separate exits instead would be refused (one resting sell per position).
+    if (position.protection === 'native') {
+      this.remember(book, position);
+      return;
+    }
     try {
       if (position.protection !== 'emulated') {
         await cancelProtection(ctx, broker, position);

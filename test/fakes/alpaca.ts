@@ -450,6 +450,30 @@ export class AlpacaFake {
     }
   }
 
+  /**
+   * Fills part of a working order at its limit (a take-profit taking liquidity in pieces). As Alpaca does, a partial
+   * take-profit fill shrinks its bracket's stop to what the position has left.
+   */
+  fillPart(orderId: string, quantity: string): void {
+    const o = this.orders.get(orderId);
+    if (!o || !LIVE.has(o.status) || o.status === 'held') throw new Error(`no working order ${orderId}`);
+    const qty = d(quantity);
+    const price = o.limit_price ?? this.prices.get(o.symbol)?.price ?? ZERO;
+    const now = this.now();
+    const signed = o.side === 'buy' ? qty : qty.neg();
+    const held = this.positions.get(o.symbol) ?? { qty: ZERO, avg: ZERO };
+    const next = held.qty.plus(signed);
+    if (next.isZero()) this.positions.delete(o.symbol);
+    else this.positions.set(o.symbol, { qty: next, avg: held.avg });
+    this.cash = this.cash.minus(signed.mul(price));
+    const before = o.filled_qty;
+    o.filled_qty = before.plus(qty);
+    o.filled_avg_price = price;
+    this.setStatus(o, o.filled_qty.gte(o.qty) ? 'filled' : 'partially_filled');
+    this.activities.push({ id: `${now.toISOString().replace(/\D/g, '').slice(0, 17)}::${randomUUID()}`, order_id: o.id, symbol: o.symbol, side: o.side, qty, price, at: now });
+    if (o.parent) for (const sibling of this.siblingsOf(o)) if (LIVE.has(sibling.status)) sibling.qty = next.abs();
+  }
+
   private fill(o: FakeOrder, price: Decimal): void {
     const now = this.now();
     const qty = o.qty.minus(o.filled_qty);

@@ -170,5 +170,19 @@ describe('an alert traded at Alpaca', () => {
     expect(trading(fake.calls)).toEqual(['POST /v2/orders']);
     expect(fake.allOrders().filter((o) => o.symbol === 'AAPL' && o.status === 'new').map((o) => o.type).sort()).toEqual(['limit', 'stop']);
   });
+
+  it("a take-profit leg filling in part is booked as a partial close; Alpaca shrinks the stop itself and tradewire sends nothing", async () => {
+    const target = fake.allOrders().find((o) => o.symbol === 'MSFT' && o.type === 'limit' && o.status === 'new');
+    if (!target) throw new Error('the MSFT bracket from the add test has no working target');
+    fake.calls = [];
+    fake.fillPart(target.id, '1');
+    const closed = await until('the partial close', () => journal?.prepare(
+      "SELECT c.exit_reason, c.quantity, p.quantity AS left_qty FROM closed_positions c JOIN positions p ON p.id = c.position_id WHERE p.symbol = 'MSFT'").get() as Record<string, unknown> | undefined);
+    expect(closed).toEqual({ exit_reason: 'take_profit', quantity: '1', left_qty: '1' });
+    await new Promise((resolve) => setTimeout(resolve, 400)); // a few loop ticks
+    expect(trading(fake.calls)).toEqual([]);
+    expect(fake.allOrders().filter((o) => o.symbol === 'MSFT' && ['new', 'partially_filled'].includes(o.status)).map((o) => [o.type, o.qty.minus(o.filled_qty).toFixed()]).sort())
+      .toEqual([['limit', '1'], ['stop', '1']]);
+  });
 });
 
