@@ -1,7 +1,7 @@
 // The broker adapter interface: adapters translate between tradewire's domain and a venue's wire; they never decide.
 import type { Instrument } from '../domain/instrument.ts';
 import type {
-  AccountSummary, Balance, BracketOrders, BracketRequest, BrokerPosition, Fill, Order, OrderChange, OrderRef,
+  AccountSummary, Balance, BracketOrders, BracketRequest, BrokerPosition, Fill, FundingPayment, Order, OrderChange, OrderRef,
   OrderRequest, OrderType, Quote, TimeInForce,
 } from '../domain/order.ts';
 import type { Decimal } from '../domain/money.ts';
@@ -64,6 +64,8 @@ export interface Broker {
   positions(): Promise<BrokerPosition[]>;
   closePosition(symbol: string, clientOrderId: string): Promise<Order>;
   marginImpact?(request: OrderRequest): Promise<MarginImpact>;
+  /** Funding payments since a time (perpetual futures): booked into the positions' fees. */
+  fundingPayments?(since?: Date): Promise<FundingPayment[]>;
 }
 
 /** A simulated broker takes its prices from tradewire (alert prices, the position loop, the admin API). */

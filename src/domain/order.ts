@@ -121,6 +121,15 @@ export interface OrderChange {
   clientOrderId?: string | undefined;
 }
 
+/** A funding payment of a perpetual contract: positive when the account received it, negative when it paid. */
+export interface FundingPayment {
+  id: string;                 // the broker's transaction id
+  symbol: string;
+  amount: Decimal;
+  asset: string;
+  time: Date;
+}
+
 export interface Fill {
   id: string;                 // the broker's trade/execution id
   orderId: string;

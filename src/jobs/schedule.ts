@@ -13,6 +13,8 @@ import { runReconcile } from './reconcile-job.ts';
 import type { RunLog } from './run-log.ts';
 import { catchUpSessionEnds, intradayStrategies, runSessionEnd, sessionEndCron } from './session-end.ts';
 import { DEFAULT_ENTRY_MAX_AGE_MS, expireStaleEntries } from './stale-entries.ts';
+import { bookFunding } from './funding.ts';
+import { FundingRepo } from '../store/funding-repo.ts';
 
 export interface JobCrons {
   /** Reconciliation; default every 5 minutes (UTC). */
@@ -23,6 +25,8 @@ export interface JobCrons {
   sessionEndSweep: string;
   /** The daily equity snapshot and summary, in each account's own zone; default 23:55. */
   equitySnapshot: string;
+  /** Funding payments of futures accounts booked into the positions' fees; default every 10 minutes (UTC). */
+  funding: string;
 }
 
 export const DEFAULT_CRONS: JobCrons = {
@@ -30,6 +34,7 @@ export const DEFAULT_CRONS: JobCrons = {
   staleEntries: '*/15 * * * *',
   sessionEndSweep: '* * * * *',
   equitySnapshot: '55 23 * * *',
+  funding: '*/10 * * * *',
 };
 
 export interface JobDeps {
@@ -83,6 +88,9 @@ export function plannedJobs(deps: JobDeps): Array<[string, string, string, () =>
   }
   for (const account of Object.keys(config.accounts)) {
     jobs.push([`equity-snapshot:${account}`, crons.equitySnapshot, accountTimeZone(ctx, account), () => snapshotEquity(ctx, deps.equity, { accounts: [account] })]);
+  }
+  if (ctx.brokers.accounts().some((account) => ctx.brokers.get(account).fundingPayments !== undefined)) {
+    jobs.push(['funding', crons.funding, 'UTC', () => bookFunding(ctx, new FundingRepo(deps.db, ctx.positions))]);
   }
   if (config.backup.cron !== 'off') {
     jobs.push(['backup', config.backup.cron, 'UTC', () => runBackup(deps.db, { dir: config.backup.dir, keep: config.backup.keep })]);

@@ -227,8 +227,24 @@ const DAY_START_UNREALIZED_V2 = `
 ALTER TABLE account_state ADD COLUMN day_start_unrealized TEXT;
 `;
 
+// Funding of perpetual futures (Binance): each settlement once, and the position whose fees it went into.
+const FUNDING_V3 = `
+CREATE TABLE funding_payments (
+  account      TEXT NOT NULL,
+  broker_id    TEXT NOT NULL,                   -- the broker's transaction id
+  symbol       TEXT NOT NULL,
+  amount       TEXT NOT NULL,                   -- signed: received > 0, paid < 0
+  asset        TEXT NOT NULL,
+  position_id  TEXT REFERENCES positions (id),  -- NULL: no tradewire position held the symbol then
+  at           TEXT NOT NULL,
+  PRIMARY KEY (account, broker_id)
+);
+CREATE INDEX funding_by_position ON funding_payments (position_id);
+`;
+
 /** Every migration, in order; versions start at 1 and have no gaps. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'journal', sql: JOURNAL_V1 },
   { version: 2, name: 'day start unrealized', sql: DAY_START_UNREALIZED_V2 },
+  { version: 3, name: 'funding payments', sql: FUNDING_V3 },
 ];

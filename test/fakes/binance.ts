@@ -172,6 +172,8 @@ export class BinanceFake {
   private nextOrderId = 8_100_000_001;
   private nextAlgoId = 2_146_760;
   private nextTradeId = 500_001;
+  private readonly income: Array<{ symbol: string; income: Decimal; time: number; tranId: number }> = [];
+  private nextTranId = 9_689_322_392;
 
   constructor(options: BinanceFakeOptions = {}) {
     this.baseUrl = options.baseUrl ?? FAKE_BASE_URL;
@@ -251,6 +253,24 @@ export class BinanceFake {
     return this.positions.get(`${symbol}:${positionSide}`)?.amount ?? ZERO;
   }
 
+  /**
+   * A funding settlement at `rate` on every open position in the symbol: longs pay when the rate is positive, shorts
+   * receive (amount × mark × rate), as Binance settles every 8 hours. Returns what the account was paid (signed).
+   */
+  chargeFunding(symbol: string, rate: string): Decimal {
+    const mark = this.marks.get(symbol) ?? ZERO;
+    let total = ZERO;
+    for (const side of ['BOTH', 'LONG', 'SHORT'] as const) {
+      const amount = this.positionAmount(symbol, side);
+      if (amount.isZero()) continue;
+      const income = amount.mul(mark).mul(new Decimal(rate)).neg();
+      this.wallet = this.wallet.plus(income);
+      this.income.push({ symbol, income, time: this.now(), tranId: this.nextTranId++ });
+      total = total.plus(income);
+    }
+    return total;
+  }
+
   /** Requests that reached the venue (rate-limited or not), optionally one path's. */
   calls(path?: string, method?: string): RecordedRequest[] {
     return this.requests.filter((r) => (path === undefined || r.path === path) && (method === undefined || r.method === method));
@@ -307,6 +327,7 @@ export class BinanceFake {
       route('delete', '/fapi/v1/algoOrder', true, (p) => this.cancelAlgo(p)),
       route('get', '/fapi/v1/openAlgoOrders', true, (p) => this.openAlgos(p)),
       route('get', '/fapi/v1/userTrades', true, (p) => this.userTrades(p)),
+      route('get', '/fapi/v1/income', true, (p) => this.incomeHistory(p)),
     ];
   }
 
@@ -647,6 +668,15 @@ export class BinanceFake {
       workingType: a.workingType, priceMatch: 'NONE', closePosition: a.closePosition, priceProtect: a.priceProtect, reduceOnly: a.reduceOnly,
       createTime: a.createTime, updateTime: a.updateTime, triggerTime: a.triggerTime, goodTillDate: 0,
     };
+  }
+
+  private incomeHistory(p: URLSearchParams): unknown {
+    const start = Number(p.get('startTime') ?? '0');
+    const type = p.get('incomeType');
+    if (type !== null && type !== 'FUNDING_FEE') return [];
+    return this.income.filter((i) => i.time >= start).slice(0, Number(p.get('limit') ?? '100')).map((i) => ({
+      symbol: i.symbol, incomeType: 'FUNDING_FEE', income: i.income.toFixed(8), asset: 'USDT', info: 'FUNDING_FEE', time: i.time, tranId: i.tranId, tradeId: '',
+    }));
   }
 
   private userTrades(p: URLSearchParams): unknown {

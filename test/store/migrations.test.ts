@@ -8,7 +8,7 @@ import { backupDatabase, migrate, MigrationError, openDatabase, schemaVersion } 
 import { MIGRATIONS } from '../../src/store/migrations.ts';
 import { manualClock } from './journal-fixture.ts';
 
-const TABLES = ['account_state', 'closed_positions', 'equity_snapshots', 'executed_orders', 'executions', 'fills', 'order_events',
+const TABLES = ['account_state', 'closed_positions', 'equity_snapshots', 'executed_orders', 'executions', 'fills', 'funding_payments', 'order_events',
   'positions', 'schema_migrations', 'signals'];
 const VIEWS = ['v_daily_pnl', 'v_open_positions', 'v_strategy_stats', 'v_trades'];
 
@@ -44,6 +44,7 @@ describe('openDatabase and migrate', () => {
         .toEqual([
           { version: 1, name: 'journal', applied_at: '2026-02-01T08:00:00.000Z' },
           { version: 2, name: 'day start unrealized', applied_at: '2026-02-01T08:00:00.000Z' },
+          { version: 3, name: 'funding payments', applied_at: '2026-02-01T08:00:00.000Z' },
         ]);
       expect(schemaVersion(db)).toBe(MIGRATIONS.length);
     } finally {

@@ -7,7 +7,7 @@ import type { Instrument } from '../../domain/instrument.ts';
 import { Decimal, ZERO, maxDecimal } from '../../domain/money.ts';
 import { isTerminal, oppositeSide } from '../../domain/order.ts';
 import type {
-  AccountSummary, Balance, BracketOrders, BracketRequest, BrokerPosition, Fill, Order, OrderChange, OrderRef, OrderRequest, Quote,
+  AccountSummary, Balance, BracketOrders, BracketRequest, BrokerPosition, Fill, FundingPayment, Order, OrderChange, OrderRef, OrderRequest, Quote,
 } from '../../domain/order.ts';
 import type { Logger } from '../../ops/logger.ts';
 import type { Params } from '../http.ts';
@@ -21,7 +21,7 @@ import {
 } from './mapping.ts';
 import { algoReplacement, isReducing, placementFor } from './requests.ts';
 import {
-  accountSchema, acknowledgementSchema, algoOrderSchema, balancesSchema, cancelAlgoSchema, dualSideSchema, leverageBracketSchema,
+  accountSchema, acknowledgementSchema, algoOrderSchema, balancesSchema, cancelAlgoSchema, dualSideSchema, fundingIncomeSchema, leverageBracketSchema,
   leverageSchema, orderSchema, positionRiskV2Schema, positionRiskV3Schema, serverTimeSchema, tickerPricesSchema, userTradesSchema,
 } from './wire.ts';
 import type { WireAlgoOrder } from './wire.ts';
@@ -293,6 +293,16 @@ export class BinanceUsdmBroker implements Broker {
       }
     }
     return fills;
+  }
+
+  /** Funding paid and received since a time (the last 7 days when absent, as Binance answers), oldest first. */
+  async fundingPayments(since?: Date): Promise<FundingPayment[]> {
+    const rows = await this.client.signed({
+      method: 'GET', path: '/fapi/v1/income', params: { incomeType: 'FUNDING_FEE', startTime: since?.getTime(), limit: 1000 }, schema: fundingIncomeSchema,
+    });
+    return rows.filter((r) => r.incomeType === 'FUNDING_FEE')
+      .map((r) => ({ id: r.tranId, symbol: r.symbol, amount: r.income, asset: r.asset, time: new Date(r.time) }))
+      .sort((a, b) => a.time.getTime() - b.time.getTime());
   }
 
   async positions(): Promise<BrokerPosition[]> {

@@ -162,6 +162,16 @@ export const leverageSchema = z.object({ leverage: z.number().int(), symbol: z.s
 /** `{"code":200,"msg":"success"}`: what setters answer. */
 export const acknowledgementSchema = z.object({ code: z.union([z.number(), z.string()]).optional(), msg: z.string().optional() }).catchall(z.unknown());
 
+/** GET /fapi/v1/income with incomeType=FUNDING_FEE: `income` is signed (negative: paid). */
+export const fundingIncomeSchema = z.array(z.object({
+  symbol: z.string(),
+  incomeType: z.string(),
+  income: decimal,
+  asset: z.string(),
+  time: z.number(),
+  tranId: wireId,
+}));
+
 export const userTradesSchema = z.array(z.object({
   id: wireId,
   orderId: wireId,

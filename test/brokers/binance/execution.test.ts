@@ -7,8 +7,10 @@ import type { ExecutionContext } from '../../../src/execution/context.ts';
 import { Executor } from '../../../src/execution/executor.ts';
 import { OrderTracker } from '../../../src/execution/order-tracker.ts';
 import { syncProtection } from '../../../src/execution/position-actions.ts';
+import { bookFunding } from '../../../src/jobs/funding.ts';
 import { createLogger } from '../../../src/ops/logger.ts';
 import { AccountStateRepo } from '../../../src/store/account-state-repo.ts';
+import { FundingRepo } from '../../../src/store/funding-repo.ts';
 import { openDatabase } from '../../../src/store/db.ts';
 import { ExecutionsRepo } from '../../../src/store/executions-repo.ts';
 import { OrdersRepo } from '../../../src/store/orders-repo.ts';
@@ -69,7 +71,7 @@ async function stack(configText = CONFIG) {
     tracker: new OrderTracker({ orders, logger, retry: config.retries, retryDeps: { sleep: async () => undefined, random: () => 0.5 } }),
     logger, now, sleep: async (ms) => { await new Promise((r) => setTimeout(r, Math.min(ms, 5))); }, owner: 'binance-test',
   };
-  return { config, fake, broker, ctx, executor: new Executor(ctx) };
+  return { config, fake, broker, ctx, db, executor: new Executor(ctx) };
 }
 
 describe('an alert executed at Binance USD-M', () => {
@@ -142,6 +144,30 @@ describe('trailing stops at Binance', () => {
     }));
     expect(byPercent).toEqual({ status: 'executed' });
     expect(s.fake.calls('/fapi/v1/algoOrder', 'POST').map((r) => [r.params.type, r.params.callbackRate])).toContainEqual(['TRAILING_STOP_MARKET', '1']);
+  });
+});
+
+describe('funding payments', () => {
+  it('are booked once into the fees of the position that paid them, so the trade closes net of its funding', async () => {
+    const s = await stack();
+    await s.executor.execute(jobFor(s.config, { ticker: 'BINANCE:BTCUSDT.P', action: 'buy', sentiment: 'long', quantity: '0.5', price: '60000', id: 'bn-f1' }));
+    const position = s.ctx.positions.findOpen('binance', 'BTCUSDT');
+    if (!position) throw new Error('no position');
+    // A positive rate: the long pays 0.5 × 60,000 × 0.0001 = 3 USDT.
+    expect(s.fake.chargeFunding('BTCUSDT', '0.0001').toFixed()).toBe('-3');
+    const funding = new FundingRepo(s.db, s.ctx.positions);
+    expect(await bookFunding(s.ctx, funding)).toEqual([{ account: 'binance', booked: 1 }]);
+    expect(await bookFunding(s.ctx, funding)).toEqual([{ account: 'binance', booked: 0 }]);
+    expect(s.ctx.positions.findById(position.id)?.entryFees.minus(position.entryFees).toFixed()).toBe('3');
+    expect(s.db.prepare('SELECT symbol, amount, asset, position_id FROM funding_payments').all())
+      .toEqual([{ symbol: 'BTCUSDT', amount: '-3', asset: 'USDT', position_id: position.id }]);
+
+    s.fake.setPrice('BTCUSDT', '62450');
+    const fresh = s.ctx.positions.findById(position.id);
+    if (!fresh) throw new Error('the position vanished');
+    const closed = await syncProtection(s.ctx, s.broker, fresh);
+    // (62,450 − 60,000) × 0.5 = 1,225, less the 3 of funding.
+    expect([closed?.realizedPnl.toFixed(), closed?.fees.toFixed()]).toEqual(['1222', '3']);
   });
 });
 
