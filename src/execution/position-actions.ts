@@ -226,16 +226,7 @@ export async function closePosition(ctx: ExecutionContext, broker: Broker, instr
     return { kind: 'closed', closed: ctx.positions.close(position.id, closeRecord(ctx, position, filledLeg, reason)), order: filledLeg };
   }
 
-  let order = await ctx.tracker.place(broker, {
-    clientOrderId: request.clientOrderId, account: position.account, strategy: position.strategy, symbol: position.symbol,
-    side: closingSide(position.side), leg: 'exit', type: 'market', quantity, positionId: position.id,
-    signalId: request.signalId, executionId: request.executionId,
-  }, { reduceOnly: true });
-  const deadline = ctx.now().getTime() + request.fillTimeoutMs;
-  while (order.status !== 'filled' && !isTerminal(order.status) && ctx.now().getTime() < deadline) {
-    await ctx.sleep(100);
-    order = await ctx.tracker.refresh(broker, order.clientOrderId);
-  }
+  const order = await sendExit(ctx, broker, position, quantity, request);
   if (order.status !== 'filled') return { kind: 'unfilled', order };
 
   const record = closeRecord(ctx, position, order, request.reason);
@@ -250,6 +241,21 @@ export async function closePosition(ctx: ExecutionContext, broker: Broker, instr
     await placeProtection(ctx, broker, instrument, reduced, legs, resizedProtectionIds(ctx, broker, reduced), { signalId: request.signalId, executionId: request.executionId });
   }
   return { kind: 'reduced', closed, order, remaining };
+}
+
+/** Sends a reduce-only market exit for part or all of a position and waits up to the request's fill timeout. */
+async function sendExit(ctx: ExecutionContext, broker: Broker, position: Position, quantity: Decimal, request: CloseRequest): Promise<JournalOrder> {
+  let order = await ctx.tracker.place(broker, {
+    clientOrderId: request.clientOrderId, account: position.account, strategy: position.strategy, symbol: position.symbol,
+    side: closingSide(position.side), leg: 'exit', type: 'market', quantity, positionId: position.id,
+    signalId: request.signalId, executionId: request.executionId,
+  }, { reduceOnly: true });
+  const deadline = ctx.now().getTime() + request.fillTimeoutMs;
+  while (order.status !== 'filled' && !isTerminal(order.status) && ctx.now().getTime() < deadline) {
+    await ctx.sleep(100);
+    order = await ctx.tracker.refresh(broker, order.clientOrderId);
+  }
+  return order;
 }
 
 /**
@@ -274,16 +280,7 @@ async function closePartOfBracket(
     ctx.positions.releaseClaim(position.id, ctx.owner);
     throw new ProtectionError(`could not resize the bracket of ${position.symbol} to ${remaining.toFixed()} before a partial close: ${String(error)}`, 'protection_resize_failed');
   }
-  let order = await ctx.tracker.place(broker, {
-    clientOrderId: request.clientOrderId, account: position.account, strategy: position.strategy, symbol: position.symbol,
-    side: closingSide(position.side), leg: 'exit', type: 'market', quantity, positionId: position.id,
-    signalId: request.signalId, executionId: request.executionId,
-  }, { reduceOnly: true });
-  const deadline = ctx.now().getTime() + request.fillTimeoutMs;
-  while (order.status !== 'filled' && !isTerminal(order.status) && ctx.now().getTime() < deadline) {
-    await ctx.sleep(100);
-    order = await ctx.tracker.refresh(broker, order.clientOrderId);
-  }
+  const order = await sendExit(ctx, broker, position, quantity, request);
   if (order.status !== 'filled') return { kind: 'unfilled', order };
   const { closed } = reducePosition(ctx, position, closeRecord(ctx, position, order, request.reason), position.quantity.minus(order.filledQuantity));
   return { kind: 'reduced', closed, order, remaining: position.quantity.minus(order.filledQuantity) };
