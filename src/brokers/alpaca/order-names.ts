@@ -1,12 +1,14 @@
 // The client ids tradewire knows Alpaca orders by where Alpaca chose its own: a bracket's legs, a replacement's successor.
+import { BoundedMap, REMEMBERED_ORDERS } from '../bounded-map.ts';
 
 /**
  * Both directions of the naming, in memory. Alpaca gives a bracket's legs client ids of its own and a
  * replacement a new one; tradewire journalled its own ids for them and keeps asking by those.
  */
 export class OrderNames {
-  private readonly orderIds = new Map<string, string>();
-  private readonly clientIds = new Map<string, string>();
+  // Bounded for a long-lived daemon: a forgotten leg is found by its broker order id, which the journal keeps.
+  private readonly orderIds = new BoundedMap<string, string>(REMEMBERED_ORDERS);
+  private readonly clientIds = new BoundedMap<string, string>(REMEMBERED_ORDERS);
 
   /** From now on, tradewire's `clientOrderId` means Alpaca's order `orderId`. */
   remember(clientOrderId: string, orderId: string): void {

@@ -11,6 +11,7 @@ import type {
 } from '../../domain/order.ts';
 import type { Logger } from '../../ops/logger.ts';
 import type { Params } from '../http.ts';
+import { BoundedMap, REMEMBERED_ORDERS } from '../bounded-map.ts';
 import { BASE_URLS, BinanceClient } from './client.ts';
 import type { BinanceEnvironment } from './client.ts';
 import { CODES, hasCode } from './errors.ts';
@@ -83,9 +84,10 @@ export class BinanceUsdmBroker implements Broker {
   private readonly hedge: boolean;
   private readonly workingType: 'MARK_PRICE' | 'CONTRACT_PRICE';
   private readonly now: () => number;
-  private readonly byClientId = new Map<string, Known>();
-  private readonly symbolOfOrder = new Map<string, string>();
-  private readonly clientIdOfOrder = new Map<string, string>();
+  // Bounded: a daemon runs for months; an order forgotten here is still found by lookupOrder's search.
+  private readonly byClientId = new BoundedMap<string, Known>(REMEMBERED_ORDERS);
+  private readonly symbolOfOrder = new BoundedMap<string, string>(REMEMBERED_ORDERS);
+  private readonly clientIdOfOrder = new BoundedMap<string, string>(REMEMBERED_ORDERS);
   private readonly prepared = new Map<string, Promise<void>>();
 
   constructor(options: BinanceBrokerOptions) {
