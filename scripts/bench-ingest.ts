@@ -24,9 +24,13 @@ interface AutocannonResult {
   non2xx: number;
   statusCodeStats: Record<string, { count: number }>;
 }
-interface AutocannonRequest { method?: string; path?: string; headers?: Record<string, string>; body?: string; setupRequest?: (request: AutocannonRequest) => AutocannonRequest }
+interface AutocannonRequest {
+  method?: string; path?: string; headers?: Record<string, string>; body?: string;
+  /** A function, or in workers mode the absolute path of a CommonJS file exporting one. */
+  setupRequest?: ((request: AutocannonRequest) => AutocannonRequest) | string;
+}
 type Autocannon = (options: {
-  url: string; connections: number; duration: number; pipelining?: number; method?: string;
+  url: string; connections: number; duration: number; pipelining?: number; method?: string; workers?: number;
   headers?: Record<string, string>; requests?: AutocannonRequest[];
 }) => Promise<AutocannonResult>;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
@@ -34,6 +38,9 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '10,50').split(',').map(Number);
+// `thread`: autocannon runs in a worker thread of its own, so the servers do not share their thread with the load.
+const LOADGEN = process.env.BENCH_LOADGEN === 'thread' ? 'thread' : 'same thread';
+let threadSetupFile: string | undefined;
 const PASSPHRASE = `bench-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`;
 const PREFIX = `twbench-${Date.now().toString(36)}`;
 // The daemon logs at info, as it would in production; to a null device so the bench output stays readable.
@@ -71,12 +78,25 @@ async function startBare(): Promise<{ url: string; server: Server }> {
 
 const deleteKeys = deletePrefixedKeys;
 
-async function run(url: string, connections: number): Promise<AutocannonResult> {
+/** The alerts for a worker thread: the same as nextAlert(), written as a file autocannon's worker can require. */
+function writeThreadSetup(dir: string): string {
+  const file = join(dir, 'alerts.cjs');
+  writeFileSync(file, `let n = 0;
+module.exports = (request) => {
+  n += 1;
+  return { ...request, body: JSON.stringify({ passphrase: ${JSON.stringify(PASSPHRASE)}, ticker: 'NASDAQ:SYM' + (n % 50), action: 'buy',
+    sentiment: 'long', quantity: '10', price: '189.25', id: ${JSON.stringify(`bench-${PREFIX}-t`)} + Date.now() + '-' + n }) };
+};
+`);
+  return file;
+}
+
+async function run(url: string, connections: number, duration = DURATION): Promise<AutocannonResult> {
   return autocannon({
-    url, connections, duration: DURATION,
+    url, connections, duration, workers: threadSetupFile ? 1 : undefined,
     requests: [{
       method: 'POST', path: '/webhook', headers: { 'content-type': 'application/json' },
-      setupRequest: (request) => ({ ...request, body: nextAlert() }),
+      setupRequest: threadSetupFile ?? ((request) => ({ ...request, body: nextAlert() })),
     }],
   });
 }
@@ -101,8 +121,9 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     // A short warm-up of each, so JIT and connection set-up are not in the numbers.
-    await autocannon({ url: daemon.url, connections: 10, duration: 2, requests: [{ method: 'POST', path: '/webhook', headers: { 'content-type': 'application/json' }, setupRequest: (r) => ({ ...r, body: nextAlert() }) }] });
-    await autocannon({ url: bare.url, connections: 10, duration: 2, requests: [{ method: 'POST', path: '/webhook', headers: { 'content-type': 'application/json' }, setupRequest: (r) => ({ ...r, body: nextAlert() }) }] });
+    if (LOADGEN === 'thread') threadSetupFile = writeThreadSetup(dir);
+    await run(daemon.url, 10, 2);
+    await run(bare.url, 10, 2);
     await deleteKeys(redis, PREFIX);
     for (const connections of CONNECTIONS) {
       for (const [target, url] of [['bare', bare.url], ['webhook', daemon.url]] as const) {
@@ -122,7 +143,7 @@ async function main(): Promise<void> {
     process.stdout.write(`deleted ${left} leftover keys under ${PREFIX}:\n`);
   }
 
-  console.log(`\nbench:ingest — ${DURATION} s per run, Node ${process.version}, daemon log level ${LOG_LEVEL}, autocannon in the same process`);
+  console.log(`\nbench:ingest — ${DURATION} s per run, Node ${process.version}, daemon log level ${LOG_LEVEL}, autocannon in the same process (${LOADGEN})`);
   console.table(rows.map(({ target, connections, result }) => ({
     target, connections,
     'req/s': Math.round(result.requests.average),
