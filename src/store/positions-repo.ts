@@ -90,23 +90,16 @@ export interface CloseRecord {
   tradingDay: string;
 }
 
-export interface ClosedPosition {
+/** A finished trade (or the part of one a partial close took off): its close record, where and when. */
+export interface ClosedPosition extends CloseRecord {
   id: number;
   positionId: string;
   account: string;
   strategy: string;
   symbol: string;
   side: PositionSide;
-  quantity: Decimal;
-  entryPrice: Decimal;
-  exitPrice: Decimal;
-  realizedPnl: Decimal;
-  realizedPnlPct?: Decimal | undefined;
-  fees: Decimal;
-  exitReason: ExitReason;
   openedAt: Date;
   closedAt: Date;
-  tradingDay: string;
 }
 
 interface PositionRow {

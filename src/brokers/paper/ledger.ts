@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
 import { Decimal } from '../../domain/money.ts';
-import type { OrderLeg, OrderStatus, OrderType, Side, TimeInForce } from '../../domain/order.ts';
+import type { Fill, OrderLeg, OrderStatus, OrderType, Side, TimeInForce } from '../../domain/order.ts';
 
 const SCHEMA_V1 = `
 CREATE TABLE account (
@@ -109,19 +109,9 @@ export interface OrderRow {
   updatedAt: Date;
 }
 
-export interface FillRow {
-  id: string;
-  orderId: string;
-  clientOrderId: string;
-  symbol: string;
-  side: Side;
-  quantity: Decimal;
-  price: Decimal;
-  fee: Decimal;
-  feeCurrency: string;
-  liquidity?: 'maker' | 'taker' | undefined;
+/** A fill as the paper ledger keeps it: the broker-facing fill plus the P&L it realized. */
+export interface FillRow extends Fill {
   realizedPnl: Decimal;
-  time: Date;
 }
 
 export interface PositionRow {
