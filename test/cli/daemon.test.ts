@@ -2,7 +2,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup, runClose, runHalt, runReconcile, runResume, runSignal } from '../../src/cli/act-commands.ts';
 import type { Output } from '../../src/cli/output.ts';
@@ -10,7 +9,7 @@ import { runPositions, runTrades } from '../../src/cli/read-commands.ts';
 import type { CliSettings } from '../../src/cli/settings.ts';
 import { startDaemon, type Daemon } from '../../src/main.ts';
 import { createLogger } from '../../src/ops/logger.ts';
-import { REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
+import { dropRedisPrefix, REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
 
 const TOKEN = 'cli-daemon-token-5b2e9a';
 const PASSPHRASE = 'cli-daemon-passphrase-8c';
@@ -57,10 +56,7 @@ describe('the CLI against a running daemon', () => {
 
   afterAll(async () => {
     await daemon?.stop();
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
+    await dropRedisPrefix(prefix);
     dir.cleanup();
   });
 

@@ -2,14 +2,13 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toDecimal } from '../../src/domain/money.ts';
 import { startDaemon, type Daemon } from '../../src/main.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 import { openDatabase } from '../../src/store/db.ts';
 import { PositionsRepo } from '../../src/store/positions-repo.ts';
-import { REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
+import { dropRedisPrefix, REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
 
 const TOKEN = 'ops-admin-token-7d1f0c9e';
 const PASSPHRASE = 'ops-webhook-passphrase-1';
@@ -74,10 +73,7 @@ describe('the daemon in operation', () => {
 
   afterAll(async () => {
     await daemon?.stop();
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
+    await dropRedisPrefix(prefix);
     dir.cleanup();
   });
 
@@ -191,10 +187,7 @@ describe('the daemon\'s kill switch', () => {
   });
   afterAll(async () => {
     await daemon?.stop();
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
+    await dropRedisPrefix(prefix);
     dir.cleanup();
   });
 

@@ -1,10 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDaemon } from '../../src/main.ts';
 import { createLogger } from '../../src/ops/logger.ts';
-import { REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
+import { dropRedisPrefix, REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
 
 const silent = createLogger({ level: 'silent', destination: { write: () => undefined } });
 const ACCOUNTS = 'accounts:\n  paper:\n    broker: paper\n';
@@ -15,10 +14,7 @@ describe('config reload', () => {
   const dir = tempDir('tw-reload');
   const prefix = uniquePrefix('reload');
   afterAll(async () => {
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-    redis.disconnect();
+    await dropRedisPrefix(prefix);
     dir.cleanup();
   });
 
