@@ -1,18 +1,10 @@
 // Alpaca's wire formats as zod schemas: every answer validated, every price and quantity a Decimal from its text.
 import { z } from 'zod';
-import { isDecimalText, toDecimal } from '../../domain/money.ts';
 import type { Decimal } from '../../domain/money.ts';
+import { optionalWireDecimal as optionalDecimal, wireDecimal } from '../wire-decimal.ts';
 
-/**
- * A decimal as Alpaca sends it: a string in the trading API, a JSON number in market data (which the
- * HTTP core hands over as its source text, or as a safe integer).
- */
-export const wireDecimal = z.union([z.string(), z.number()]).transform((value, ctx): Decimal => {
-  if (typeof value === 'number' ? Number.isSafeInteger(value) : isDecimalText(value.trim())) return toDecimal(value);
-  ctx.addIssue({ code: 'custom', message: `not an exact decimal: ${JSON.stringify(value)}` });
-  return z.NEVER;
-});
-const optionalDecimal = wireDecimal.nullish().transform((v) => v ?? undefined);
+// Strings in the trading API, JSON numbers in market data: both arrive exact (see wire-decimal.ts).
+export { wireDecimal };
 const time = z.string().transform((text, ctx) => {
   const at = new Date(text);
   if (Number.isNaN(at.getTime())) {

@@ -1,31 +1,10 @@
 // Binance USD-M futures answers as zod schemas: every price, quantity and balance parsed losslessly into Decimal.
 import { z } from 'zod';
-import { toDecimal } from '../../domain/money.ts';
-import type { Decimal } from '../../domain/money.ts';
+import { optionalWireDecimal, wireDecimal } from '../wire-decimal.ts';
 
-/**
- * A decimal as Binance sends it: usually a string ("60012.30"), sometimes a JSON number (leverage brackets).
- * The HTTP core parses numbers losslessly, so a non-integer number arrives here as its source text.
- */
-export const decimal = z.union([z.string(), z.number()]).transform((value, ctx): Decimal => {
-  try {
-    return toDecimal(value);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: `expected a decimal, got ${JSON.stringify(value)}` });
-    return z.NEVER;
-  }
-});
-
-/** Optional decimals also come as "" or null ("activatePrice": "", "icebergQuantity": "null"). */
-export const optionalDecimal = z.union([z.string(), z.number(), z.null()]).optional().transform((value, ctx): Decimal | undefined => {
-  if (value === undefined || value === null || value === '' || value === 'null') return undefined;
-  try {
-    return toDecimal(value);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: `expected a decimal, got ${JSON.stringify(value)}` });
-    return z.NEVER;
-  }
-});
+/** Usually a string ("60012.30"), sometimes a JSON number (leverage brackets); optional ones also "" or "null". */
+export const decimal = wireDecimal;
+export const optionalDecimal = optionalWireDecimal;
 
 /** Ids are numbers on the wire (strings once they outgrow a double); tradewire keeps them as text. */
 export const wireId = z.union([z.string(), z.number()]).transform(String);
