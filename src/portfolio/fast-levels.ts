@@ -55,11 +55,19 @@ export function fastLevels(state: TriggerState): FastLevels {
 }
 
 /**
- * False only when `price` is clear (beyond the tolerance) of the stop, the trailing level, the target and the
- * water mark: nothing fires and no mark moves. True means "look exactly" (checkTriggers, updateWaterMark),
- * never "fire": the exact check decides.
+ * The prices at which nothing can happen to a position: strictly between `below` and `above` (beyond the tolerance)
+ * the price is clear of the stop, the trailing level, the target and the water mark, so nothing fires and no mark
+ * moves. An absent level leaves its side open (±Infinity). Computed when the levels change, not per quote.
  */
-export function mayMatter(levels: FastLevels, price: number): boolean {
+export interface QuietBand {
+  below: number;
+  above: number;
+}
+
+const lowest = (a: number, b: number): number => (Number.isNaN(a) ? b : Number.isNaN(b) ? a : Math.min(a, b));
+const highest = (a: number, b: number): number => (Number.isNaN(a) ? b : Number.isNaN(b) ? a : Math.max(a, b));
+
+export function quietBand(levels: FastLevels): QuietBand {
   const up = 1 + TOLERANCE;
   const down = 1 - TOLERANCE;
   const { water } = levels;
@@ -68,8 +76,17 @@ export function mayMatter(levels: FastLevels, price: number): boolean {
     const distance = Number.isNaN(levels.trailPercent) ? levels.trailAmount : (water * levels.trailPercent) / 100;
     trail = levels.long ? water - distance : water + distance;
   }
-  if (levels.long) {
-    return price <= levels.stop * up || price <= trail * up || price >= levels.target * down || price >= water * down;
-  }
-  return price >= levels.stop * down || price >= trail * down || price <= levels.target * up || price <= water * up;
+  // A long fears falling to its stop or trail and rising to its target or past its high water; a short the mirror.
+  const below = levels.long ? highest(levels.stop, trail) * up : highest(levels.target, water) * up;
+  const above = levels.long ? lowest(levels.target, water) * down : lowest(levels.stop, trail) * down;
+  return { below: Number.isNaN(below) ? -Infinity : below, above: Number.isNaN(above) ? Infinity : above };
+}
+
+/**
+ * False only when `price` is inside the quiet band: nothing fires and no mark moves. True means "look exactly"
+ * (checkTriggers, updateWaterMark), never "fire": the exact check decides. A NaN price is never looked at.
+ */
+export function mayMatter(levels: FastLevels, price: number): boolean {
+  const { below, above } = quietBand(levels);
+  return price <= below || price >= above;
 }

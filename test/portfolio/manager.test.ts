@@ -188,6 +188,17 @@ describe('position manager: emulated protection (the loop watches the price)', (
     expect(closedOf(r).map((c) => [c.exitReason, c.exitPrice.toFixed(), c.realizedPnl.toFixed()])).toEqual([['trailing_stop', '105', '50']]);
   });
 
+  it('a trailing stop that moved up fires below its new level though still above its old one', async () => {
+    r = await rig({ emulated: true });
+    await r.open({ action: 'buy', price: '100', stopLoss: { trailAmount: '5' }, takeProfit: { limitPrice: '150' } });
+    await r.paper.updatePrice('AAPL', '103');
+    await r.manager.tick(); // high 103: the trail is now 98 (it was 95)
+    expect(openOf(r)?.highWater?.toFixed()).toBe('103');
+    await r.paper.updatePrice('AAPL', '97.5');
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.exitPrice.toFixed(), c.realizedPnl.toFixed()])).toEqual([['trailing_stop', '97.5', '-25']]);
+  });
+
   it("a short's trailing stop follows the low", async () => {
     r = await rig({ emulated: true });
     await r.open({ action: 'sell', price: '100', stopLoss: { trailPercent: '5' }, takeProfit: { limitPrice: '50' } });
@@ -755,6 +766,21 @@ describe('position manager: the kill switch, evaluated each tick with its marks'
     expect(await r.paper.positions()).toEqual([]);
     const refused = await r.executor.execute(r.h.job({ ticker: 'NVDA', action: 'buy', sentiment: 'long', price: '100' }));
     expect(refused?.status).toBe('halted');
+  });
+
+  it("counts a position its tick closed once, as realized: a target's profit no longer offsets the day loss twice", async () => {
+    r = await rig({ emulated: true, killSwitch: true, config: KILL_CONFIG });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '80' }, takeProfit: { limitPrice: '110' } });
+    await r.open({ ticker: 'MSFT', action: 'buy', price: '100', stopLoss: { stopPrice: '30' }, takeProfit: { limitPrice: '200' } });
+    await r.manager.tick(); // the day's base: 1,000,000 of equity
+    await r.paper.updatePrice('AAPL', '110');
+    await r.paper.updatePrice('MSFT', '40');
+    // AAPL's target realizes +10,000; MSFT is −60,000 unrealized: a day loss of 50,000, exactly 5 %. Counting AAPL's
+    // profit a second time, as unrealized at its last mark, would make it 40,000 and miss the trip.
+    await r.manager.tick();
+    expect(closedOf(r).map((c) => [c.exitReason, c.realizedPnl.toFixed()])).toEqual([['take_profit', '10000']]);
+    expect(closedOf(r, 'MSFT').map((c) => [c.exitReason, c.exitPrice.toFixed(), c.realizedPnl.toFixed()])).toEqual([['kill_switch', '40', '-60000']]);
+    expect(r.ctx.accountState.get('paper')?.halted).toBe(true);
   });
 
   it('the halt survives a restart (new connection, manager and kill switch over the same journal) and lifts on the next day, from a new base', async () => {
