@@ -24,5 +24,10 @@ export function stableStringify(value: unknown): string {
  * strategy from the URL is not in the payload: scope the dedupe key by strategy as well.
  */
 export function contentHash(rawPayload: Record<string, unknown>): string {
-  return createHash('sha256').update(stableStringify(rawPayload)).digest('hex');
+  return hashOfStableText(stableStringify(rawPayload));
+}
+
+/** contentHash for a payload already written as its stable JSON (stableStringify): the same hash, one serialization less. */
+export function hashOfStableText(stableText: string): string {
+  return createHash('sha256').update(stableText).digest('hex');
 }

@@ -10,7 +10,7 @@ import type { ExecutionJobData, SignalQueue } from '../queue/signal-queue.ts';
 import { alertToJson } from './alert-json.ts';
 import { authenticate } from './auth.ts';
 import { parseBody } from './body.ts';
-import { contentHash, stableStringify } from './content-hash.ts';
+import { contentHash, hashOfStableText, stableStringify } from './content-hash.ts';
 import { FailedAuthCounter, StrategyCeiling } from './limits.ts';
 import { parseAlert, type ParsedAlert } from './parse.ts';
 import { publishRefusal, type Refusal } from './refusals.ts';
@@ -183,7 +183,8 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
       return;
     }
 
-    const hash = contentHash(result.rawPayload);
+    // The journal's payload is already the stable JSON of the stripped body (parseAlert's rawPayload): hash that text.
+    const hash = hashOfStableText(safePayload);
     const jobs: ExecutionJobData[] = accounts.map((account) => ({
       signalId, account, accounts, strategy: strategyName, symbol: alert.symbol, alert: alertToJson(alert),
       rawPayload: safePayload, ignored: result.ignored, contentHash: hash, receivedAt,

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import { createApp } from '../../src/http/app.ts';
 import { readRefusals, type Refusal } from '../../src/intake/refusals.ts';
+import { contentHash } from '../../src/intake/content-hash.ts';
 import { createWebhookRouter } from '../../src/intake/webhook.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 import { laneFor } from '../../src/queue/lanes.ts';
@@ -74,6 +75,8 @@ describe('webhook over HTTP: the main config', () => {
       expect(data?.alert).toMatchObject({ ticker: 'NASDAQ:AAPL', symbol: 'AAPL', action: 'buy', sentiment: 'long', price: '189.5', id: body.id });
       expect(JSON.parse(data?.rawPayload ?? '{}')).toEqual(without(body, 'passphrase'));
       expect(data?.rawPayload).toContain('"189.50"');
+      // The content hash is the executor's dedupe key in the journal: the hash of the payload without its secret.
+      expect(data?.contentHash).toBe(contentHash(without(body, 'passphrase')));
     });
 
     it('lists unknown fields that are not near misses as ignored, and queues the alert', async () => {
