@@ -612,37 +612,30 @@ export class PositionManager {
    * Protective legs that filled in part (a target limit taking liquidity in pieces), or in parts across both legs:
    * their fills not yet in the books are booked as a partial close (the position keeps the rest, its protection is
    * resized to it), or as the close when nothing is left. True when the position closed.
+   *
+   * Legs tradewire placed itself (after_fill, attached) are cancelled *before* the books are written: a leg can keep
+   * filling until the broker confirms its cancel, and those last fills must be in the part booked and not in the
+   * quantity the new legs protect (an oversized stop would sell what the position no longer holds).
    */
   private async bookProtectiveFills(broker: Broker, book: Book, position: Position): Promise<boolean> {
     const { ctx } = this;
     const fresh = ctx.positions.findById(position.id);
     if (!fresh || fresh.status !== 'open') return fresh?.status === 'closed';
-    const opening = openingSide(fresh.side);
-    let net = ZERO;
-    const closing: Array<{ fill: JournalFill; order: JournalOrder }> = [];
-    for (const order of ctx.orders.ordersForPosition(fresh.id)) {
-      for (const fill of ctx.orders.fillsForOrder(order.clientOrderId)) {
-        if (order.side === opening) net = net.plus(fill.quantity);
-        else {
-          net = net.minus(fill.quantity);
-          if (order.leg === 'stop' || order.leg === 'target') closing.push({ fill, order });
-        }
+    if (!this.unbookedProtectiveFills(fresh)) return false;
+    const replaceLegs = fresh.protection !== 'native' && fresh.protection !== 'emulated';
+    // A cancel that fails still leaves what is known booked first; the rest is then closed as unprotected.
+    let cancelFailed: { error: unknown } | undefined;
+    if (replaceLegs) {
+      try {
+        await cancelProtection(ctx, broker, fresh);
+      } catch (error) {
+        cancelFailed = { error };
       }
     }
-    let missing = fresh.quantity.minus(net);
-    if (missing.lte(0)) return false;
-    // Each pass books all it sees, so what the books lack is the newest protective fills.
-    closing.sort((a, b) => a.fill.at.getTime() - b.fill.at.getTime());
-    const unbooked: JournalFill[] = [];
-    let last: JournalOrder | undefined;
-    for (let i = closing.length - 1; i >= 0 && missing.gt(0); i -= 1) {
-      const { fill, order } = closing[i] as { fill: JournalFill; order: JournalOrder };
-      unbooked.unshift(fill);
-      last ??= order;
-      missing = missing.minus(fill.quantity);
-    }
-    if (!last) return false;
-    const record = closeRecordOf(ctx, fresh, unbooked, reasonOfLeg(last));
+    const unbooked = this.unbookedProtectiveFills(fresh);
+    if (!unbooked) return false;
+    const { net, fills, last } = unbooked;
+    const record = closeRecordOf(ctx, fresh, fills, reasonOfLeg(last));
     if (net.lte(0)) {
       const closed = ctx.positions.close(fresh.id, record);
       for (const order of protectiveOrders(ctx, fresh.id)) await ctx.tracker.cancel(broker, order.clientOrderId);
@@ -652,8 +645,43 @@ export class PositionManager {
     const { reduced } = reducePosition(ctx, fresh, record, net);
     ctx.logger.info({ event: 'position.reduced', positionId: fresh.id, reason: record.exitReason, quantity: record.quantity.toFixed(), remaining: net.toFixed() },
       `${fresh.symbol}: its ${last.leg} filled ${record.quantity.toFixed()} in part; ${net.toFixed()} left`);
-    await this.resizeProtection(broker, book, await this.instrument(broker, fresh.account, fresh.symbol), reduced);
+    if (cancelFailed) await this.unprotected(broker, book, reduced, cancelFailed.error);
+    else if (replaceLegs) await this.placeResizedProtection(broker, book, await this.instrument(broker, fresh.account, fresh.symbol), reduced);
+    else await this.resizeProtection(broker, book, await this.instrument(broker, fresh.account, fresh.symbol), reduced);
     return false;
+  }
+
+  /**
+   * The journal's protective fills the position's books do not hold yet (the newest ones), with what the position
+   * nets to by its fills; undefined when the books hold them all.
+   */
+  private unbookedProtectiveFills(position: Position): { net: Decimal; fills: JournalFill[]; last: JournalOrder } | undefined {
+    const { ctx } = this;
+    const opening = openingSide(position.side);
+    let net = ZERO;
+    const closing: Array<{ fill: JournalFill; order: JournalOrder }> = [];
+    for (const order of ctx.orders.ordersForPosition(position.id)) {
+      for (const fill of ctx.orders.fillsForOrder(order.clientOrderId)) {
+        if (order.side === opening) net = net.plus(fill.quantity);
+        else {
+          net = net.minus(fill.quantity);
+          if (order.leg === 'stop' || order.leg === 'target') closing.push({ fill, order });
+        }
+      }
+    }
+    let missing = position.quantity.minus(net);
+    if (missing.lte(0)) return undefined;
+    // Each pass books all it sees, so what the books lack is the newest protective fills.
+    closing.sort((a, b) => a.fill.at.getTime() - b.fill.at.getTime());
+    const fills: JournalFill[] = [];
+    let last: JournalOrder | undefined;
+    for (let i = closing.length - 1; i >= 0 && missing.gt(0); i -= 1) {
+      const { fill, order } = closing[i] as { fill: JournalFill; order: JournalOrder };
+      fills.unshift(fill);
+      last ??= order;
+      missing = missing.minus(fill.quantity);
+    }
+    return last ? { net, fills, last } : undefined;
   }
 
   /** A trail kept as a fixed stop order: moves the order's stop to the trail as the water mark moves (amend, else cancel and replace). */
@@ -789,13 +817,26 @@ export class PositionManager {
       this.remember(book, position);
       return;
     }
+    if (position.protection === 'emulated') {
+      this.remember(book, ctx.positions.findById(position.id) ?? position);
+      return;
+    }
     try {
-      if (position.protection !== 'emulated') {
-        await cancelProtection(ctx, broker, position);
-        const legs = currentLegs(position, ctx);
-        if (legs.stop || legs.target) {
-          await placeProtection(ctx, broker, instrument, position, legs, resizedProtectionIds(ctx, broker, position), { signalId: position.signalId });
-        }
+      await cancelProtection(ctx, broker, position);
+    } catch (error) {
+      await this.unprotected(broker, book, position, error);
+      return;
+    }
+    await this.placeResizedProtection(broker, book, instrument, position);
+  }
+
+  /** New legs for the position's quantity now, its old ones already cancelled. */
+  private async placeResizedProtection(broker: Broker, book: Book, instrument: Instrument, position: Position): Promise<void> {
+    const { ctx } = this;
+    try {
+      const legs = currentLegs(position, ctx);
+      if (legs.stop || legs.target) {
+        await placeProtection(ctx, broker, instrument, position, legs, resizedProtectionIds(ctx, broker, position), { signalId: position.signalId });
       }
     } catch (error) {
       await this.unprotected(broker, book, position, error);

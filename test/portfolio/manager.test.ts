@@ -586,6 +586,8 @@ function partialTargets() {
   const resting = new Map<string, Order>();
   const partOf = new Map<string, string>();
   let fill: (quantity: string, price: string) => Promise<void> = async () => undefined;
+  /** A fill the venue makes while a cancel of the target is on its way (once). */
+  let fillDuringCancel: { quantity: string; price: string } | undefined;
   const live = (o: Order) => o.status === 'accepted' || o.status === 'partially_filled';
   const find = (ref: OrderRef): Order | undefined =>
     ('clientOrderId' in ref ? resting.get(ref.clientOrderId) : [...resting.values()].find((o) => o.id === ref.orderId));
@@ -612,6 +614,11 @@ function partialTargets() {
       },
       getOrder: async (ref: OrderRef) => find(ref) ?? inner.getOrder(ref),
       cancelOrder: async (ref: OrderRef) => {
+        if (find(ref) && fillDuringCancel) {
+          const late = fillDuringCancel;
+          fillDuringCancel = undefined;
+          await fill(late.quantity, late.price);
+        }
         const order = find(ref);
         if (!order) return inner.cancelOrder(ref);
         if (live(order)) resting.set(order.clientOrderId, { ...order, status: 'cancelled' });
@@ -623,7 +630,10 @@ function partialTargets() {
       }),
     });
   };
-  return { wrap, fill: (quantity: string, price: string) => fill(quantity, price), resting };
+  return {
+    wrap, fill: (quantity: string, price: string) => fill(quantity, price), resting,
+    fillDuringCancel: (quantity: string, price: string) => { fillDuringCancel = { quantity, price }; },
+  };
 }
 
 const closedRows = (r: Rig, symbol = 'AAPL') => closedOf(r, symbol).map((c) => ({
@@ -691,6 +701,50 @@ describe('position manager: closed_positions to the cent (paper fees 0.1 %, char
     ]);
     expect(await r.paper.positions()).toEqual([]);
     expect([...targets.resting.values()].map((o) => o.status)).toEqual(['cancelled', 'cancelled']);
+  });
+
+  it('a target that keeps filling while its cancel is on the way: those fills are booked too, and the new legs protect only what is left', async () => {
+    const targets = partialTargets();
+    r = await rig({ feeRate: '0.001', wrap: targets.wrap });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } }); // fee 1.00
+    await targets.fill('4', '110'); // 4 of the target's 10
+    targets.fillDuringCancel('3', '110'); // 3 more before the venue takes the cancel
+    await r.manager.tick();
+    const rest = openOf(r);
+    expect(rest?.quantity.toFixed()).toBe('3');
+    const live = r.ctx.orders.ordersForPosition(rest?.id ?? '').filter((o) => (o.leg === 'stop' || o.leg === 'target') && o.status === 'accepted');
+    expect(live.map((o) => [o.leg, o.quantity.toFixed()]).sort()).toEqual([['stop', '3'], ['target', '3']]);
+    // (110 − 100) × 7 = 70; fees 0.70 in (7/10 of 1.00) + 0.77 out; 68.53 on 700 is 9.79 %
+    expect(closedRows(r)).toEqual([{ reason: 'take_profit', quantity: '7', exit: '110', pnl: '68.53', fees: '1.47', pct: '9.79' }]);
+    expect((await r.paper.positions()).map((p) => p.quantity.toFixed())).toEqual(['3']);
+
+    await r.paper.updatePrice('AAPL', '94'); // the resized stop (3) fills at the venue: nothing is oversold
+    await r.manager.tick();
+    expect(closedRows(r).map((c) => [c.reason, c.quantity])).toEqual([['take_profit', '7'], ['stop_loss', '3']]);
+    expect(await r.paper.positions()).toEqual([]);
+  });
+
+  it('a leg whose cancel fails: the part that filled is booked first, then the rest is closed as unprotected', async () => {
+    const targets = partialTargets();
+    let refuse = true;
+    r = await rig({ feeRate: '0', wrap: (inner, paper) => {
+      const wrapped = targets.wrap(inner, paper);
+      return overriding(wrapped, {
+        cancelOrder: async (ref: OrderRef) => {
+          if (refuse && 'clientOrderId' in ref && r?.ctx.orders.findByClientOrderId(ref.clientOrderId)?.leg === 'stop') {
+            refuse = false;
+            throw new InvalidOrderError('the venue refuses the cancel', { broker: 'paper' });
+          }
+          return wrapped.cancelOrder(ref);
+        },
+      });
+    } });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    await targets.fill('4', '110');
+    await r.manager.tick();
+    expect(closedRows(r).map((c) => [c.reason, c.quantity, c.pnl])).toEqual([['take_profit', '4', '40'], ['signal', '6', '60']]);
+    expect(await r.paper.positions()).toEqual([]);
+    expect(r.logs.filter((l) => l.event === 'position.unprotected').map((l) => l.reason)).toEqual([expect.stringMatching(/refuses the cancel/)]);
   });
 
   it('a close whose exit filled in part before its claim lapsed: the part is booked, the rest closed, the entry fee split between them', async () => {
