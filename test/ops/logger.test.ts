@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/ops/logger.ts';
+import { censorSecrets, createLogger, isSecretKey } from '../../src/ops/logger.ts';
 
 function capture() {
   const lines: string[] = [];
@@ -16,5 +16,32 @@ describe('logger redaction', () => {
     for (const secret of ['SECRET1', 'SECRET2', 'SECRET3', 'SECRET4', 'SECRET5', 'SECRET6', 'SECRET7']) expect(text).not.toContain(secret);
     expect(text).toContain('"ticker":"AAPL"');
     expect(text).toContain('[redacted]');
+  });
+
+  it('censors secret-named fields at any depth, in arrays and errors, and in a child logger\'s bindings, leaving the caller\'s objects as they were', () => {
+    const out = capture();
+    const logger = createLogger({ level: 'info', destination: out.destination });
+    const failure = Object.assign(new TypeError('venue said no'), { request: { headers: { 'APCA-API-SECRET-KEY': 'SECRET1' } } });
+    const logged = {
+      event: 'deep', a: { b: { c: { d: { webhookPassphrase: 'SECRET2' } } } }, legs: [{ side: 'sell', apiKey: 'SECRET3' }], err: failure,
+      account: { name: 'paper', keyId: 'SECRET4', refreshToken: 'SECRET5' }, signalId: 'kept-1', symbol: 'AAPL',
+    };
+    logger.child({ adminToken: 'SECRET6', role: 'api' }).warn(logged, 'with secrets');
+    const text = out.lines.join('');
+    for (const secret of ['SECRET1', 'SECRET2', 'SECRET3', 'SECRET4', 'SECRET5', 'SECRET6']) expect(text).not.toContain(secret);
+    const line = JSON.parse(text) as Record<string, unknown>;
+    expect(line).toMatchObject({ role: 'api', signalId: 'kept-1', symbol: 'AAPL', legs: [{ side: 'sell', apiKey: '[redacted]' }], account: { name: 'paper' } });
+    expect(line.err).toMatchObject({ type: 'TypeError', message: 'venue said no' });
+    // The caller's objects are untouched (the censor copies what it changes).
+    expect(logged.a.b.c.d.webhookPassphrase).toBe('SECRET2');
+    expect(failure.request.headers['APCA-API-SECRET-KEY']).toBe('SECRET1');
+    expect(logged.legs[0]?.apiKey).toBe('SECRET3');
+  });
+
+  it('returns an object without secrets as it is (no copy), and knows a secret name however it is written', () => {
+    const clean = { event: 'signal.queued', accounts: ['paper'], nested: { price: '1.5' } };
+    expect(censorSecrets(clean)).toBe(clean);
+    for (const name of ['passphrase', 'Passphrase', 'x-tradewire-signature', 'X-MBX-APIKEY', 'api_secret', 'ADMIN_TOKEN', 'apcaApiKeyId']) expect(isSecretKey(name), name).toBe(true);
+    for (const name of ['signalId', 'strategy', 'ticker', 'accounts', 'quantity', 'event']) expect(isSecretKey(name), name).toBe(false);
   });
 });
