@@ -1,4 +1,5 @@
 // bench:ingest — the webhook's intake speed against a bare express JSON route, in one process, with autocannon.
+// A third route, bare+redis, also makes one Redis round trip before answering: printed for reference, not a target.
 // The webhook is the real one (startDaemon, role api) on real Redis with its own key prefix, in a temp config that
 // lifts the per-strategy ceiling; every request is a valid alert with a unique id. Its keys are deleted afterwards.
 import { createRequire } from 'node:module';
@@ -38,6 +39,8 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '10,50').split(',').map(Number);
+// Which routes to drive (e.g. `BENCH_TARGETS=webhook` under a profiler); the ratios need bare and webhook.
+const TARGETS = (process.env.BENCH_TARGETS ?? 'bare,bare+redis,webhook').split(',');
 // `thread`: autocannon runs in a worker thread of its own, so the servers do not share their thread with the load.
 const LOADGEN = process.env.BENCH_LOADGEN === 'thread' ? 'thread' : 'same thread';
 let threadSetupFile: string | undefined;
@@ -68,10 +71,18 @@ function nextAlert(): string {
   });
 }
 
-async function startBare(): Promise<{ url: string; server: Server }> {
+/**
+ * The bare route: parses JSON and answers 200. With `redis`, it also makes one Redis round trip (a PING) before
+ * answering: the floor of any design that answers only after Redis has the alert (printed for reference).
+ */
+async function startBare(redis?: Redis): Promise<{ url: string; server: Server }> {
   const app = express();
   app.use(express.json());
-  app.post('/webhook', (req, res) => { res.status(200).json({ ok: true, keys: Object.keys(req.body as object).length }); });
+  app.post('/webhook', (req, res, next) => {
+    const answer = () => { res.status(200).json({ ok: true, keys: Object.keys(req.body as object).length }); };
+    if (!redis) answer();
+    else redis.ping().then(answer, next);
+  });
   const server = await new Promise<Server>((resolve) => { const s = createServer(app); s.listen(0, '127.0.0.1', () => resolve(s)); });
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server };
 }
@@ -118,15 +129,17 @@ async function main(): Promise<void> {
   }, logger, 'api');
   const bare = await startBare();
   const redis = new Redis(REDIS_URL);
+  const roundTrip = await startBare(redis);
   const rows: Row[] = [];
   try {
     // A short warm-up of each, so JIT and connection set-up are not in the numbers.
     if (LOADGEN === 'thread') threadSetupFile = writeThreadSetup(dir);
     await run(daemon.url, 10, 2);
     await run(bare.url, 10, 2);
+    await run(roundTrip.url, 10, 2);
     await deleteKeys(redis, PREFIX);
     for (const connections of CONNECTIONS) {
-      for (const [target, url] of [['bare', bare.url], ['webhook', daemon.url]] as const) {
+      for (const [target, url] of ([['bare', bare.url], ['bare+redis', roundTrip.url], ['webhook', daemon.url]] as const).filter(([t]) => TARGETS.includes(t))) {
         process.stdout.write(`running ${target} at ${connections} connections for ${DURATION} s...\n`);
         const result = await run(url, connections);
         rows.push({ target, connections, result });
@@ -137,6 +150,7 @@ async function main(): Promise<void> {
   } finally {
     await daemon.stop();
     await new Promise<void>((resolve) => bare.server.close(() => resolve()));
+    await new Promise<void>((resolve) => roundTrip.server.close(() => resolve()));
     const left = await deleteKeys(redis, PREFIX);
     await redis.quit();
     rmSync(dir, { recursive: true, force: true });
@@ -156,6 +170,7 @@ async function main(): Promise<void> {
   let pass = true;
   for (const connections of CONNECTIONS) {
     const bareRow = rows.find((r) => r.target === 'bare' && r.connections === connections);
+    const roundTripRow = rows.find((r) => r.target === 'bare+redis' && r.connections === connections);
     const hookRow = rows.find((r) => r.target === 'webhook' && r.connections === connections);
     if (!bareRow || !hookRow) continue;
     const ratio = hookRow.result.requests.average / bareRow.result.requests.average;
@@ -166,7 +181,8 @@ async function main(): Promise<void> {
     pass &&= ratioOk && p99Ok && accepted === total;
     console.log(`${connections} connections: webhook/bare = ${ratio.toFixed(2)} (target ≥ 0.80: ${ratioOk ? 'met' : 'MISSED'})`
       + (connections === 10 ? `; webhook p99 ${hookRow.result.latency.p99} ms (target < 10 ms: ${p99Ok ? 'met' : 'MISSED'})` : '')
-      + `; ${accepted} of ${total} answers were 202`);
+      + `; ${accepted} of ${total} answers were 202`
+      + (roundTripRow ? `; for reference webhook/(bare+redis) = ${(hookRow.result.requests.average / roundTripRow.result.requests.average).toFixed(2)}` : ''));
   }
   console.log(pass ? 'targets met' : 'targets MISSED (see above)');
 }
