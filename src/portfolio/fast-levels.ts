@@ -81,12 +81,3 @@ export function quietBand(levels: FastLevels): QuietBand {
   const above = levels.long ? lowest(levels.target, water) * down : lowest(levels.stop, trail) * down;
   return { below: Number.isNaN(below) ? -Infinity : below, above: Number.isNaN(above) ? Infinity : above };
 }
-
-/**
- * False only when `price` is inside the quiet band: nothing fires and no mark moves. True means "look exactly"
- * (checkTriggers, updateWaterMark), never "fire": the exact check decides. A NaN price is never looked at.
- */
-export function mayMatter(levels: FastLevels, price: number): boolean {
-  const { below, above } = quietBand(levels);
-  return price <= below || price >= above;
-}

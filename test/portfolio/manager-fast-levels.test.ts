@@ -2,7 +2,13 @@
 import { describe, expect, it } from 'vitest';
 import { Decimal } from '../../src/domain/money.ts';
 import { checkTriggers, trailingStopLevel, updateWaterMark, type TriggerState } from '../../src/domain/position.ts';
-import { approximate, fastLevels, mayMatter } from '../../src/portfolio/fast-levels.ts';
+import { approximate, fastLevels, quietBand, type FastLevels } from '../../src/portfolio/fast-levels.ts';
+
+/** What BookScreen.scan asks of a price: outside the quiet band means "look exactly" (a NaN price never is). */
+const mayMatter = (levels: FastLevels, price: number): boolean => {
+  const { below, above } = quietBand(levels);
+  return price <= below || price >= above;
+};
 
 const d = (text: string) => new Decimal(text);
 
