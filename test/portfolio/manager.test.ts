@@ -175,6 +175,8 @@ describe('position manager: emulated protection (the loop watches the price)', (
     await r.manager.tick();
     const raised = openOf(r);
     expect(raised?.highWater?.toFixed()).toBe('110');
+    // The water mark was committed without its own fsync, and the journal's connection is back at FULL for orders and fills.
+    expect(r.h.db.pragma('synchronous', { simple: true })).toBe(2);
     expect(r.manager.snapshot().accounts[0]?.positions[0]?.trailingStop?.toFixed()).toBe('105');
 
     await r.paper.updatePrice('AAPL', '107');
