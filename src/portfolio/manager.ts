@@ -315,16 +315,17 @@ export class PositionManager {
     const othersWrote = this.currentGeneration() !== this.booksGeneration;
     const { writeHigh, writeLow } = this;
     // Committed without an fsync of its own (synchronous = NORMAL for this one commit; the connection is back at
-    // FULL at once). It survives a crash of the process; the next commit of an order or fill, or a checkpoint,
+    // its own setting at once). It survives a crash of the process; the next commit of an order or fill, or a checkpoint,
     // makes it durable on disk too. Only a power loss before that could undo it, and then a trail restarts from
     // an earlier water mark: looser, never missing. The fsync cost 1-9 ms of a tick that is budgeted in ms.
+    const durable = Number(db.pragma('synchronous', { simple: true }));
     db.pragma('synchronous = NORMAL');
     try {
       db.transaction(() => {
         for (const [id, [column, value, stamp]] of this.pendingMarks) (column === 'high' ? writeHigh : writeLow).run(value, stamp, id);
       })();
     } finally {
-      db.pragma('synchronous = FULL');
+      db.pragma(`synchronous = ${durable}`);
     }
     if (othersWrote) for (const [, [, , , watched]] of this.pendingMarks) watched.stamp = '';
     this.pendingMarks.clear();
@@ -370,7 +371,7 @@ export class PositionManager {
     // By index over what was asked: one lookup per symbol, and nothing recorded that was not asked for.
     for (let i = 0; i < symbols.length; i += 1) {
       const quote = quotes.get(symbols[i] as string);
-      if (quote) book.marks.record(marks[i] as Mark, quote.last, approximate(quote.last), quote.time?.getTime() ?? nowMs, tick);
+      if (quote) book.marks.record(marks[i] as Mark, quote.last, quote.time?.getTime() ?? nowMs, tick);
     }
 
     // Resting entries first: a fill booked now is watched in this same tick.

@@ -1,7 +1,7 @@
 // The position loop's hot path in packed form: one account's marks and positions as typed arrays, so the per-tick
 // pass over thousands of positions reads a few contiguous arrays instead of four objects per position.
 import type { Decimal } from '../domain/money.ts';
-import { quietBand, type FastLevels } from './fast-levels.ts';
+import { approximate, quietBand, type FastLevels } from './fast-levels.ts';
 
 /** A symbol's latest price, exact, and its slot in the account's mark table (where its double and tick live). */
 export interface Mark {
@@ -30,11 +30,11 @@ export class MarkTable {
     return mark;
   }
 
-  /** A quote for `mark` (one of this table's): exact, as a double, when, and in which tick. */
-  record(mark: Mark, price: Decimal, fast: number, at: number, tick: number): void {
+  /** A quote for `mark` (one of this table's): the exact price (kept beside its double), when, and in which tick. */
+  record(mark: Mark, price: Decimal, at: number, tick: number): void {
     mark.price = price;
     mark.at = at;
-    this.fast[mark.slot] = fast;
+    this.fast[mark.slot] = approximate(price);
     this.tick[mark.slot] = tick;
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Decimal } from '../../src/domain/money.ts';
-import { approximate, fastLevels, quietBand } from '../../src/portfolio/fast-levels.ts';
+import { fastLevels, quietBand } from '../../src/portfolio/fast-levels.ts';
 import { BookScreen, MarkTable, type ScreenRow } from '../../src/portfolio/screen.ts';
 
 const d = (text: string): Decimal => new Decimal(text);
@@ -23,7 +23,7 @@ function row(marks: MarkTable, id: string, options: {
 }
 
 const quote = (marks: MarkTable, symbol: string, price: string, tick: number): void => {
-  marks.record(marks.of(symbol), d(price), approximate(d(price)), 0, tick);
+  marks.record(marks.of(symbol), d(price), 0, tick);
 };
 
 describe('quietBand: the prices where nothing can happen', () => {
