@@ -1,7 +1,8 @@
 // The Binance USD-M futures adapter: the Broker interface over the signed REST client, algo orders for every trigger.
 import type { Broker, BrokerHealth, Capabilities, MarginImpact, Protection } from '../broker.ts';
 import {
-  BrokerError, DuplicateClientOrderIdError, InvalidOrderError, NotSupportedError, OrderNotFoundError, OrderRejectedError,
+  BrokerError, DuplicateClientOrderIdError, InvalidOrderError, NotSupportedError, OrderNotFoundError, OrderRejectedError, ProtectionLostError,
+  RateLimitError, TransientError,
 } from '../../domain/errors.ts';
 import type { Instrument } from '../../domain/instrument.ts';
 import { Decimal, ZERO, maxDecimal } from '../../domain/money.ts';
@@ -20,7 +21,7 @@ import { marginImpact } from './margin.ts';
 import {
   CLIENT_ID_ALPHABET, CLIENT_ID_MAX, algoIdOf, fromWireAlgo, fromWireOrder, fromWireSide, isAlgoOrderId, positionSideOf,
 } from './mapping.ts';
-import { algoReplacement, isReducing, placementFor } from './requests.ts';
+import { algoReplacement, bridgeFor, isReducing, placementFor } from './requests.ts';
 import {
   accountSchema, acknowledgementSchema, algoOrderSchema, balancesSchema, cancelAlgoSchema, dualSideSchema, fundingIncomeSchema, leverageBracketSchema,
   leverageSchema, orderSchema, positionRiskV2Schema, positionRiskV3Schema, serverTimeSchema, tickerPricesSchema, userTradesSchema,
@@ -45,9 +46,19 @@ export interface BinanceBrokerOptions {
   clock?: (() => Date) | undefined;
   fetch?: (() => typeof globalThis.fetch) | undefined;
   logger: Pick<Logger, 'debug' | 'trace' | 'info' | 'warn' | 'error'>;
+  /** How hard a stop being moved is retried before the move is given up (ProtectionLostError). */
+  replaceRetry?: { attempts?: number | undefined; budgetMs?: number | undefined } | undefined;
+  /** Waits between those retries (tests move their clock instead). */
+  sleep?: ((ms: number) => Promise<void>) | undefined;
 }
 
 const BROKER = 'binance-usdm';
+
+/** A moved stop is retried this often and this long: long enough to wait out a minute's weight hold. */
+const DEFAULT_REPLACE_ATTEMPTS = 8;
+const DEFAULT_REPLACE_BUDGET_MS = 65_000;
+const REPLACE_BACKOFF_MS = 250;
+const REPLACE_BACKOFF_MAX_MS = 4_000;
 
 export const BINANCE_CAPABILITIES: Capabilities = {
   // No bracket at Binance: tradewire places the stop and target (algo orders) once the entry fills and cancels the survivor.
@@ -84,6 +95,7 @@ export class BinanceUsdmBroker implements Broker {
   private readonly hedge: boolean;
   private readonly workingType: 'MARK_PRICE' | 'CONTRACT_PRICE';
   private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
   // Bounded: a daemon runs for months; an order forgotten here is still found by lookupOrder's search.
   private readonly byClientId = new BoundedMap<string, Known>(REMEMBERED_ORDERS);
   private readonly symbolOfOrder = new BoundedMap<string, string>(REMEMBERED_ORDERS);
@@ -96,6 +108,7 @@ export class BinanceUsdmBroker implements Broker {
     this.hedge = options.positionMode === 'hedge';
     this.workingType = options.workingType ?? 'MARK_PRICE';
     this.now = () => (options.clock ? options.clock().getTime() : Date.now());
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => { setTimeout(resolve, ms); }));
     this.client = new BinanceClient({
       broker: BROKER,
       baseUrl: options.baseUrl ?? BASE_URLS[options.environment],
@@ -446,27 +459,176 @@ export class BinanceUsdmBroker implements Broker {
   }
 
   /**
-   * Algo orders cannot be amended: cancel, then place the same order again under the same client id (Binance
-   * accepts a client id again once its first order is no longer open). Cancel comes first because a second
-   * closePosition stop in the same direction is refused (-4130); if the new one is refused, the old one is restored.
+   * Algo orders cannot be amended, and the client id must stay (the journal knows the order by it), but Binance
+   * takes a client id again only once its first order is no longer open, and refuses a second closePosition
+   * trigger in one direction (-4130). So a protective order is moved through a stand-in: a reduce-only stop for
+   * the position at the new trigger is placed first, the original is cancelled, the replacement placed under the
+   * original's client id (retried until it rests), and the stand-in cancelled. A stop rests at every moment; a
+   * reduce-only order cannot over-close, so two resting at once is harmless. An order that does not reduce (an
+   * entry stop) could fill twice: it is cancelled and then placed again, with the same retries.
+   * If the replacement cannot be made to rest, ProtectionLostError says so (naming the stand-in, which stays).
    */
   private async replaceAlgo(current: Order, change: OrderChange): Promise<Order> {
     const wire = await this.client.signed({ method: 'GET', path: '/fapi/v1/algoOrder', params: { algoId: algoIdOf(current.id) }, schema: algoOrderSchema });
     if (wire.orderType === 'TRAILING_STOP_MARKET') throw new NotSupportedError(`${BROKER}: a trailing stop follows the price by itself; it is not moved`, { broker: BROKER });
     const { original, replacement } = algoReplacement(wire, change, this.workingType);
-    const quantity = this.byClientId.get(wire.clientAlgoId)?.quantity ?? current.quantity;
-    await this.client.signed({ method: 'DELETE', path: '/fapi/v1/algoOrder', params: { algoId: wire.algoId }, schema: cancelAlgoSchema });
+    const quantity = change.quantity ?? this.byClientId.get(wire.clientAlgoId)?.quantity ?? current.quantity;
+    const held = this.reduces(wire) ? await this.heldAgainst(wire) : ZERO;
+    if (held.isZero()) return this.cancelThenPlace(wire, original, replacement, quantity);
+
+    const ordered = change.quantity ?? wire.quantity;
+    const size = wire.closePosition === true || !ordered?.gt(0) ? held : Decimal.min(held, ordered);
+    const bridgeParams = bridgeFor(replacement, size, this.hedge, wire.clientAlgoId);
+    // Nothing has changed until the stand-in rests: a failure here leaves the original as it was.
+    const bridge = await this.placeBridge(bridgeParams);
+    const cancelled = await this.cancelAlgo(wire.algoId).catch(async (error: unknown) => {
+      await this.dropBridge(bridge, wire.clientAlgoId);
+      throw error;
+    });
+    if (cancelled !== 'cancelled') {
+      // The original fired (or ended otherwise) before it could be moved: its fill is the leg's, nothing to re-place.
+      await this.dropBridge(bridge, wire.clientAlgoId);
+      throw new OrderRejectedError(`${BROKER}: order ${wire.clientAlgoId} is ${cancelled.algoStatus} at Binance, it cannot be moved`, { broker: BROKER });
+    }
+    let placed: WireAlgoOrder;
     try {
-      const placed = await this.client.signed({ method: 'POST', path: '/fapi/v1/algoOrder', params: replacement, schema: algoOrderSchema });
-      return this.rememberAlgo(placed, change.quantity ?? quantity);
+      placed = await this.placeUntilRests(replacement, wire.algoId);
     } catch (error) {
+      const detail = `${bridge.clientAlgoId} (reduce-only ${size.toFixed()} at ${String(replacement.triggerPrice)}) rests in its place`;
+      this.options.logger.error({ event: 'broker.protection_lost', account: this.name, clientOrderId: wire.clientAlgoId, standIn: bridge.clientAlgoId, error: String(error) },
+        `${wire.clientAlgoId} was cancelled to be moved and could not be placed again; ${detail}`);
+      throw new ProtectionLostError(`${BROKER}: ${wire.symbol} ${wire.orderType} ${wire.clientAlgoId} was cancelled to be moved and could not be placed again ` +
+        `(${error instanceof Error ? error.message : String(error)}); ${detail}`, { broker: BROKER, cause: error });
+    }
+    await this.dropBridge(bridge, wire.clientAlgoId);
+    return this.rememberAlgo(placed, quantity);
+  }
+
+  /** An order that cannot rest beside itself: cancelled, then placed again until it rests; the original put back if the venue refuses the change. */
+  private async cancelThenPlace(wire: WireAlgoOrder, original: Params, replacement: Params, quantity: Decimal): Promise<Order> {
+    const cancelled = await this.cancelAlgo(wire.algoId);
+    if (cancelled !== 'cancelled') throw new OrderRejectedError(`${BROKER}: order ${wire.clientAlgoId} is ${cancelled.algoStatus} at Binance, it cannot be moved`, { broker: BROKER });
+    try {
+      return this.rememberAlgo(await this.placeUntilRests(replacement, wire.algoId), quantity);
+    } catch (error) {
+      let reason = error;
       if (error instanceof InvalidOrderError) {
+        // The change itself is refused (its trigger would fire at once, say): the order as it was is put back.
         this.options.logger.warn({ event: 'broker.replace_failed', account: this.name, clientOrderId: wire.clientAlgoId }, 'replacement refused; restoring the original order');
-        await this.client.signed({ method: 'POST', path: '/fapi/v1/algoOrder', params: original, schema: algoOrderSchema }).catch((restoreError: unknown) => {
-          this.options.logger.error({ event: 'broker.restore_failed', account: this.name, clientOrderId: wire.clientAlgoId, error: String(restoreError) },
-            'the original order could not be restored: the position has lost this protective order');
-        });
+        const restored = await this.placeUntilRests(original, wire.algoId).then(() => true, (restoreError: unknown) => { reason = restoreError; return false; });
+        if (restored) throw error;
       }
+      throw new ProtectionLostError(`${BROKER}: ${wire.symbol} ${wire.orderType} ${wire.clientAlgoId} was cancelled to be moved and could not be placed again ` +
+        `(${reason instanceof Error ? reason.message : String(reason)}); nothing rests in its place`, { broker: BROKER, cause: reason });
+    }
+  }
+
+  /** Whether an algo order can only shrink a position: closePosition, reduce-only, or (hedge mode) on the side it closes. */
+  private reduces(wire: WireAlgoOrder): boolean {
+    if (wire.closePosition === true || wire.reduceOnly === true) return true;
+    return (wire.positionSide === 'LONG' && wire.side === 'SELL') || (wire.positionSide === 'SHORT' && wire.side === 'BUY');
+  }
+
+  /** The size of the position this reducing order works against now; zero when there is none on that side. */
+  private async heldAgainst(wire: WireAlgoOrder): Promise<Decimal> {
+    const risks = await this.client.signed({ method: 'GET', path: '/fapi/v3/positionRisk', params: { symbol: wire.symbol }, schema: positionRiskV3Schema });
+    const side = wire.positionSide ?? 'BOTH';
+    const amount = risks.find((r) => r.symbol === wire.symbol && r.positionSide === side)?.positionAmt ?? ZERO;
+    // A sell reduces a long, a buy a short: an order on the other side of what is held protects nothing.
+    const against = wire.side === 'SELL' ? amount.isPositive() : amount.isNegative();
+    return against ? amount.abs() : ZERO;
+  }
+
+  /** The stand-in, resting; one left by an interrupted move (its client id is still open, -4116) is cancelled and placed anew. */
+  private async placeBridge(params: Params): Promise<WireAlgoOrder> {
+    const clientAlgoId = String(params.clientAlgoId);
+    try {
+      return await this.withVenueRetries(() => this.placeOrFind(params, undefined));
+    } catch (error) {
+      if (!(error instanceof DuplicateClientOrderIdError)) throw error;
+      const stale = await this.lookupWireAlgo({ clientAlgoId });
+      if (stale && stale.algoStatus === 'NEW') await this.cancelAlgo(stale.algoId);
+      return this.withVenueRetries(() => this.placeOrFind(params, undefined));
+    }
+  }
+
+  /** Cancels the stand-in once the moved order rests (or the move is given up). A stand-in that stays is logged: it is reduce-only. */
+  private async dropBridge(bridge: WireAlgoOrder, clientAlgoId: string): Promise<void> {
+    try {
+      await this.cancelAlgo(bridge.algoId);
+    } catch (error) {
+      this.options.logger.error({ event: 'broker.stand_in_left', account: this.name, clientOrderId: clientAlgoId, standIn: bridge.clientAlgoId, error: String(error) },
+        `the reduce-only stand-in ${bridge.clientAlgoId} could not be cancelled after moving ${clientAlgoId}; cancel it by hand`);
+    }
+  }
+
+  /** Places an algo order under its client id, retrying until it rests; an attempt that may have reached the venue is looked up first. */
+  private async placeUntilRests(params: Params, replacedAlgoId: string): Promise<WireAlgoOrder> {
+    return this.withVenueRetries(() => this.placeOrFind(params, replacedAlgoId));
+  }
+
+  /**
+   * One placement. The venue refusing it because it already rests (-4116 for its client id, -4130 for a
+   * closePosition trigger) after an answer was lost is success: the resting order is returned.
+   */
+  private async placeOrFind(params: Params, replacedAlgoId: string | undefined): Promise<WireAlgoOrder> {
+    const clientAlgoId = String(params.clientAlgoId);
+    try {
+      return await this.client.signed({ method: 'POST', path: '/fapi/v1/algoOrder', params, schema: algoOrderSchema });
+    } catch (error) {
+      const already = error instanceof DuplicateClientOrderIdError || hasCode(error, CODES.closePositionExists) || error instanceof TransientError;
+      if (!already) throw error;
+      const found = await this.lookupWireAlgo({ clientAlgoId }).catch(() => undefined);
+      // Ours only if it is not the order being replaced and carries this trigger (not a stand-in left from an earlier move).
+      const trigger = params.triggerPrice === undefined ? undefined : new Decimal(String(params.triggerPrice));
+      const same = trigger === undefined || found?.triggerPrice?.eq(trigger) === true;
+      if (found && found.algoStatus === 'NEW' && found.algoId !== replacedAlgoId && same) return found;
+      throw error;
+    }
+  }
+
+  /**
+   * Cancels one algo order, retrying transient failures. 'cancelled' once it no longer rests because of this
+   * cancel; the order itself when it had ended otherwise (fired, expired) before the cancel arrived.
+   */
+  private async cancelAlgo(algoId: string): Promise<'cancelled' | WireAlgoOrder> {
+    try {
+      await this.withVenueRetries(() => this.client.signed({ method: 'DELETE', path: '/fapi/v1/algoOrder', params: { algoId }, schema: cancelAlgoSchema }));
+      return 'cancelled';
+    } catch (error) {
+      if (!(error instanceof OrderNotFoundError)) throw error;
+      // "Unknown order": an earlier attempt whose answer was lost cancelled it, or it had already fired.
+      const wire = await this.withVenueRetries(() => this.lookupWireAlgo({ algoId }));
+      if (!wire) throw error;
+      return wire.algoStatus === 'CANCELED' ? 'cancelled' : wire;
+    }
+  }
+
+  /**
+   * Runs a call again after transient failures (a 5xx, a timeout, a dropped connection, a rate-limit hold, whose
+   * Retry-After is waited out) with growing pauses, within the configured attempts and time; the last failure is raised.
+   */
+  private async withVenueRetries<T>(call: () => Promise<T>): Promise<T> {
+    const attempts = this.options.replaceRetry?.attempts ?? DEFAULT_REPLACE_ATTEMPTS;
+    const deadline = this.now() + (this.options.replaceRetry?.budgetMs ?? DEFAULT_REPLACE_BUDGET_MS);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!(error instanceof TransientError) || attempt >= attempts) throw error;
+        const backoff = Math.min(REPLACE_BACKOFF_MS * 2 ** (attempt - 1), REPLACE_BACKOFF_MAX_MS);
+        const wait = error instanceof RateLimitError ? Math.max(error.retryAfterMs ?? backoff, this.client.gate.blockedForMs) : backoff;
+        if (this.now() + wait > deadline) throw error;
+        await this.sleep(wait);
+      }
+    }
+  }
+
+  private async lookupWireAlgo(params: Params): Promise<WireAlgoOrder | undefined> {
+    try {
+      return await this.client.signed({ method: 'GET', path: '/fapi/v1/algoOrder', params, schema: algoOrderSchema });
+    } catch (error) {
+      if (error instanceof OrderNotFoundError) return undefined;
       throw error;
     }
   }
