@@ -26,7 +26,7 @@ import {
   accountSchema, acknowledgementSchema, algoOrderSchema, balancesSchema, cancelAlgoSchema, dualSideSchema, fundingIncomeSchema, leverageBracketSchema,
   leverageSchema, orderSchema, positionRiskV2Schema, positionRiskV3Schema, serverTimeSchema, tickerPricesSchema, userTradesSchema,
 } from './wire.ts';
-import type { WireAlgoOrder } from './wire.ts';
+import type { WireAlgoOrder, WireUserTrade } from './wire.ts';
 
 export interface BinanceBrokerOptions {
   /** The account's name, as configured. */
@@ -59,6 +59,11 @@ const DEFAULT_REPLACE_ATTEMPTS = 8;
 const DEFAULT_REPLACE_BUDGET_MS = 65_000;
 const REPLACE_BACKOFF_MS = 250;
 const REPLACE_BACKOFF_MAX_MS = 4_000;
+/** History endpoints: at most 7 days between startTime and endTime, at most 1,000 rows a page. */
+const HISTORY_WINDOW_MS = 7 * 24 * 3600_000;
+const PAGE_LIMIT = 1_000;
+/** Binance keeps six months of trades; a day short of 180, so our clock's lag behind the venue's cannot cross it. */
+const TRADE_HISTORY_MS = 179 * 24 * 3600_000;
 
 export const BINANCE_CAPABILITIES: Capabilities = {
   // No bracket at Binance: tradewire places the stop and target (algo orders) once the entry fills and cancels the survivor.
@@ -289,19 +294,29 @@ export class BinanceUsdmBroker implements Broker {
     return [...plain.map((o) => this.rememberOrder(fromWireOrder(o))), ...algos.map((a) => this.rememberAlgo(a))];
   }
 
-  /** Trades of the symbols this adapter has traded or holds (Binance asks for a symbol per call); commissions as fees. */
+  /**
+   * Trades of the symbols this adapter has traded or holds (Binance asks for a symbol per call); commissions as
+   * fees. Since `since` (the last 7 days when absent, as Binance answers; never further back than the 6 months
+   * Binance keeps), in windows of at most 7 days; a window with a full page goes on by trade id.
+   */
   async fills(since?: Date): Promise<Fill[]> {
     const symbols = new Set([
       ...this.symbolOfOrder.values(), ...[...this.byClientId.values()].map((k) => k.symbol), ...(await this.positions()).map((p) => p.symbol),
     ]);
+    const now = this.client.clock.now();
+    const from = Math.max(since?.getTime() ?? now - HISTORY_WINDOW_MS, now - TRADE_HISTORY_MS);
     const fills: Fill[] = [];
+    // One lookup per order, not per trade: a thousand trades of an order forgotten since (or never known) ask once.
+    const clientIds = new Map<string, string>();
     for (const symbol of symbols) {
-      const trades = await this.client.signed({
-        method: 'GET', path: '/fapi/v1/userTrades', params: { symbol, startTime: since?.getTime() }, schema: userTradesSchema,
-      });
-      for (const t of trades) {
+      for (const t of await this.tradesOf(symbol, from, now)) {
+        let clientOrderId = this.clientIdOfOrder.get(t.orderId) ?? clientIds.get(t.orderId);
+        if (clientOrderId === undefined) {
+          clientOrderId = (await this.lookupOrder({ symbol, orderId: t.orderId }))?.clientOrderId ?? '';
+          clientIds.set(t.orderId, clientOrderId);
+        }
         fills.push({
-          id: t.id, orderId: t.orderId, clientOrderId: this.clientIdOfOrder.get(t.orderId) ?? (await this.lookupOrder({ symbol, orderId: t.orderId }))?.clientOrderId ?? '',
+          id: t.id, orderId: t.orderId, clientOrderId,
           symbol, side: fromWireSide(t.side), quantity: t.qty, price: t.price, fee: t.commission, feeCurrency: t.commissionAsset,
           liquidity: t.maker === undefined ? undefined : t.maker ? 'maker' : 'taker', time: new Date(t.time),
         });
@@ -310,14 +325,65 @@ export class BinanceUsdmBroker implements Broker {
     return fills;
   }
 
-  /** Funding paid and received since a time (the last 7 days when absent, as Binance answers), oldest first. */
+  /**
+   * One symbol's trades from `from` to `to`: 7-day windows (Binance's widest), 1,000 rows a page (its most). A
+   * window that fills its page has more: from there on the trades are paged by id (fromId cannot be combined with
+   * a time), to the newest, which covers the windows after it too.
+   */
+  private async tradesOf(symbol: string, from: number, to: number): Promise<WireUserTrade[]> {
+    const trades: WireUserTrade[] = [];
+    const seen = new Set<string>();
+    const add = (page: WireUserTrade[]): void => {
+      for (const t of page) if (!seen.has(t.id)) { seen.add(t.id); trades.push(t); }
+    };
+    for (let start = from; start <= to; start += HISTORY_WINDOW_MS) {
+      // A whole window even at the newest end: a trade stamped by the venue's clock a moment ahead of ours is not cut off.
+      const end = start + HISTORY_WINDOW_MS - 1;
+      let page = await this.client.signed({
+        method: 'GET', path: '/fapi/v1/userTrades', params: { symbol, startTime: start, endTime: end, limit: PAGE_LIMIT }, schema: userTradesSchema,
+      });
+      add(page);
+      if (page.length < PAGE_LIMIT) continue;
+      while (page.length >= PAGE_LIMIT) {
+        const last = page.at(-1) as WireUserTrade;
+        page = await this.client.signed({
+          method: 'GET', path: '/fapi/v1/userTrades', params: { symbol, fromId: (BigInt(last.id) + 1n).toString(), limit: PAGE_LIMIT }, schema: userTradesSchema,
+        });
+        add(page);
+      }
+      break;
+    }
+    return trades;
+  }
+
+  /**
+   * Funding paid and received since a time (the last 7 days when absent, as Binance answers), oldest first: in
+   * 7-day windows of up to 1,000 rows; a window with a full page is asked again from its last row's time.
+   */
   async fundingPayments(since?: Date): Promise<FundingPayment[]> {
-    const rows = await this.client.signed({
-      method: 'GET', path: '/fapi/v1/income', params: { incomeType: 'FUNDING_FEE', startTime: since?.getTime(), limit: 1000 }, schema: fundingIncomeSchema,
-    });
-    return rows.filter((r) => r.incomeType === 'FUNDING_FEE')
-      .map((r) => ({ id: r.tranId, symbol: r.symbol, amount: r.income, asset: r.asset, time: new Date(r.time) }))
-      .sort((a, b) => a.time.getTime() - b.time.getTime());
+    const now = this.client.clock.now();
+    const from = Math.max(since?.getTime() ?? now - HISTORY_WINDOW_MS, now - TRADE_HISTORY_MS);
+    const payments = new Map<string, FundingPayment>();
+    for (let start = from; start <= now; start += HISTORY_WINDOW_MS) {
+      const end = start + HISTORY_WINDOW_MS - 1;
+      let pageStart = start;
+      for (;;) {
+        const rows = await this.client.signed({
+          method: 'GET', path: '/fapi/v1/income', params: { incomeType: 'FUNDING_FEE', startTime: pageStart, endTime: end, limit: PAGE_LIMIT }, schema: fundingIncomeSchema,
+        });
+        let fresh = 0;
+        for (const r of rows) {
+          if (r.incomeType !== 'FUNDING_FEE' || payments.has(r.tranId)) continue;
+          payments.set(r.tranId, { id: r.tranId, symbol: r.symbol, amount: r.income, asset: r.asset, time: new Date(r.time) });
+          fresh += 1;
+        }
+        const last = rows.at(-1);
+        // From the last row's own millisecond (others may share it; the ids already seen are skipped); a page of nothing new ends it.
+        if (rows.length < PAGE_LIMIT || !last || fresh === 0) break;
+        pageStart = last.time;
+      }
+    }
+    return [...payments.values()].sort((a, b) => a.time.getTime() - b.time.getTime());
   }
 
   async positions(): Promise<BrokerPosition[]> {
