@@ -106,6 +106,8 @@ export class BinanceUsdmBroker implements Broker {
   private readonly symbolOfOrder = new BoundedMap<string, string>(REMEMBERED_ORDERS);
   private readonly clientIdOfOrder = new BoundedMap<string, string>(REMEMBERED_ORDERS);
   private readonly prepared = new Map<string, Promise<void>>();
+  /** Protective legs being moved (or whose move was given up) → the algo id of the reduce-only stand-in resting for them. */
+  private readonly standIns = new BoundedMap<string, string>(REMEMBERED_ORDERS);
 
   constructor(options: BinanceBrokerOptions) {
     this.name = options.name;
@@ -503,6 +505,11 @@ export class BinanceUsdmBroker implements Broker {
       if (error instanceof OrderNotFoundError) return undefined;
       throw error;
     }
+    if (wire.actualOrderId === undefined && wire.algoStatus !== 'NEW' && this.standIns.has(wire.clientAlgoId)) {
+      // Ended without firing while being moved: the stand-in carrying its new trigger may have fired in its place.
+      const fired = await this.standInFill(wire.clientAlgoId);
+      if (fired) return fired;
+    }
     const triggered = wire.actualOrderId ? await this.lookupOrder({ symbol: wire.symbol, orderId: wire.actualOrderId }) : undefined;
     // The triggered order's trades belong to the leg tradewire knows, under the leg's client id.
     if (wire.actualOrderId) this.clientIdOfOrder.set(wire.actualOrderId, wire.clientAlgoId);
@@ -547,6 +554,8 @@ export class BinanceUsdmBroker implements Broker {
     const bridgeParams = bridgeFor(replacement, size, this.hedge, wire.clientAlgoId);
     // Nothing has changed until the stand-in rests: a failure here leaves the original as it was.
     const bridge = await this.placeBridge(bridgeParams);
+    // Until it is cancelled, a fill of the stand-in is this leg's (see lookupAlgo).
+    this.standIns.set(wire.clientAlgoId, bridge.algoId);
     const cancelled = await this.cancelAlgo(wire.algoId).catch(async (error: unknown) => {
       await this.dropBridge(bridge, wire.clientAlgoId);
       throw error;
@@ -560,14 +569,39 @@ export class BinanceUsdmBroker implements Broker {
     try {
       placed = await this.placeUntilRests(replacement, wire.algoId);
     } catch (error) {
+      // The stand-in carries the new trigger: if the price got there meanwhile it has closed the position (and the
+      // replacement was refused as firing at once). That is the leg's fill, not a lost stop.
+      const fired = await this.standInFill(wire.clientAlgoId);
+      if (fired) return fired;
       const detail = `${bridge.clientAlgoId} (reduce-only ${size.toFixed()} at ${String(replacement.triggerPrice)}) rests in its place`;
       this.options.logger.error({ event: 'broker.protection_lost', account: this.name, clientOrderId: wire.clientAlgoId, standIn: bridge.clientAlgoId, error: String(error) },
         `${wire.clientAlgoId} was cancelled to be moved and could not be placed again; ${detail}`);
       throw new ProtectionLostError(`${BROKER}: ${wire.symbol} ${wire.orderType} ${wire.clientAlgoId} was cancelled to be moved and could not be placed again ` +
         `(${error instanceof Error ? error.message : String(error)}); ${detail}`, { broker: BROKER, cause: error });
     }
-    await this.dropBridge(bridge, wire.clientAlgoId);
+    const dropped = await this.dropBridge(bridge, wire.clientAlgoId);
+    if (dropped !== 'cancelled' && dropped !== 'left' && dropped.actualOrderId !== undefined) {
+      // The stand-in fired before it could be cancelled: the position is closed by it, the replacement has nothing left to do.
+      await this.cancelAlgo(placed.algoId).catch((error: unknown) => {
+        this.options.logger.warn({ event: 'broker.cancel_failed', account: this.name, clientOrderId: wire.clientAlgoId, error: String(error) },
+          `${wire.clientAlgoId}: the replacement of a stop whose stand-in fired could not be cancelled`);
+      });
+      const fired = await this.standInFill(wire.clientAlgoId);
+      if (fired) return fired;
+    }
+    if (dropped === 'cancelled') this.standIns.delete(wire.clientAlgoId);
     return this.rememberAlgo(placed, quantity);
+  }
+
+  /** The leg as its stand-in's fill, when the stand-in put in place while moving it has fired. */
+  private async standInFill(clientAlgoId: string): Promise<Order | undefined> {
+    const standIn = this.standIns.get(clientAlgoId);
+    if (standIn === undefined) return undefined;
+    const wire = await this.lookupWireAlgo({ algoId: standIn }).catch(() => undefined);
+    if (wire?.actualOrderId === undefined) return undefined;
+    const triggered = await this.lookupOrder({ symbol: wire.symbol, orderId: wire.actualOrderId });
+    this.clientIdOfOrder.set(wire.actualOrderId, clientAlgoId);
+    return this.rememberAlgo({ ...wire, clientAlgoId }, undefined, triggered);
   }
 
   /** An order that cannot rest beside itself: cancelled, then placed again until it rests; the original put back if the venue refuses the change. */
@@ -618,13 +652,14 @@ export class BinanceUsdmBroker implements Broker {
     }
   }
 
-  /** Cancels the stand-in once the moved order rests (or the move is given up). A stand-in that stays is logged: it is reduce-only. */
-  private async dropBridge(bridge: WireAlgoOrder, clientAlgoId: string): Promise<void> {
+  /** Cancels the stand-in once the moved order rests (or the move is given up); how it ended. A stand-in that stays is logged: it is reduce-only. */
+  private async dropBridge(bridge: WireAlgoOrder, clientAlgoId: string): Promise<'cancelled' | 'left' | WireAlgoOrder> {
     try {
-      await this.cancelAlgo(bridge.algoId);
+      return await this.cancelAlgo(bridge.algoId);
     } catch (error) {
       this.options.logger.error({ event: 'broker.stand_in_left', account: this.name, clientOrderId: clientAlgoId, standIn: bridge.clientAlgoId, error: String(error) },
         `the reduce-only stand-in ${bridge.clientAlgoId} could not be cancelled after moving ${clientAlgoId}; cancel it by hand`);
+      return 'left';
     }
   }
 

@@ -147,6 +147,28 @@ describe('moving a stop never leaves the position without one', () => {
     // It protects: at 59,000 the position is closed, and the reduce-only stop cannot open a short.
     h.fake.setPrice('BTCUSDT', '58950');
     expect(h.fake.positionAmount('BTCUSDT').toFixed()).toBe('0');
+    // Its fill is the leg's: looked up under the leg's client id, and in the fills under it too.
+    const leg = await h.broker.getOrder({ clientOrderId: stop.clientOrderId });
+    expect(leg).toMatchObject({ clientOrderId: stop.clientOrderId, status: 'filled' });
+    expect(leg?.filledQuantity.toFixed()).toBe('0.5');
+    expect((await h.broker.fills()).filter((f) => f.side === 'sell').map((f) => [f.clientOrderId, f.quantity.toFixed()])).toEqual([[stop.clientOrderId, '0.5']]);
+  });
+
+  it('the stand-in fires while the original is being cancelled: the move answers with the leg filled by it, and nothing is left resting', async () => {
+    const h = await harness();
+    const stop = await protectedLong(h);
+    const original = h.fake.algoOrder(stop.clientOrderId);
+    server.use(http.delete(`${FAKE_BASE_URL}/fapi/v1/algoOrder`, ({ request }) => {
+      // The market drops through the new trigger (59,000) but not the old one (58,000) just as the cancel arrives.
+      if (new URL(request.url).searchParams.get('algoId') === String(original?.algoId)) h.fake.setPrice('BTCUSDT', '58500');
+      return undefined;
+    }));
+    const moved = await h.broker.modifyOrder({ clientOrderId: stop.clientOrderId, symbol: 'BTCUSDT' }, { stopPrice: d('59000') });
+    expect(moved).toMatchObject({ clientOrderId: stop.clientOrderId, status: 'filled' });
+    expect(moved.filledQuantity.toFixed()).toBe('0.5');
+    expect(h.fake.positionAmount('BTCUSDT').toFixed()).toBe('0');
+    expect(h.fake.openAlgoOrders()).toEqual([]);
+    expect((await h.broker.getOrder({ clientOrderId: stop.clientOrderId }))?.status).toBe('filled');
   });
 
   it('the bridge itself refused (a 503 before anything changed): the old stop rests untouched and the error is the transient one', async () => {
