@@ -335,8 +335,10 @@ export class BinanceUsdmBroker implements Broker {
   private async tradesOf(symbol: string, from: number, to: number): Promise<WireUserTrade[]> {
     const trades: WireUserTrade[] = [];
     const seen = new Set<string>();
-    const add = (page: WireUserTrade[]): void => {
-      for (const t of page) if (!seen.has(t.id)) { seen.add(t.id); trades.push(t); }
+    const add = (page: WireUserTrade[]): number => {
+      let fresh = 0;
+      for (const t of page) if (!seen.has(t.id)) { seen.add(t.id); trades.push(t); fresh += 1; }
+      return fresh;
     };
     for (let start = from; start <= to; start += HISTORY_WINDOW_MS) {
       // A whole window even at the newest end: a trade stamped by the venue's clock a moment ahead of ours is not cut off.
@@ -346,12 +348,13 @@ export class BinanceUsdmBroker implements Broker {
       });
       add(page);
       if (page.length < PAGE_LIMIT) continue;
-      while (page.length >= PAGE_LIMIT) {
+      // A full page of nothing new would repeat forever: it ends the paging.
+      for (let fresh = 1; page.length >= PAGE_LIMIT && fresh > 0;) {
         const last = page.at(-1) as WireUserTrade;
         page = await this.client.signed({
           method: 'GET', path: '/fapi/v1/userTrades', params: { symbol, fromId: (BigInt(last.id) + 1n).toString(), limit: PAGE_LIMIT }, schema: userTradesSchema,
         });
-        add(page);
+        fresh = add(page);
       }
       break;
     }
