@@ -202,4 +202,18 @@ describe('moving a stop never leaves the position without one', () => {
     expect(restingStops(h.fake)).toEqual([{ clientAlgoId: stop.clientOrderId, trigger: '59000', closePosition: true, quantity: '0' }]);
     expect(h.fake.calls('/fapi/v1/algoOrder', 'POST').every((r) => r.params.reduceOnly === undefined && r.params.positionSide === 'LONG')).toBe(true);
   });
+
+  it('an entry stop (not reducing, so never two at once) is cancelled and placed again, retried past a 503: at no moment do two rest', async () => {
+    const h = await harness();
+    const entry = await h.broker.placeOrder({ ...buy(), clientOrderId: 'tw-entry-stop-1', type: 'stop', stopPrice: d('61000'), leg: 'entry' });
+    const buyStops = (): number => h.fake.openAlgoOrders().filter((a) => a.side === 'BUY' && a.orderType === 'STOP_MARKET').length;
+    const seen: number[] = [];
+    server.events.on('request:start', () => { seen.push(buyStops()); });
+    server.events.on('response:mocked', () => { seen.push(buyStops()); });
+    failReplacement(entry.clientOrderId, 1, unavailable);
+    const moved = await h.broker.modifyOrder({ clientOrderId: entry.clientOrderId, symbol: 'BTCUSDT' }, { stopPrice: d('61500') });
+    expect(Math.max(...seen)).toBe(1);
+    expect(moved.stopPrice?.toFixed()).toBe('61500');
+    expect(h.fake.openAlgoOrders().map((a) => [a.clientAlgoId, a.triggerPrice.toFixed(), a.quantity.toFixed(), a.reduceOnly])).toEqual([[entry.clientOrderId, '61500', '0.5', false]]);
+  });
 });
