@@ -5,7 +5,8 @@
 // min notional -4164), margin (-2019), client ids (-4015 invalid, -4116 duplicate among open orders),
 // conditional types refused on /fapi/v1/order (-4120), algo triggers that would fire at once (-2021), a second
 // closePosition trigger in one direction (-4130), a reduce-only trigger with nothing to reduce (-2022), one-way and
-// hedge position modes (-4061, -1106).
+// hedge position modes (-4061, -1106); userTrades' limits (7 days between startTime and endTime -1127, fromId never
+// with a time -1128, 500 rows unless asked and 1,000 at most -1130, six months back) and income's (100 rows, 7 days).
 // Market orders fill at the price set with setPrice; resting limits and algo triggers fire against it.
 // It never does one-cancels-other: neither does Binance.
 import { createHmac } from 'node:crypto';
