@@ -4,9 +4,7 @@
 // (-2015, -1022), the timestamp against recvWindow (-1021), exchangeInfo filters (tick -4014, step -1111,
 // min notional -4164), margin (-2019), client ids (-4015 invalid, -4116 duplicate among open orders),
 // conditional types refused on /fapi/v1/order (-4120), algo triggers that would fire at once (-2021), a second
-// closePosition trigger in one direction (-4130), a reduce-only trigger with nothing to reduce (-2022), one-way and
-// hedge position modes (-4061, -1106); userTrades' limits (7 days between startTime and endTime -1127, fromId never
-// with a time -1128, 500 rows unless asked and 1,000 at most -1130, six months back) and income's (100 rows, 7 days).
+// closePosition trigger in one direction (-4130), one-way and hedge position modes (-4061, -1106).
 // Market orders fill at the price set with setPrice; resting limits and algo triggers fire against it.
 // It never does one-cancels-other: neither does Binance.
 import { createHmac } from 'node:crypto';
@@ -653,7 +651,7 @@ export class BinanceFake {
     const triggerPrice = trailing ? ZERO : this.priceParam(p, 'triggerPrice', spec);
     const price = type === 'STOP' || type === 'TAKE_PROFIT' ? this.priceParam(p, 'price', spec) : ZERO;
     const quantity = closePosition ? ZERO : this.quantityParam(p, spec, false);
-    // A reduce-only trigger (or, in hedge mode, one on the side it closes) must have a position on that side to reduce.
+    // A reduce-only trigger (or, in hedge mode, one on the side it closes) must have a position on that side to reduce (-2022).
     if (!closePosition && (reduceOnly || (this.hedge && this.closing(positionSide, side))) && !this.reduces(symbol, positionSide, side)) {
       refuse(-2022, 'ReduceOnly Order is rejected.');
     }
