@@ -58,6 +58,13 @@ export class RateLimitError extends TransientError {
 }
 export class BrokerUnavailableError extends TransientError { override readonly kind: string = 'broker_unavailable'; }
 
+/**
+ * A protective order was taken down to be re-placed (a stop moved at a venue that cannot amend it) and could not be
+ * put back under its client id. Not retryable: the position manager halts the account and says so. The message names
+ * whatever still rests in its place (a reduce-only stand-in), if anything.
+ */
+export class ProtectionLostError extends BrokerError { override readonly kind: string = 'protection_lost'; }
+
 /** A programming or state error inside tradewire (an illegal order transition, say): never retryable. */
 export class InvariantError extends Error {
   constructor(message: string) {

@@ -3,6 +3,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Statement } from 'better-sqlite3';
 import { ulid } from 'ulid';
 import type { Broker } from '../brokers/broker.ts';
+import { ProtectionLostError } from '../domain/errors.ts';
 import type { Instrument } from '../domain/instrument.ts';
 import { roundToTick, ZERO, type Decimal } from '../domain/money.ts';
 import { isTerminal, type Order, type PositionSide } from '../domain/order.ts';
@@ -279,6 +280,11 @@ export class PositionManager {
       } catch (error) {
         book.lastError = error instanceof Error ? error.message : String(error);
         this.ctx.logger.error({ event: 'positions.tick_failed', account, err: error instanceof Error ? error.stack : String(error) }, `position tick failed for ${account}`);
+        // A protective order the broker took down (to move it) and could not put back: no new entries until someone looks.
+        if (error instanceof ProtectionLostError) {
+          this.ctx.accountState.halt(account, `protection lost: ${error.message}`);
+          this.ctx.logger.error({ event: 'account.halted', account, reason: error.message }, `${account} halted: a protective order could not be put back`);
+        }
       }
     }));
     try {

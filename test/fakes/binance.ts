@@ -122,6 +122,9 @@ interface FakeTrade {
 }
 
 const ZERO = new Decimal(0);
+const WEEK_MS = 7 * 24 * 3600_000;
+/** How far back userTrades reaches: six months (taken as 183 days). */
+const HISTORY_MS = 183 * 24 * 3600_000;
 const CONDITIONAL = new Set(['STOP', 'STOP_MARKET', 'TAKE_PROFIT', 'TAKE_PROFIT_MARKET', 'TRAILING_STOP_MARKET']);
 const CLIENT_ID = /^[.A-Z:/a-z0-9_-]{1,36}$/;
 const DEFAULT_BRACKETS = [
@@ -269,6 +272,33 @@ export class BinanceFake {
       total = total.plus(income);
     }
     return total;
+  }
+
+  /**
+   * History the account already has: one filled order (under `clientOrderId`) with a trade of `qty` at each of
+   * `times` (ms). Trade ids grow with time, as Binance's do, so record history before trading live.
+   */
+  recordHistory(symbol: string, clientOrderId: string, times: number[], options: { side?: 'BUY' | 'SELL'; qty?: string; price?: string } = {}): number {
+    const side = options.side ?? 'BUY';
+    const qty = new Decimal(options.qty ?? '0.001');
+    const price = new Decimal(options.price ?? this.mark(symbol).toFixed());
+    const sorted = [...times].sort((a, b) => a - b);
+    const first = sorted[0] ?? this.serverTime();
+    const order: FakeOrder = {
+      orderId: this.nextOrderId++, clientOrderId, symbol, side, positionSide: 'BOTH', type: 'MARKET', status: 'FILLED', price: ZERO,
+      origQty: qty.mul(sorted.length), executedQty: qty.mul(sorted.length), cumQuote: qty.mul(price).mul(sorted.length), reduceOnly: false,
+      timeInForce: 'GTC', time: first, updateTime: sorted.at(-1) ?? first,
+    };
+    this.orders.set(order.orderId, order);
+    for (const time of sorted) {
+      this.trades.push({ id: this.nextTradeId++, orderId: order.orderId, symbol, side, price, qty, commission: qty.mul(price).mul(this.feeRate), time });
+    }
+    return order.orderId;
+  }
+
+  /** Funding settlements already on the account's income history: `income` (signed) at each of `times` (ms). */
+  recordFunding(symbol: string, times: number[], income: string): void {
+    for (const time of [...times].sort((a, b) => a - b)) this.income.push({ symbol, income: new Decimal(income), time, tranId: this.nextTranId++ });
   }
 
   /** Requests that reached the venue (rate-limited or not), optionally one path's. */
@@ -621,6 +651,10 @@ export class BinanceFake {
     const triggerPrice = trailing ? ZERO : this.priceParam(p, 'triggerPrice', spec);
     const price = type === 'STOP' || type === 'TAKE_PROFIT' ? this.priceParam(p, 'price', spec) : ZERO;
     const quantity = closePosition ? ZERO : this.quantityParam(p, spec, false);
+    // A reduce-only trigger (or, in hedge mode, one on the side it closes) must have a position on that side to reduce (-2022).
+    if (!closePosition && (reduceOnly || (this.hedge && this.closing(positionSide, side))) && !this.reduces(symbol, positionSide, side)) {
+      refuse(-2022, 'ReduceOnly Order is rejected.');
+    }
     if (closePosition && [...this.algos.values()].some((a) => a.algoStatus === 'NEW' && a.closePosition && a.symbol === symbol &&
       a.side === side && a.positionSide === positionSide && a.orderType === type)) {
       refuse(-4130, 'An open stop or take profit order with GTE and closePosition in the direction is existing.');
@@ -670,23 +704,62 @@ export class BinanceFake {
     };
   }
 
+  /**
+   * GET /fapi/v1/income as Binance answers it: oldest first from startTime, `limit` rows (100 unless asked,
+   * at most 1,000); with neither startTime nor endTime, the last 7 days.
+   */
   private incomeHistory(p: URLSearchParams): unknown {
-    const start = Number(p.get('startTime') ?? '0');
+    const limit = this.limitParam(p, 100, 1_000);
+    const now = this.serverTime();
+    const hasStart = p.has('startTime');
+    const hasEnd = p.has('endTime');
+    const start = hasStart ? Number(p.get('startTime')) : hasEnd ? 0 : now - WEEK_MS;
+    const end = hasEnd ? Number(p.get('endTime')) : Number.MAX_SAFE_INTEGER;
     const type = p.get('incomeType');
     if (type !== null && type !== 'FUNDING_FEE') return [];
-    return this.income.filter((i) => i.time >= start).slice(0, Number(p.get('limit') ?? '100')).map((i) => ({
+    return this.income.filter((i) => i.time >= start && i.time <= end).sort((a, b) => a.time - b.time).slice(0, limit).map((i) => ({
       symbol: i.symbol, incomeType: 'FUNDING_FEE', income: i.income.toFixed(8), asset: 'USDT', info: 'FUNDING_FEE', time: i.time, tranId: i.tranId, tradeId: '',
     }));
   }
 
+  /**
+   * GET /fapi/v1/userTrades with Binance's limits: 500 rows unless asked (at most 1,000), oldest first; startTime
+   * and endTime at most 7 days apart (-1127), one alone meaning 7 days from (or to) it, neither the last 7 days;
+   * fromId (trades from that id on) never with a time (-1128); nothing older than 6 months.
+   */
   private userTrades(p: URLSearchParams): unknown {
     const symbol = this.checkSymbol(p.get('symbol'));
-    const start = Number(p.get('startTime') ?? '0');
-    return this.trades.filter((t) => t.symbol === symbol && t.time >= start).map((t) => ({
+    const limit = this.limitParam(p, 500, 1_000);
+    const now = this.serverTime();
+    const hasStart = p.has('startTime');
+    const hasEnd = p.has('endTime');
+    let rows: FakeTrade[];
+    if (p.has('fromId')) {
+      if (hasStart || hasEnd) refuse(-1128, 'Combination of optional parameters invalid.');
+      const fromId = Number(p.get('fromId'));
+      rows = this.trades.filter((t) => t.symbol === symbol && t.id >= fromId);
+    } else {
+      let start = Number(p.get('startTime'));
+      let end = Number(p.get('endTime'));
+      if (hasStart && hasEnd && end - start > WEEK_MS) refuse(-1127, 'More than 168 hours between startTime and endTime.');
+      if (!hasStart && !hasEnd) { end = now; start = now - WEEK_MS; }
+      else if (!hasEnd) end = start + WEEK_MS;
+      else if (!hasStart) start = end - WEEK_MS;
+      if (start < now - HISTORY_MS) refuse(-1127, 'startTime is more than 6 months ago: only the last 6 months of trades can be queried.');
+      rows = this.trades.filter((t) => t.symbol === symbol && t.time >= start && t.time <= end);
+    }
+    return rows.sort((a, b) => a.id - b.id).slice(0, limit).map((t) => ({
       buyer: t.side === 'BUY', commission: t.commission.toFixed(8), commissionAsset: 'USDT', id: t.id, maker: false, orderId: t.orderId,
       price: t.price.toFixed(), qty: t.qty.toFixed(), quoteQty: t.price.mul(t.qty).toFixed(), realizedPnl: '0', side: t.side,
       positionSide: 'BOTH', symbol: t.symbol, time: t.time,
     }));
+  }
+
+  private limitParam(p: URLSearchParams, byDefault: number, max: number): number {
+    if (!p.has('limit')) return byDefault;
+    const limit = Number(p.get('limit'));
+    if (!Number.isInteger(limit) || limit < 1 || limit > max) refuse(-1130, "Data sent for parameter 'limit' is not valid.");
+    return limit;
   }
 
   // ---- matching ----

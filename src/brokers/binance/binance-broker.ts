@@ -1,7 +1,8 @@
 // The Binance USD-M futures adapter: the Broker interface over the signed REST client, algo orders for every trigger.
 import type { Broker, BrokerHealth, Capabilities, MarginImpact, Protection } from '../broker.ts';
 import {
-  BrokerError, DuplicateClientOrderIdError, InvalidOrderError, NotSupportedError, OrderNotFoundError, OrderRejectedError,
+  BrokerError, DuplicateClientOrderIdError, InvalidOrderError, NotSupportedError, OrderNotFoundError, OrderRejectedError, ProtectionLostError,
+  RateLimitError, TransientError,
 } from '../../domain/errors.ts';
 import type { Instrument } from '../../domain/instrument.ts';
 import { Decimal, ZERO, maxDecimal } from '../../domain/money.ts';
@@ -20,12 +21,12 @@ import { marginImpact } from './margin.ts';
 import {
   CLIENT_ID_ALPHABET, CLIENT_ID_MAX, algoIdOf, fromWireAlgo, fromWireOrder, fromWireSide, isAlgoOrderId, positionSideOf,
 } from './mapping.ts';
-import { algoReplacement, isReducing, placementFor } from './requests.ts';
+import { algoReplacement, bridgeFor, isReducing, placementFor } from './requests.ts';
 import {
   accountSchema, acknowledgementSchema, algoOrderSchema, balancesSchema, cancelAlgoSchema, dualSideSchema, fundingIncomeSchema, leverageBracketSchema,
   leverageSchema, orderSchema, positionRiskV2Schema, positionRiskV3Schema, serverTimeSchema, tickerPricesSchema, userTradesSchema,
 } from './wire.ts';
-import type { WireAlgoOrder } from './wire.ts';
+import type { WireAlgoOrder, WireUserTrade } from './wire.ts';
 
 export interface BinanceBrokerOptions {
   /** The account's name, as configured. */
@@ -45,9 +46,24 @@ export interface BinanceBrokerOptions {
   clock?: (() => Date) | undefined;
   fetch?: (() => typeof globalThis.fetch) | undefined;
   logger: Pick<Logger, 'debug' | 'trace' | 'info' | 'warn' | 'error'>;
+  /** How hard a stop being moved is retried before the move is given up (ProtectionLostError). */
+  replaceRetry?: { attempts?: number | undefined; budgetMs?: number | undefined } | undefined;
+  /** Waits between those retries (tests move their clock instead). */
+  sleep?: ((ms: number) => Promise<void>) | undefined;
 }
 
 const BROKER = 'binance-usdm';
+
+/** A moved stop is retried this often and this long: long enough to wait out a minute's weight hold. */
+const DEFAULT_REPLACE_ATTEMPTS = 8;
+const DEFAULT_REPLACE_BUDGET_MS = 65_000;
+const REPLACE_BACKOFF_MS = 250;
+const REPLACE_BACKOFF_MAX_MS = 4_000;
+/** History endpoints: at most 7 days between startTime and endTime, at most 1,000 rows a page. */
+const HISTORY_WINDOW_MS = 7 * 24 * 3600_000;
+const PAGE_LIMIT = 1_000;
+/** Binance keeps six months of trades; a day short of 180, so our clock's lag behind the venue's cannot cross it. */
+const TRADE_HISTORY_MS = 179 * 24 * 3600_000;
 
 export const BINANCE_CAPABILITIES: Capabilities = {
   // No bracket at Binance: tradewire places the stop and target (algo orders) once the entry fills and cancels the survivor.
@@ -84,11 +100,14 @@ export class BinanceUsdmBroker implements Broker {
   private readonly hedge: boolean;
   private readonly workingType: 'MARK_PRICE' | 'CONTRACT_PRICE';
   private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
   // Bounded: a daemon runs for months; an order forgotten here is still found by lookupOrder's search.
   private readonly byClientId = new BoundedMap<string, Known>(REMEMBERED_ORDERS);
   private readonly symbolOfOrder = new BoundedMap<string, string>(REMEMBERED_ORDERS);
   private readonly clientIdOfOrder = new BoundedMap<string, string>(REMEMBERED_ORDERS);
   private readonly prepared = new Map<string, Promise<void>>();
+  /** Protective legs being moved (or whose move was given up) → the algo id of the reduce-only stand-in resting for them. */
+  private readonly standIns = new BoundedMap<string, string>(REMEMBERED_ORDERS);
 
   constructor(options: BinanceBrokerOptions) {
     this.name = options.name;
@@ -96,6 +115,7 @@ export class BinanceUsdmBroker implements Broker {
     this.hedge = options.positionMode === 'hedge';
     this.workingType = options.workingType ?? 'MARK_PRICE';
     this.now = () => (options.clock ? options.clock().getTime() : Date.now());
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => { setTimeout(resolve, ms); }));
     this.client = new BinanceClient({
       broker: BROKER,
       baseUrl: options.baseUrl ?? BASE_URLS[options.environment],
@@ -276,19 +296,29 @@ export class BinanceUsdmBroker implements Broker {
     return [...plain.map((o) => this.rememberOrder(fromWireOrder(o))), ...algos.map((a) => this.rememberAlgo(a))];
   }
 
-  /** Trades of the symbols this adapter has traded or holds (Binance asks for a symbol per call); commissions as fees. */
+  /**
+   * Trades of the symbols this adapter has traded or holds (Binance asks for a symbol per call); commissions as
+   * fees. Since `since` (the last 7 days when absent, as Binance answers; never further back than the 6 months
+   * Binance keeps), in windows of at most 7 days; a window with a full page goes on by trade id.
+   */
   async fills(since?: Date): Promise<Fill[]> {
     const symbols = new Set([
       ...this.symbolOfOrder.values(), ...[...this.byClientId.values()].map((k) => k.symbol), ...(await this.positions()).map((p) => p.symbol),
     ]);
+    const now = this.client.clock.now();
+    const from = Math.max(since?.getTime() ?? now - HISTORY_WINDOW_MS, now - TRADE_HISTORY_MS);
     const fills: Fill[] = [];
+    // One lookup per order, not per trade: a thousand trades of an order forgotten since (or never known) ask once.
+    const clientIds = new Map<string, string>();
     for (const symbol of symbols) {
-      const trades = await this.client.signed({
-        method: 'GET', path: '/fapi/v1/userTrades', params: { symbol, startTime: since?.getTime() }, schema: userTradesSchema,
-      });
-      for (const t of trades) {
+      for (const t of await this.tradesOf(symbol, from, now)) {
+        let clientOrderId = this.clientIdOfOrder.get(t.orderId) ?? clientIds.get(t.orderId);
+        if (clientOrderId === undefined) {
+          clientOrderId = (await this.lookupOrder({ symbol, orderId: t.orderId }))?.clientOrderId ?? '';
+          clientIds.set(t.orderId, clientOrderId);
+        }
         fills.push({
-          id: t.id, orderId: t.orderId, clientOrderId: this.clientIdOfOrder.get(t.orderId) ?? (await this.lookupOrder({ symbol, orderId: t.orderId }))?.clientOrderId ?? '',
+          id: t.id, orderId: t.orderId, clientOrderId,
           symbol, side: fromWireSide(t.side), quantity: t.qty, price: t.price, fee: t.commission, feeCurrency: t.commissionAsset,
           liquidity: t.maker === undefined ? undefined : t.maker ? 'maker' : 'taker', time: new Date(t.time),
         });
@@ -297,14 +327,68 @@ export class BinanceUsdmBroker implements Broker {
     return fills;
   }
 
-  /** Funding paid and received since a time (the last 7 days when absent, as Binance answers), oldest first. */
+  /**
+   * One symbol's trades from `from` to `to`: 7-day windows (Binance's widest), 1,000 rows a page (its most). A
+   * window that fills its page has more: from there on the trades are paged by id (fromId cannot be combined with
+   * a time), to the newest, which covers the windows after it too.
+   */
+  private async tradesOf(symbol: string, from: number, to: number): Promise<WireUserTrade[]> {
+    const trades: WireUserTrade[] = [];
+    const seen = new Set<string>();
+    const add = (page: WireUserTrade[]): number => {
+      let fresh = 0;
+      for (const t of page) if (!seen.has(t.id)) { seen.add(t.id); trades.push(t); fresh += 1; }
+      return fresh;
+    };
+    for (let start = from; start <= to; start += HISTORY_WINDOW_MS) {
+      // A whole window even at the newest end: a trade stamped by the venue's clock a moment ahead of ours is not cut off.
+      const end = start + HISTORY_WINDOW_MS - 1;
+      let page = await this.client.signed({
+        method: 'GET', path: '/fapi/v1/userTrades', params: { symbol, startTime: start, endTime: end, limit: PAGE_LIMIT }, schema: userTradesSchema,
+      });
+      add(page);
+      if (page.length < PAGE_LIMIT) continue;
+      // A full page of nothing new would repeat forever: it ends the paging.
+      for (let fresh = 1; page.length >= PAGE_LIMIT && fresh > 0;) {
+        const last = page.at(-1) as WireUserTrade;
+        page = await this.client.signed({
+          method: 'GET', path: '/fapi/v1/userTrades', params: { symbol, fromId: (BigInt(last.id) + 1n).toString(), limit: PAGE_LIMIT }, schema: userTradesSchema,
+        });
+        fresh = add(page);
+      }
+      break;
+    }
+    return trades;
+  }
+
+  /**
+   * Funding paid and received since a time (the last 7 days when absent, as Binance answers), oldest first: in
+   * 7-day windows of up to 1,000 rows; a window with a full page is asked again from its last row's time.
+   */
   async fundingPayments(since?: Date): Promise<FundingPayment[]> {
-    const rows = await this.client.signed({
-      method: 'GET', path: '/fapi/v1/income', params: { incomeType: 'FUNDING_FEE', startTime: since?.getTime(), limit: 1000 }, schema: fundingIncomeSchema,
-    });
-    return rows.filter((r) => r.incomeType === 'FUNDING_FEE')
-      .map((r) => ({ id: r.tranId, symbol: r.symbol, amount: r.income, asset: r.asset, time: new Date(r.time) }))
-      .sort((a, b) => a.time.getTime() - b.time.getTime());
+    const now = this.client.clock.now();
+    const from = Math.max(since?.getTime() ?? now - HISTORY_WINDOW_MS, now - TRADE_HISTORY_MS);
+    const payments = new Map<string, FundingPayment>();
+    for (let start = from; start <= now; start += HISTORY_WINDOW_MS) {
+      const end = start + HISTORY_WINDOW_MS - 1;
+      let pageStart = start;
+      for (;;) {
+        const rows = await this.client.signed({
+          method: 'GET', path: '/fapi/v1/income', params: { incomeType: 'FUNDING_FEE', startTime: pageStart, endTime: end, limit: PAGE_LIMIT }, schema: fundingIncomeSchema,
+        });
+        let fresh = 0;
+        for (const r of rows) {
+          if (r.incomeType !== 'FUNDING_FEE' || payments.has(r.tranId)) continue;
+          payments.set(r.tranId, { id: r.tranId, symbol: r.symbol, amount: r.income, asset: r.asset, time: new Date(r.time) });
+          fresh += 1;
+        }
+        const last = rows.at(-1);
+        // From the last row's own millisecond (others may share it; the ids already seen are skipped); a page of nothing new ends it.
+        if (rows.length < PAGE_LIMIT || !last || fresh === 0) break;
+        pageStart = last.time;
+      }
+    }
+    return [...payments.values()].sort((a, b) => a.time.getTime() - b.time.getTime());
   }
 
   async positions(): Promise<BrokerPosition[]> {
@@ -424,6 +508,11 @@ export class BinanceUsdmBroker implements Broker {
       if (error instanceof OrderNotFoundError) return undefined;
       throw error;
     }
+    if (wire.actualOrderId === undefined && wire.algoStatus !== 'NEW' && this.standIns.has(wire.clientAlgoId)) {
+      // Ended without firing while being moved: the stand-in carrying its new trigger may have fired in its place.
+      const fired = await this.standInFill(wire.clientAlgoId);
+      if (fired) return fired;
+    }
     const triggered = wire.actualOrderId ? await this.lookupOrder({ symbol: wire.symbol, orderId: wire.actualOrderId }) : undefined;
     // The triggered order's trades belong to the leg tradewire knows, under the leg's client id.
     if (wire.actualOrderId) this.clientIdOfOrder.set(wire.actualOrderId, wire.clientAlgoId);
@@ -446,27 +535,204 @@ export class BinanceUsdmBroker implements Broker {
   }
 
   /**
-   * Algo orders cannot be amended: cancel, then place the same order again under the same client id (Binance
-   * accepts a client id again once its first order is no longer open). Cancel comes first because a second
-   * closePosition stop in the same direction is refused (-4130); if the new one is refused, the old one is restored.
+   * Algo orders cannot be amended, and the client id must stay (the journal knows the order by it), but Binance
+   * takes a client id again only once its first order is no longer open, and refuses a second closePosition
+   * trigger in one direction (-4130). So a protective order is moved through a stand-in: a reduce-only stop for
+   * the position at the new trigger is placed first, the original is cancelled, the replacement placed under the
+   * original's client id (retried until it rests), and the stand-in cancelled. A stop rests at every moment; a
+   * reduce-only order cannot over-close, so two resting at once is harmless. An order that does not reduce (an
+   * entry stop) could fill twice: it is cancelled and then placed again, with the same retries.
+   * If the replacement cannot be made to rest, ProtectionLostError says so (naming the stand-in, which stays).
    */
   private async replaceAlgo(current: Order, change: OrderChange): Promise<Order> {
     const wire = await this.client.signed({ method: 'GET', path: '/fapi/v1/algoOrder', params: { algoId: algoIdOf(current.id) }, schema: algoOrderSchema });
     if (wire.orderType === 'TRAILING_STOP_MARKET') throw new NotSupportedError(`${BROKER}: a trailing stop follows the price by itself; it is not moved`, { broker: BROKER });
     const { original, replacement } = algoReplacement(wire, change, this.workingType);
-    const quantity = this.byClientId.get(wire.clientAlgoId)?.quantity ?? current.quantity;
-    await this.client.signed({ method: 'DELETE', path: '/fapi/v1/algoOrder', params: { algoId: wire.algoId }, schema: cancelAlgoSchema });
+    const quantity = change.quantity ?? this.byClientId.get(wire.clientAlgoId)?.quantity ?? current.quantity;
+    const held = this.reduces(wire) ? await this.heldAgainst(wire) : ZERO;
+    if (held.isZero()) return this.cancelThenPlace(wire, original, replacement, quantity);
+
+    const ordered = change.quantity ?? wire.quantity;
+    const size = wire.closePosition === true || !ordered?.gt(0) ? held : Decimal.min(held, ordered);
+    const bridgeParams = bridgeFor(replacement, size, this.hedge, wire.clientAlgoId);
+    // Nothing has changed until the stand-in rests: a failure here leaves the original as it was.
+    const bridge = await this.placeBridge(bridgeParams);
+    // Until it is cancelled, a fill of the stand-in is this leg's (see lookupAlgo).
+    this.standIns.set(wire.clientAlgoId, bridge.algoId);
+    const cancelled = await this.cancelAlgo(wire.algoId).catch(async (error: unknown) => {
+      await this.dropBridge(bridge, wire.clientAlgoId);
+      throw error;
+    });
+    if (cancelled !== 'cancelled') {
+      // The original fired (or ended otherwise) before it could be moved: its fill is the leg's, nothing to re-place.
+      await this.dropBridge(bridge, wire.clientAlgoId);
+      throw new OrderRejectedError(`${BROKER}: order ${wire.clientAlgoId} is ${cancelled.algoStatus} at Binance, it cannot be moved`, { broker: BROKER });
+    }
+    let placed: WireAlgoOrder;
     try {
-      const placed = await this.client.signed({ method: 'POST', path: '/fapi/v1/algoOrder', params: replacement, schema: algoOrderSchema });
-      return this.rememberAlgo(placed, change.quantity ?? quantity);
+      placed = await this.placeUntilRests(replacement, wire.algoId);
     } catch (error) {
+      // The stand-in carries the new trigger: if the price got there meanwhile it has closed the position (and the
+      // replacement was refused as firing at once). That is the leg's fill, not a lost stop.
+      const fired = await this.standInFill(wire.clientAlgoId);
+      if (fired) return fired;
+      const detail = `${bridge.clientAlgoId} (reduce-only ${size.toFixed()} at ${String(replacement.triggerPrice)}) rests in its place`;
+      this.options.logger.error({ event: 'broker.protection_lost', account: this.name, clientOrderId: wire.clientAlgoId, standIn: bridge.clientAlgoId, error: String(error) },
+        `${wire.clientAlgoId} was cancelled to be moved and could not be placed again; ${detail}`);
+      throw new ProtectionLostError(`${BROKER}: ${wire.symbol} ${wire.orderType} ${wire.clientAlgoId} was cancelled to be moved and could not be placed again ` +
+        `(${error instanceof Error ? error.message : String(error)}); ${detail}`, { broker: BROKER, cause: error });
+    }
+    const dropped = await this.dropBridge(bridge, wire.clientAlgoId);
+    if (dropped !== 'cancelled' && dropped !== 'left' && dropped.actualOrderId !== undefined) {
+      // The stand-in fired before it could be cancelled: the position is closed by it, the replacement has nothing left to do.
+      await this.cancelAlgo(placed.algoId).catch((error: unknown) => {
+        this.options.logger.warn({ event: 'broker.cancel_failed', account: this.name, clientOrderId: wire.clientAlgoId, error: String(error) },
+          `${wire.clientAlgoId}: the replacement of a stop whose stand-in fired could not be cancelled`);
+      });
+      const fired = await this.standInFill(wire.clientAlgoId);
+      if (fired) return fired;
+    }
+    if (dropped === 'cancelled') this.standIns.delete(wire.clientAlgoId);
+    return this.rememberAlgo(placed, quantity);
+  }
+
+  /** The leg as its stand-in's fill, when the stand-in put in place while moving it has fired. */
+  private async standInFill(clientAlgoId: string): Promise<Order | undefined> {
+    const standIn = this.standIns.get(clientAlgoId);
+    if (standIn === undefined) return undefined;
+    const wire = await this.lookupWireAlgo({ algoId: standIn }).catch(() => undefined);
+    if (wire?.actualOrderId === undefined) return undefined;
+    const triggered = await this.lookupOrder({ symbol: wire.symbol, orderId: wire.actualOrderId });
+    this.clientIdOfOrder.set(wire.actualOrderId, clientAlgoId);
+    return this.rememberAlgo({ ...wire, clientAlgoId }, undefined, triggered);
+  }
+
+  /** An order that cannot rest beside itself: cancelled, then placed again until it rests; the original put back if the venue refuses the change. */
+  private async cancelThenPlace(wire: WireAlgoOrder, original: Params, replacement: Params, quantity: Decimal): Promise<Order> {
+    const cancelled = await this.cancelAlgo(wire.algoId);
+    if (cancelled !== 'cancelled') throw new OrderRejectedError(`${BROKER}: order ${wire.clientAlgoId} is ${cancelled.algoStatus} at Binance, it cannot be moved`, { broker: BROKER });
+    try {
+      return this.rememberAlgo(await this.placeUntilRests(replacement, wire.algoId), quantity);
+    } catch (error) {
+      let reason = error;
       if (error instanceof InvalidOrderError) {
+        // The change itself is refused (its trigger would fire at once, say): the order as it was is put back.
         this.options.logger.warn({ event: 'broker.replace_failed', account: this.name, clientOrderId: wire.clientAlgoId }, 'replacement refused; restoring the original order');
-        await this.client.signed({ method: 'POST', path: '/fapi/v1/algoOrder', params: original, schema: algoOrderSchema }).catch((restoreError: unknown) => {
-          this.options.logger.error({ event: 'broker.restore_failed', account: this.name, clientOrderId: wire.clientAlgoId, error: String(restoreError) },
-            'the original order could not be restored: the position has lost this protective order');
-        });
+        const restored = await this.placeUntilRests(original, wire.algoId).then(() => true, (restoreError: unknown) => { reason = restoreError; return false; });
+        if (restored) throw error;
       }
+      throw new ProtectionLostError(`${BROKER}: ${wire.symbol} ${wire.orderType} ${wire.clientAlgoId} was cancelled to be moved and could not be placed again ` +
+        `(${reason instanceof Error ? reason.message : String(reason)}); nothing rests in its place`, { broker: BROKER, cause: reason });
+    }
+  }
+
+  /** Whether an algo order can only shrink a position: closePosition, reduce-only, or (hedge mode) on the side it closes. */
+  private reduces(wire: WireAlgoOrder): boolean {
+    if (wire.closePosition === true || wire.reduceOnly === true) return true;
+    return (wire.positionSide === 'LONG' && wire.side === 'SELL') || (wire.positionSide === 'SHORT' && wire.side === 'BUY');
+  }
+
+  /** The size of the position this reducing order works against now; zero when there is none on that side. */
+  private async heldAgainst(wire: WireAlgoOrder): Promise<Decimal> {
+    const risks = await this.client.signed({ method: 'GET', path: '/fapi/v3/positionRisk', params: { symbol: wire.symbol }, schema: positionRiskV3Schema });
+    const side = wire.positionSide ?? 'BOTH';
+    const amount = risks.find((r) => r.symbol === wire.symbol && r.positionSide === side)?.positionAmt ?? ZERO;
+    // A sell reduces a long, a buy a short: an order on the other side of what is held protects nothing.
+    const against = wire.side === 'SELL' ? amount.isPositive() : amount.isNegative();
+    return against ? amount.abs() : ZERO;
+  }
+
+  /** The stand-in, resting; one left by an interrupted move (its client id is still open, -4116) is cancelled and placed anew. */
+  private async placeBridge(params: Params): Promise<WireAlgoOrder> {
+    const clientAlgoId = String(params.clientAlgoId);
+    try {
+      return await this.withVenueRetries(() => this.placeOrFind(params, undefined));
+    } catch (error) {
+      if (!(error instanceof DuplicateClientOrderIdError)) throw error;
+      const stale = await this.lookupWireAlgo({ clientAlgoId });
+      if (stale && stale.algoStatus === 'NEW') await this.cancelAlgo(stale.algoId);
+      return this.withVenueRetries(() => this.placeOrFind(params, undefined));
+    }
+  }
+
+  /** Cancels the stand-in once the moved order rests (or the move is given up); how it ended. A stand-in that stays is logged: it is reduce-only. */
+  private async dropBridge(bridge: WireAlgoOrder, clientAlgoId: string): Promise<'cancelled' | 'left' | WireAlgoOrder> {
+    try {
+      return await this.cancelAlgo(bridge.algoId);
+    } catch (error) {
+      this.options.logger.error({ event: 'broker.stand_in_left', account: this.name, clientOrderId: clientAlgoId, standIn: bridge.clientAlgoId, error: String(error) },
+        `the reduce-only stand-in ${bridge.clientAlgoId} could not be cancelled after moving ${clientAlgoId}; cancel it by hand`);
+      return 'left';
+    }
+  }
+
+  /** Places an algo order under its client id, retrying until it rests; an attempt that may have reached the venue is looked up first. */
+  private async placeUntilRests(params: Params, replacedAlgoId: string): Promise<WireAlgoOrder> {
+    return this.withVenueRetries(() => this.placeOrFind(params, replacedAlgoId));
+  }
+
+  /**
+   * One placement. The venue refusing it because it already rests (-4116 for its client id, -4130 for a
+   * closePosition trigger) after an answer was lost is success: the resting order is returned.
+   */
+  private async placeOrFind(params: Params, replacedAlgoId: string | undefined): Promise<WireAlgoOrder> {
+    const clientAlgoId = String(params.clientAlgoId);
+    try {
+      return await this.client.signed({ method: 'POST', path: '/fapi/v1/algoOrder', params, schema: algoOrderSchema });
+    } catch (error) {
+      const already = error instanceof DuplicateClientOrderIdError || hasCode(error, CODES.closePositionExists) || error instanceof TransientError;
+      if (!already) throw error;
+      const found = await this.lookupWireAlgo({ clientAlgoId }).catch(() => undefined);
+      // Ours only if it is not the order being replaced and carries this trigger (not a stand-in left from an earlier move).
+      const trigger = params.triggerPrice === undefined ? undefined : new Decimal(String(params.triggerPrice));
+      const same = trigger === undefined || found?.triggerPrice?.eq(trigger) === true;
+      if (found && found.algoStatus === 'NEW' && found.algoId !== replacedAlgoId && same) return found;
+      throw error;
+    }
+  }
+
+  /**
+   * Cancels one algo order, retrying transient failures. 'cancelled' once it no longer rests because of this
+   * cancel; the order itself when it had ended otherwise (fired, expired) before the cancel arrived.
+   */
+  private async cancelAlgo(algoId: string): Promise<'cancelled' | WireAlgoOrder> {
+    try {
+      await this.withVenueRetries(() => this.client.signed({ method: 'DELETE', path: '/fapi/v1/algoOrder', params: { algoId }, schema: cancelAlgoSchema }));
+      return 'cancelled';
+    } catch (error) {
+      if (!(error instanceof OrderNotFoundError)) throw error;
+      // "Unknown order": an earlier attempt whose answer was lost cancelled it, or it had already fired.
+      const wire = await this.withVenueRetries(() => this.lookupWireAlgo({ algoId }));
+      if (!wire) throw error;
+      return wire.algoStatus === 'CANCELED' ? 'cancelled' : wire;
+    }
+  }
+
+  /**
+   * Runs a call again after transient failures (a 5xx, a timeout, a dropped connection, a rate-limit hold, whose
+   * Retry-After is waited out) with growing pauses, within the configured attempts and time; the last failure is raised.
+   */
+  private async withVenueRetries<T>(call: () => Promise<T>): Promise<T> {
+    const attempts = this.options.replaceRetry?.attempts ?? DEFAULT_REPLACE_ATTEMPTS;
+    const deadline = this.now() + (this.options.replaceRetry?.budgetMs ?? DEFAULT_REPLACE_BUDGET_MS);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!(error instanceof TransientError) || attempt >= attempts) throw error;
+        const backoff = Math.min(REPLACE_BACKOFF_MS * 2 ** (attempt - 1), REPLACE_BACKOFF_MAX_MS);
+        const wait = error instanceof RateLimitError ? Math.max(error.retryAfterMs ?? backoff, this.client.gate.blockedForMs) : backoff;
+        if (this.now() + wait > deadline) throw error;
+        await this.sleep(wait);
+      }
+    }
+  }
+
+  private async lookupWireAlgo(params: Params): Promise<WireAlgoOrder | undefined> {
+    try {
+      return await this.client.signed({ method: 'GET', path: '/fapi/v1/algoOrder', params, schema: algoOrderSchema });
+    } catch (error) {
+      if (error instanceof OrderNotFoundError) return undefined;
       throw error;
     }
   }

@@ -1,4 +1,5 @@
 // Which endpoint an order request goes to, and with which parameters: plain orders to /order, every trigger to /algoOrder.
+import { createHash } from 'node:crypto';
 import { InvalidOrderError, NotSupportedError } from '../../domain/errors.ts';
 import { Decimal } from '../../domain/money.ts';
 import type { OrderChange, OrderRequest } from '../../domain/order.ts';
@@ -118,5 +119,29 @@ export function algoReplacement(wire: WireAlgoOrder, change: OrderChange, workin
   return {
     original: { ...base, triggerPrice: wire.triggerPrice?.toFixed(), price: withLimit ? wire.price?.toFixed() : undefined },
     replacement: { ...base, triggerPrice: (trigger ?? wire.triggerPrice)?.toFixed(), price: withLimit ? (change.limitPrice ?? wire.price)?.toFixed() : undefined },
+  };
+}
+
+/**
+ * The client id of the stand-in that rests while a protective algo order is re-placed: derived from the order's own,
+ * so a stand-in left behind by an interrupted move is found (and replaced) by the next one. 30 characters, in
+ * Binance's alphabet whatever the original's length.
+ */
+export function bridgeIdFor(clientAlgoId: string): string {
+  return `tw-mv-${createHash('sha256').update(clientAlgoId).digest('hex').slice(0, 24)}`;
+}
+
+/**
+ * The stand-in for a protective algo order being re-placed: the replacement's trigger, sized to what the order
+ * protects, and reduce-only (in hedge mode its position side makes it closing), so it can never open or add to a
+ * position. It can rest beside the original, which a second closePosition trigger in the same direction cannot (-4130).
+ */
+export function bridgeFor(replacement: Params, quantity: Decimal, hedge: boolean, clientAlgoId: string): Params {
+  return {
+    ...replacement,
+    closePosition: undefined,
+    quantity: quantity.toFixed(),
+    reduceOnly: hedge ? undefined : 'true',
+    clientAlgoId: bridgeIdFor(clientAlgoId),
   };
 }

@@ -165,3 +165,4 @@ export const userTradesSchema = z.array(z.object({
 }));
 
 export const emptySchema = z.unknown();
+export type WireUserTrade = z.output<typeof userTradesSchema>[number];
