@@ -288,13 +288,15 @@ async function settledExit(ctx: ExecutionContext, broker: Broker, position: Posi
     if (!order) throw error;
   }
   if (isTerminal(order.status)) return order;
+  let cancelError = '';
   try {
     order = await ctx.tracker.cancel(broker, order.clientOrderId);
   } catch (error) {
     order = ctx.orders.findByClientOrderId(order.clientOrderId) ?? order;
+    cancelError = `: ${String(error)}`;
   }
   if (isTerminal(order.status)) return order;
-  const reason = `the partial exit ${order.clientOrderId} of ${position.symbol} is ${order.status} and would not cancel`;
+  const reason = `the partial exit ${order.clientOrderId} of ${position.symbol} is ${order.status} and would not cancel${cancelError}`;
   haltAccount(ctx, position, reason, 'a partial exit may still be working: its remainder cannot be protected, account halted');
   throw new ProtectionError(reason, 'protection_failed');
 }
