@@ -134,6 +134,46 @@ describe('a one-cancels-other fill found by the position loop while an exit sign
   });
 });
 
+describe('an exit signal that holds the position when the position loop finds its stop filled', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  it('the loop leaves the books to the closer, which books the stop once and sends no exit', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    let holding = false;
+    let held = false;
+    h = await createHarness({
+      configText: CONFIG,
+      wrap: (paper) => withoutReduceOnly(paper, {
+        cancelOrder: async (ref: OrderRef) => {
+          if (holding) { holding = false; held = true; await gate; } // the closer's first cancel is slow to answer
+          return paper.cancelOrder(ref);
+        },
+      }),
+    });
+    const broker = h.ctx.brokers.get('paper');
+    expect(await h.executor.execute(h.job(BUY))).toEqual({ status: 'executed' });
+    const position = h.ctx.positions.findOpen('paper', 'AAPL');
+    if (!position) throw new Error('no position');
+
+    holding = true;
+    const exit = h.job({ ticker: 'NASDAQ:AAPL', action: 'exit' });
+    const signal = h.executor.execute(exit);
+    await waitFor(() => held);
+    await h.paper.updatePrice('AAPL', '97'); // the stop fills while the closer waits on its cancel
+    expect(await syncProtection(h.ctx, broker, position)).toBeUndefined();
+    expect(h.ctx.positions.findById(position.id)?.status).toBe('closing');
+    release();
+    expect(await signal).toEqual({ status: 'executed' });
+
+    expect(h.ctx.orders.ordersForPosition(position.id).filter((o) => o.leg === 'exit')).toEqual([]);
+    expect(await h.paper.positions()).toEqual([]);
+    expect(await h.paper.openOrders('AAPL')).toEqual([]);
+    expect(h.ctx.positions.listClosed().map((c) => [c.exitReason, c.quantity.toFixed(), c.exitPrice.toFixed()])).toEqual([['stop_loss', '100', '97']]);
+  });
+});
+
 describe('a partial close whose exit does not fill', () => {
   let h: Harness | undefined;
   afterEach(async () => { await h?.close(); h = undefined; });
