@@ -14,6 +14,7 @@ import { tradingDay } from '../domain/trading-day.ts';
 import type { JournalFill, JournalOrder } from '../store/orders-repo.ts';
 import type { ClosedPosition, ExitReason, Position } from '../store/positions-repo.ts';
 import type { ExecutionContext } from './context.ts';
+import { OrderFailedError, brokerReason } from './order-tracker.ts';
 import { withRetries } from './retry.ts';
 
 /** The position could not be made safe: its protection would not cancel, or it could not be protected. */
@@ -316,7 +317,7 @@ async function protectWhatRemains(
         { signalId: request.signalId, executionId: request.executionId });
     }
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = error instanceof OrderFailedError ? error.order.reason ?? brokerReason(error.cause) : brokerReason(error);
     haltAccount(ctx, position, `${position.symbol} (${quantity.toFixed()} left) could not be protected again: ${reason}`,
       'protection of what remains failed: account halted');
     throw new ProtectionError(`protection of the ${quantity.toFixed()} ${position.symbol} left could not be placed: ${reason}`, 'protection_failed');

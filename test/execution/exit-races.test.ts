@@ -94,6 +94,24 @@ describe('an exit racing a protective order that filled in part', () => {
   });
 });
 
+describe('an exit when the broker holds none of the position', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  it('sends nothing and fails with the reason: an exit there would open the other side', async () => {
+    h = await createHarness({ configText: CONFIG, wrap: (paper) => withoutReduceOnly(paper) });
+    expect(await h.executor.execute(h.job(BUY))).toEqual({ status: 'executed' });
+    await h.paper.placeOrder({ clientOrderId: 'outside-sale', symbol: 'AAPL', side: 'sell', type: 'market', quantity: new Decimal(100) });
+
+    const exit = h.job({ ticker: 'NASDAQ:AAPL', action: 'exit' });
+    const outcome = await h.executor.execute(exit);
+    expect(outcome?.status).toBe('failed');
+    expect(outcome?.reason).toMatch(/^position_not_held: /);
+    expect(h.ctx.orders.ordersForSignal(exit.signalId).filter((o) => o.leg === 'exit')).toEqual([]);
+    expect(await h.paper.positions()).toEqual([]);
+  });
+});
+
 describe('a one-cancels-other fill found by the position loop while an exit signal is handled', () => {
   let h: Harness | undefined;
   afterEach(async () => { await h?.close(); h = undefined; });
@@ -196,6 +214,28 @@ describe('a partial close whose exit does not fill', () => {
     const position = h.ctx.positions.findOpen('paper', 'AAPL');
     expect([position?.status, position?.quantity.toFixed()]).toEqual(['open', '100']);
     expect(h.ctx.accountState.get('paper')?.halted ?? false).toBe(false);
+  });
+
+  it('half of the position, the exit refused and the stop refused when placed again: the account is halted and says why', async () => {
+    let exitTried = false;
+    h = await createHarness({
+      configText: CONFIG,
+      wrap: (paper) => overriding(paper, {
+        placeOrder: async (req: OrderRequest) => {
+          if (req.leg === 'exit') { exitTried = true; throw new OrderRejectedError('exit refused', { broker: 'paper', vendorMessage: 'market is closed' }); }
+          if (req.leg === 'stop' && exitTried) throw new OrderRejectedError('stop refused', { broker: 'paper', vendorMessage: 'stop orders are not accepted now' });
+          return paper.placeOrder(req);
+        },
+      }),
+    });
+    expect(await h.executor.execute(h.job(BUY))).toEqual({ status: 'executed' });
+    const outcome = await h.executor.execute(h.job(HALF));
+    expect(outcome?.status).toBe('failed');
+    expect(outcome?.reason).toMatch(/^protection_failed: /);
+    const state = h.ctx.accountState.get('paper');
+    expect(state?.halted).toBe(true);
+    expect(state?.haltedReason).toMatch(/AAPL \(100 left\) could not be protected again: .*stop orders are not accepted now/);
+    expect(h.ctx.positions.findOpen('paper', 'AAPL')?.status).toBe('open');
   });
 
   it('half of the position, the exit fills 20 of 50 and the venue cancels the rest: protection for the 80 left', async () => {
