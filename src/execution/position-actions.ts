@@ -3,6 +3,7 @@ import type { Broker } from '../brokers/broker.ts';
 import type { StrategyConfig } from '../config/schema.ts';
 import { protectionPrices, type ProtectionLegs } from '../domain/brackets.ts';
 import { clientOrderId as deriveClientOrderId } from '../domain/ids.ts';
+import { NotSupportedError } from '../domain/errors.ts';
 import type { Instrument } from '../domain/instrument.ts';
 import { HUNDRED, ZERO, maxDecimal, minDecimal, type Decimal } from '../domain/money.ts';
 import type { OrderLeg, PositionSide, Side } from '../domain/order.ts';
@@ -13,6 +14,8 @@ import { tradingDay } from '../domain/trading-day.ts';
 import type { JournalFill, JournalOrder } from '../store/orders-repo.ts';
 import type { ClosedPosition, ExitReason, Position } from '../store/positions-repo.ts';
 import type { ExecutionContext } from './context.ts';
+import { OrderFailedError, brokerReason } from './order-tracker.ts';
+import { withRetries } from './retry.ts';
 
 /** The position could not be made safe: its protection would not cancel, or it could not be protected. */
 export class ProtectionError extends Error {
@@ -195,52 +198,220 @@ export type CloseOutcome =
  * Closes all or part of a position. The position is claimed first, so the loop, an exit signal and a manual
  * close never close it twice; its protection is cancelled before the exit is sent, so no stop can open the
  * other side; if that cancel fails, nothing is sent, the account is halted and the error says why.
+ *
+ * The exit is sized from what is still held: the fills the cancelled legs got before their cancel are booked
+ * first (a stop that filled 40 of 100 leaves 60 to sell), and the exit never exceeds what the broker says the
+ * account holds. A partial close that does not fill (refused, unfilled, filled in part) leaves what remains
+ * protected again; where that protection cannot be placed, the account is halted.
  */
 export async function closePosition(ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, request: CloseRequest): Promise<CloseOutcome> {
   const now = ctx.now();
   if (!ctx.positions.claimForClose(position.id, ctx.owner, new Date(now.getTime() + Math.max(30_000, request.fillTimeoutMs * 2)), now)) {
     return { kind: 'busy' };
   }
-  const quantity = request.quantity === undefined || request.quantity.gte(position.quantity) ? position.quantity : request.quantity;
-  const closesAll = quantity.eq(position.quantity);
+  const partOf = request.quantity !== undefined && request.quantity.lt(position.quantity) ? request.quantity : undefined;
   const bracketLegs = protectiveOrders(ctx, position.id);
-  if (!closesAll && bracketLegs.length > 0 && broker.capabilities.amend && broker.capabilities.protectionFor(instrument) === 'native') {
-    return closePartOfBracket(ctx, broker, position, bracketLegs, quantity, request);
+  if (partOf && bracketLegs.length > 0 && broker.capabilities.amend && broker.capabilities.protectionFor(instrument) === 'native') {
+    return closePartOfBracket(ctx, broker, position, bracketLegs, partOf, request);
   }
-  let cancelled: JournalOrder[];
   try {
-    cancelled = await cancelProtection(ctx, broker, position);
+    await cancelProtection(ctx, broker, position);
   } catch (error) {
     ctx.positions.releaseClaim(position.id, ctx.owner);
     const reason = error instanceof ProtectionError ? error.message : String(error);
-    ctx.accountState.halt(position.account, `protection of ${position.symbol} would not cancel: ${reason}`);
-    ctx.logger.error({ event: 'account.halted', account: position.account, symbol: position.symbol, reason }, 'protection would not cancel: no exit sent, account halted');
+    haltAccount(ctx, position, `protection of ${position.symbol} would not cancel: ${reason}`, 'protection would not cancel: no exit sent, account halted');
     throw error;
   }
 
-  // The stop or target may have filled before its cancel arrived: then the position is already closed at the
-  // broker, and sending the exit too could open the other side where reduce-only is not enforced.
-  const filledLeg = cancelled.find((o) => o.status === 'filled' && o.filledQuantity.gte(position.quantity));
-  if (filledLeg) {
-    const reason: ExitReason = filledLeg.leg === 'target' ? 'take_profit' : filledLeg.type === 'trailing_stop' ? 'trailing_stop' : 'stop_loss';
-    return { kind: 'closed', closed: ctx.positions.close(position.id, closeRecord(ctx, position, filledLeg, reason)), order: filledLeg };
-  }
+  // A stop or target may have filled (in whole or in part) before its cancel arrived: what it sold is booked
+  // first, so the exit only takes what is left and never opens the other side where reduce-only is not enforced.
+  const raced = bookClosingFills(ctx, position, request.reason);
+  if (raced.kind === 'closed') return { kind: 'closed', closed: raced.closed, order: raced.order };
+  const current = raced.position;
 
-  const order = await sendExit(ctx, broker, position, quantity, request);
+  let brokerHeld: Decimal | undefined;
+  try {
+    brokerHeld = await heldAtBroker(ctx, broker, current);
+  } catch (error) {
+    // Not knowing what the broker holds, nothing is sent; the position keeps its protection.
+    await protectWhatRemains(ctx, broker, instrument, current, undefined, request);
+    throw error;
+  }
+  const holding = brokerHeld === undefined ? current.quantity : minDecimal(current.quantity, brokerHeld);
+  if (holding.lte(0)) {
+    ctx.positions.releaseClaim(position.id, ctx.owner);
+    ctx.logger.error({ event: 'position.not_held', positionId: position.id, account: position.account, symbol: position.symbol, journal: current.quantity.toFixed() },
+      `the broker holds none of the ${current.quantity.toFixed()} ${position.symbol} the journal has: no exit sent; reconciliation corrects the journal`);
+    throw new ProtectionError(`the broker holds no ${position.side} ${position.symbol}; the journal has ${current.quantity.toFixed()}: no exit sent`, 'position_not_held');
+  }
+  if (holding.lt(current.quantity)) {
+    ctx.logger.warn({ event: 'position.held_less', positionId: position.id, account: position.account, symbol: position.symbol, journal: current.quantity.toFixed(),
+      broker: holding.toFixed() }, `the broker holds ${holding.toFixed()} ${position.symbol}, the journal ${current.quantity.toFixed()}: the exit is sized to the broker's`);
+  }
+  const closesAll = partOf === undefined || partOf.gte(holding);
+  const quantity = closesAll ? holding : partOf;
+  if (!closesAll) return closePart(ctx, broker, instrument, current, quantity, holding, request);
+
+  const order = await sendExit(ctx, broker, current, quantity, request);
   if (order.status !== 'filled') return { kind: 'unfilled', order };
+  // All the broker held is sold: the position is closed, even where the journal thought it held more (reported above).
+  return { kind: 'closed', closed: ctx.positions.close(position.id, closeRecord(ctx, current, order, request.reason)), order };
+}
 
-  const record = closeRecord(ctx, position, order, request.reason);
-  if (closesAll) {
-    return { kind: 'closed', closed: ctx.positions.close(position.id, record), order };
+/**
+ * Part of a position whose protection tradewire cancelled: the exit, then whatever remains, whatever the exit's
+ * outcome, is protected again at the same prices for the quantity still held.
+ */
+async function closePart(
+  ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, quantity: Decimal, brokerHeld: Decimal, request: CloseRequest,
+): Promise<CloseOutcome> {
+  const order = await settledExit(ctx, broker, position, quantity, request);
+  const booked = bookClosingFills(ctx, position, request.reason);
+  if (booked.kind === 'closed') return { kind: 'closed', closed: booked.closed, order };
+  const remaining = booked.position;
+  const sold = ctx.orders.fillsForOrder(order.clientOrderId).reduce((sum, f) => sum.plus(f.quantity), ZERO);
+  await protectWhatRemains(ctx, broker, instrument, remaining, brokerHeld.minus(sold), request);
+  if (order.status !== 'filled') return { kind: 'unfilled', order };
+  if (booked.kind !== 'reduced') throw new Error(`the exit ${order.clientOrderId} filled but nothing was booked for ${position.id}`);
+  return { kind: 'reduced', closed: booked.closed, order, remaining: remaining.quantity };
+}
+
+/**
+ * Sends a partial exit and brings it to an end: filled, refused, or, when it has not filled in time, cancelled (a
+ * fill that wins the cancel is recorded). An exit that may still be working cannot be made safe: the account is halted.
+ */
+async function settledExit(ctx: ExecutionContext, broker: Broker, position: Position, quantity: Decimal, request: CloseRequest): Promise<JournalOrder> {
+  let order: JournalOrder | undefined;
+  try {
+    order = await sendExit(ctx, broker, position, quantity, request);
+  } catch (error) {
+    order = ctx.orders.findByClientOrderId(request.clientOrderId);
+    if (!order) throw error;
   }
-  const remaining = position.quantity.minus(order.filledQuantity);
-  const { closed, reduced } = reducePosition(ctx, position, record, remaining);
-  // What remains keeps its protection, resized to the remaining quantity at the same prices.
-  const legs = currentLegs(reduced, ctx);
-  if (legs.stop || legs.target) {
-    await placeProtection(ctx, broker, instrument, reduced, legs, resizedProtectionIds(ctx, broker, reduced), { signalId: request.signalId, executionId: request.executionId });
+  if (isTerminal(order.status)) return order;
+  let cancelError = '';
+  try {
+    order = await ctx.tracker.cancel(broker, order.clientOrderId);
+  } catch (error) {
+    order = ctx.orders.findByClientOrderId(order.clientOrderId) ?? order;
+    cancelError = `: ${String(error)}`;
   }
-  return { kind: 'reduced', closed, order, remaining };
+  if (isTerminal(order.status)) return order;
+  const reason = `the partial exit ${order.clientOrderId} of ${position.symbol} is ${order.status} and would not cancel${cancelError}`;
+  haltAccount(ctx, position, reason, 'a partial exit may still be working: its remainder cannot be protected, account halted');
+  throw new ProtectionError(reason, 'protection_failed');
+}
+
+/**
+ * Gives what remains of a position its protection back (the legs it had, sized to `quantity`, at most the journal's
+ * quantity) and releases the claim. Protection that cannot be placed halts the account and is reported.
+ */
+async function protectWhatRemains(
+  ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, brokerHeld: Decimal | undefined, request: CloseRequest,
+): Promise<void> {
+  const legs = currentLegs(position, ctx);
+  const quantity = brokerHeld === undefined ? position.quantity : minDecimal(position.quantity, brokerHeld);
+  try {
+    if ((legs.stop || legs.target) && quantity.gt(0)) {
+      await placeProtection(ctx, broker, instrument, { ...position, quantity }, legs, resizedProtectionIds(ctx, broker, position),
+        { signalId: request.signalId, executionId: request.executionId });
+    }
+  } catch (error) {
+    const reason = error instanceof OrderFailedError ? error.order.reason ?? brokerReason(error.cause) : brokerReason(error);
+    haltAccount(ctx, position, `${position.symbol} (${quantity.toFixed()} left) could not be protected again: ${reason}`,
+      'protection of what remains failed: account halted');
+    throw new ProtectionError(`protection of the ${quantity.toFixed()} ${position.symbol} left could not be placed: ${reason}`, 'protection_failed');
+  } finally {
+    ctx.positions.releaseClaim(position.id, ctx.owner);
+  }
+}
+
+function haltAccount(ctx: ExecutionContext, position: Position, reason: string, message: string): void {
+  ctx.accountState.halt(position.account, reason);
+  ctx.logger.error({ event: 'account.halted', account: position.account, symbol: position.symbol, reason }, message);
+}
+
+/**
+ * What the broker holds of the position's symbol on its side; undefined where the broker does not report positions.
+ * A position on the other side, or none, is zero.
+ */
+async function heldAtBroker(ctx: ExecutionContext, broker: Broker, position: Position): Promise<Decimal | undefined> {
+  let held;
+  try {
+    held = await withRetries(() => broker.positions(), POSITIONS_RETRY, { sleep: ctx.sleep, random: Math.random });
+  } catch (error) {
+    if (error instanceof NotSupportedError) return undefined;
+    throw error;
+  }
+  const same = held.find((p) => p.symbol === position.symbol && p.side === position.side);
+  return same ? same.quantity : ZERO;
+}
+
+const POSITIONS_RETRY = { attempts: 3, baseDelayMs: 200, maxDelayMs: 2000 };
+
+export const reasonOfLeg = (order: JournalOrder, exitReason: ExitReason = 'signal'): ExitReason =>
+  order.leg === 'target' ? 'take_profit' : order.leg === 'stop' ? (order.type === 'trailing_stop' ? 'trailing_stop' : 'stop_loss') : exitReason;
+
+/**
+ * The fills of the position's own closing orders (stops, targets, exits) its books do not hold yet, with what the
+ * position nets to by all its fills. The books hold exactly the older ones (each booking takes all it sees), so
+ * what is missing is the newest. Undefined when nothing is missing, or when the position has no opening fills to
+ * count from (one adopted by reconciliation).
+ */
+export function unbookedClosingFills(ctx: ExecutionContext, position: Position): { net: Decimal; fills: JournalFill[]; last: JournalOrder } | undefined {
+  const opening = openingSide(position.side);
+  let opened = ZERO;
+  let net = ZERO;
+  const closing: Array<{ fill: JournalFill; order: JournalOrder }> = [];
+  for (const order of ctx.orders.ordersForPosition(position.id)) {
+    for (const fill of ctx.orders.fillsForOrder(order.clientOrderId)) {
+      if (order.side === opening) {
+        opened = opened.plus(fill.quantity);
+        net = net.plus(fill.quantity);
+      } else {
+        net = net.minus(fill.quantity);
+        closing.push({ fill, order });
+      }
+    }
+  }
+  let missing = position.quantity.minus(net);
+  if (opened.lte(0) || missing.lte(0)) return undefined;
+  closing.sort((a, b) => a.fill.at.getTime() - b.fill.at.getTime());
+  const fills: JournalFill[] = [];
+  let last: JournalOrder | undefined;
+  for (let i = closing.length - 1; i >= 0 && missing.gt(0); i -= 1) {
+    const { fill, order } = closing[i] as { fill: JournalFill; order: JournalOrder };
+    fills.unshift(fill);
+    last ??= order;
+    missing = missing.minus(fill.quantity);
+  }
+  return last ? { net, fills, last } : undefined;
+}
+
+type Booked =
+  | { kind: 'none'; position: Position }
+  | { kind: 'reduced'; position: Position; closed: ClosedPosition }
+  | { kind: 'closed'; closed: ClosedPosition; order: JournalOrder };
+
+/**
+ * Books the closing fills the position's books lack, by the claimant (the claim stays with it): a reduce, or the
+ * close when nothing is left. A leg's fills carry its reason (stop_loss, take_profit), an exit's the close's own.
+ */
+function bookClosingFills(ctx: ExecutionContext, position: Position, exitReason: ExitReason): Booked {
+  const fresh = ctx.positions.findById(position.id) ?? position;
+  const unbooked = unbookedClosingFills(ctx, fresh);
+  if (!unbooked) return { kind: 'none', position: fresh };
+  const record = closeRecordOf(ctx, fresh, unbooked.fills, reasonOfLeg(unbooked.last, exitReason));
+  if (unbooked.net.lte(0)) {
+    const closed = ctx.positions.close(fresh.id, record);
+    ctx.logger.info({ event: 'position.closed', positionId: fresh.id, symbol: fresh.symbol, reason: record.exitReason, realizedPnl: closed.realizedPnl.toFixed() },
+      `${fresh.symbol}: closed by its ${unbooked.last.leg} before the exit went out`);
+    return { kind: 'closed', closed, order: unbooked.last };
+  }
+  const { closed, reduced } = reducePosition(ctx, fresh, record, unbooked.net, ctx.owner);
+  ctx.logger.info({ event: 'position.reduced', positionId: fresh.id, symbol: fresh.symbol, reason: record.exitReason, quantity: record.quantity.toFixed(),
+    remaining: unbooked.net.toFixed() }, `${fresh.symbol}: its ${unbooked.last.leg} filled ${record.quantity.toFixed()}; ${unbooked.net.toFixed()} left`);
+  return { kind: 'reduced', position: reduced, closed };
 }
 
 /** Sends a reduce-only market exit for part or all of a position and waits up to the request's fill timeout. */
@@ -262,7 +433,7 @@ async function sendExit(ctx: ExecutionContext, broker: Broker, position: Positio
  * Part of a position held in a broker-side bracket (Alpaca): the legs hold the shares, so an exit beside them is
  * refused. The legs are resized to what will remain first (amended in place, so they stay in their bracket), then
  * the part is sold; nothing needs placing again afterwards. A resize the broker refuses is rolled back and no exit
- * is sent.
+ * is sent. An exit that does not fill in full gives the legs back what it did not sell.
  */
 async function closePartOfBracket(
   ctx: ExecutionContext, broker: Broker, position: Position, legs: readonly JournalOrder[], quantity: Decimal, request: CloseRequest,
@@ -280,29 +451,46 @@ async function closePartOfBracket(
     ctx.positions.releaseClaim(position.id, ctx.owner);
     throw new ProtectionError(`could not resize the bracket of ${position.symbol} to ${remaining.toFixed()} before a partial close: ${String(error)}`, 'protection_resize_failed');
   }
-  const order = await sendExit(ctx, broker, position, quantity, request);
-  if (order.status !== 'filled') return { kind: 'unfilled', order };
-  const { closed } = reducePosition(ctx, position, closeRecord(ctx, position, order, request.reason), position.quantity.minus(order.filledQuantity));
-  return { kind: 'reduced', closed, order, remaining: position.quantity.minus(order.filledQuantity) };
+  const order = await settledExit(ctx, broker, position, quantity, request);
+  const booked = bookClosingFills(ctx, position, request.reason);
+  if (booked.kind === 'closed') return { kind: 'closed', closed: booked.closed, order };
+  const left = booked.position;
+  if (!left.quantity.eq(remaining)) {
+    // The exit sold less than asked: the legs, sized for less, are grown back to what is still held.
+    try {
+      for (const leg of legs) {
+        const fresh = ctx.orders.findByClientOrderId(leg.clientOrderId);
+        if (fresh && !isTerminal(fresh.status)) await resize(fresh, left.quantity);
+      }
+    } catch (error) {
+      ctx.positions.releaseClaim(position.id, ctx.owner);
+      const reason = `the bracket of ${position.symbol} could not be resized back to the ${left.quantity.toFixed()} left: ${String(error)}`;
+      haltAccount(ctx, position, reason, 'protection of what remains failed: account halted');
+      throw new ProtectionError(reason, 'protection_failed');
+    }
+  }
+  ctx.positions.releaseClaim(position.id, ctx.owner);
+  if (order.status !== 'filled' || booked.kind !== 'reduced') return { kind: 'unfilled', order };
+  return { kind: 'reduced', closed: booked.closed, order, remaining: left.quantity };
 }
 
-/** The closed_positions record of an exit order's fills: realized P&L net of the entry fees' share and the exit fees. */
 /**
  * A partial close in the books: the closed_positions row for the part taken off, and what remains keeps only its
  * share of the entry fees (the part closed carried the rest in its record). Without the second step the final close
  * would charge the whole entry fee again. Two writes: the repository's reduce takes no fee (see the README).
  */
 export function reducePosition(
-  ctx: ExecutionContext, position: Position, record: ReturnType<typeof closeRecord>, remaining: Decimal,
+  ctx: ExecutionContext, position: Position, record: ReturnType<typeof closeRecord>, remaining: Decimal, keepClaimOf?: string,
 ): { closed: ClosedPosition; reduced: Position } {
   // The same expression closeRecord charged, subtracted: the two parts add up to the entry fee exactly.
   const feesLeft = position.quantity.gt(0) ? position.entryFees.minus(position.entryFees.mul(record.quantity).div(position.quantity)) : ZERO;
-  const closed = ctx.positions.reduce(position.id, record, remaining, feesLeft);
+  const closed = ctx.positions.reduce(position.id, record, remaining, feesLeft, keepClaimOf);
   const reduced = ctx.positions.findById(position.id);
   if (reduced === undefined) throw new Error(`position ${position.id} vanished while being reduced`);
   return { closed, reduced };
 }
 
+/** The closed_positions record of an exit order's fills: realized P&L net of the entry fees' share and the exit fees. */
 export function closeRecord(ctx: ExecutionContext, position: Position, exit: JournalOrder, reason: ExitReason) {
   return closeRecordOf(ctx, position, ctx.orders.fillsForOrder(exit.clientOrderId), reason, exit.averageFillPrice);
 }
@@ -330,19 +518,32 @@ export function closeRecordOf(
 
 /**
  * One-cancels-other for protection tradewire placed: when the stop or the target has filled at the broker,
- * cancel its sibling and close the position's books with the matching exit reason.
+ * cancel its sibling and close the position's books with the matching exit reason. The position is claimed
+ * first, as any closer claims it: a closer already holding it (an exit signal, a manual close) books the fill
+ * itself, and none can send a second exit while this books it.
  */
 export async function syncProtection(ctx: ExecutionContext, broker: Broker, position: Position): Promise<ClosedPosition | undefined> {
   const legs = ctx.orders.ordersForPosition(position.id).filter((o) => o.leg === 'stop' || o.leg === 'target');
   for (const leg of legs.filter((o) => !isTerminal(o.status))) await ctx.tracker.refresh(broker, leg.clientOrderId);
-  const filled = ctx.orders.ordersForPosition(position.id).find((o) => (o.leg === 'stop' || o.leg === 'target') && o.status === 'filled'
-    && o.filledQuantity.eq(position.quantity));
-  if (!filled) return undefined;
-  for (const sibling of protectiveOrders(ctx, position.id)) await ctx.tracker.cancel(broker, sibling.clientOrderId);
-  const reason: ExitReason = filled.leg === 'target' ? 'take_profit' : filled.type === 'trailing_stop' ? 'trailing_stop' : 'stop_loss';
   const fresh = ctx.positions.findById(position.id);
   if (!fresh || fresh.status === 'closed') return undefined;
-  const closed = ctx.positions.close(position.id, closeRecord(ctx, fresh, filled, reason));
-  ctx.logger.info({ event: 'position.closed', positionId: position.id, symbol: position.symbol, reason, realizedPnl: closed.realizedPnl.toFixed() }, `position closed by its ${filled.leg}`);
+  const filled = ctx.orders.ordersForPosition(position.id).find((o) => (o.leg === 'stop' || o.leg === 'target') && o.status === 'filled'
+    && o.filledQuantity.gte(fresh.quantity));
+  if (!filled) return undefined;
+  const now = ctx.now();
+  if (!ctx.positions.claimForClose(position.id, ctx.owner, new Date(now.getTime() + CLAIM_MS), now)) return undefined;
+  let closed: ClosedPosition;
+  try {
+    for (const sibling of protectiveOrders(ctx, position.id)) await ctx.tracker.cancel(broker, sibling.clientOrderId);
+    closed = ctx.positions.close(position.id, closeRecord(ctx, fresh, filled, reasonOfLeg(filled)));
+  } catch (error) {
+    ctx.positions.releaseClaim(position.id, ctx.owner);
+    throw error;
+  }
+  ctx.logger.info({ event: 'position.closed', positionId: position.id, symbol: position.symbol, reason: closed.exitReason, realizedPnl: closed.realizedPnl.toFixed() },
+    `position closed by its ${filled.leg}`);
   return closed;
 }
+
+/** How long the one-cancels-other booking holds its claim if its process dies mid-way. */
+const CLAIM_MS = 30_000;

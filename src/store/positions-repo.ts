@@ -287,21 +287,24 @@ export class PositionsRepo {
   }
 
   /**
-   * A partial close: writes the closed_positions row for the part taken off and leaves `remaining` open,
-   * in one transaction. Any claim is released: the position is open again for the next closer.
+   * A partial close: writes the closed_positions row for the part taken off and leaves `remaining` open, in one
+   * transaction; `entryFeesLeft` is the entry fee the rest still carries. Any claim is released (the position is
+   * open again for the next closer), unless `keepClaimOf` holds it: a closer booking fills part-way through its
+   * close keeps the position, so no other closer can act on it between the two steps.
    */
-  /** Books a partial close and what is left, in one transaction; `entryFeesLeft` is the entry fee the rest still carries. */
-  reduce(positionId: string, record: CloseRecord, remaining: Decimal, entryFeesLeft?: Decimal): ClosedPosition {
+  reduce(positionId: string, record: CloseRecord, remaining: Decimal, entryFeesLeft?: Decimal, keepClaimOf?: string): ClosedPosition {
     return this.db.transaction(() => {
       const position = this.findById(positionId);
       if (position === undefined || position.status === 'closed') throw new InvariantError(`no live position ${positionId} to reduce`);
       if (remaining.lte(0)) throw new InvariantError(`reducing ${positionId} to ${remaining.toFixed()}: close it instead`);
       const closedAt = record.closedAt ?? this.now();
       const closed = this.insertClosed(position, record, closedAt);
-      const status = position.status === 'closing' ? 'open' : position.status;
+      const keep = keepClaimOf !== undefined && position.status === 'closing' && position.claimedBy === keepClaimOf;
+      const status = position.status === 'closing' && !keep ? 'open' : position.status;
       this.db.prepare(`
-        UPDATE positions SET quantity = ?, entry_fees = ?, status = ?, claimed_by = NULL, claim_expires_at = NULL, updated_at = ?
-        WHERE id = ?`).run(decimalText(remaining), decimalText(entryFeesLeft ?? position.entryFees), status, timeText(closedAt), positionId);
+        UPDATE positions SET quantity = ?, entry_fees = ?, status = ?, claimed_by = ?, claim_expires_at = ?, updated_at = ?
+        WHERE id = ?`).run(decimalText(remaining), decimalText(entryFeesLeft ?? position.entryFees), status,
+        keep ? keepClaimOf : null, keep && position.claimExpiresAt ? timeText(position.claimExpiresAt) : null, timeText(closedAt), positionId);
       return closed;
     }).immediate();
   }
