@@ -1,5 +1,8 @@
 // The HTTP application: mounts health and readiness now; the webhook, admin API and dashboard mount here too.
 import express, { type Express, type Router } from 'express';
+import type { ServerConfig } from '../config/schema.ts';
+
+export type TrustProxy = ServerConfig['trustProxy'];
 
 export interface ReadinessCheck {
   name: string;
@@ -13,7 +16,8 @@ export interface AppDeps {
   readiness: ReadinessCheck[];
   /** Routers mounted after the built-in routes, each at its path ('/webhook'). */
   routers?: Array<{ path: string; router: Router }>;
-  trustProxy?: boolean;
+  /** express's `trust proxy`: a hop count or proxy addresses (config server.trustProxy); absent, loopback only. */
+  trustProxy?: TrustProxy;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -21,7 +25,8 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   // Answers are small JSON, never cached by a client: hashing each body for an ETag is wasted work on the alert path.
   app.set('etag', false);
-  app.set('trust proxy', deps.trustProxy === true);
+  // Never `true` (the schema refuses it): that believes the left-most X-Forwarded-For entry, which the client writes.
+  app.set('trust proxy', deps.trustProxy ?? 'loopback');
 
   // Liveness: the process answers. It never touches Redis or the database, so a slow dependency can't make PM2 restart us.
   app.get('/health', (_req, res) => {

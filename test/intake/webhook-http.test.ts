@@ -420,6 +420,17 @@ describe('webhook over HTTP: source allow-list', () => {
     expect(await readRefusals(d.redis, d.prefix, '0', 100)).toEqual([]);
   });
 
+  it('behind one proxy (trustProxy: 1) a forged left-most X-Forwarded-For does not pass allowedSources: [tradingview]', async () => {
+    const d = await startWebhookDaemon({ label: 'wh-forged', config: MAIN_CONFIG.replace('webhook:\n', 'server:\n  trustProxy: 1\n  allowedSources: [tradingview]\nwebhook:\n') });
+    daemons.push(d);
+    // The client writes TradingView's address; the proxy (this test, on loopback) appends the address it saw.
+    const forged = await post(`${d.url}/webhook`, alert(), { headers: { 'x-forwarded-for': '52.89.214.238, 198.51.100.9' } });
+    expect(forged.status).toBe(403);
+    // Where the proxy itself saw TradingView's address (the right-most entry), the alert is served.
+    const sole = await post(`${d.url}/webhook`, alert(), { headers: { 'x-forwarded-for': '198.51.100.9, 52.89.214.238' } });
+    expect(sole.status).toBe(202);
+  });
+
   it('a source inside allowedSources is served', async () => {
     const d = await startWebhookDaemon({ label: 'wh-allow', config: MAIN_CONFIG.replace('webhook:\n', "server:\n  allowedSources: ['127.0.0.1', '10.0.0.0/8']\nwebhook:\n") });
     daemons.push(d);
@@ -445,7 +456,7 @@ describe('webhook over HTTP: rate limits', () => {
     const d = await startWebhookDaemon({
       label: 'wh-authfail',
       // Behind a proxy, the source is the X-Forwarded-For address: so one test can speak from two sources.
-      config: MAIN_CONFIG.replace('  failedAuthPerMinute: 1000', '').replace('webhook:\n', 'server:\n  trustProxy: true\nwebhook:\n'),
+      config: MAIN_CONFIG.replace('  failedAuthPerMinute: 1000', '').replace('webhook:\n', 'server:\n  trustProxy: 1\nwebhook:\n'),
     });
     daemons.push(d);
     await awayFromMinuteEdge();
@@ -463,6 +474,23 @@ describe('webhook over HTTP: rate limits', () => {
     // TradingView sends every user's alerts from four shared addresses: a stranger's junk must not block real alerts.
     const genuine = await post(`${d.url}/webhook`, alert(), { headers: attacker });
     expect(genuine.status).toBe(202);
+  });
+
+  it('60 wrong passphrases with a rotating forged X-Forwarded-For behind one proxy reach 429: the source is the proxy\'s hop', async () => {
+    const d = await startWebhookDaemon({
+      label: 'wh-rotate',
+      config: MAIN_CONFIG.replace('  failedAuthPerMinute: 1000', '').replace('webhook:\n', 'server:\n  trustProxy: 1\nwebhook:\n'),
+    });
+    daemons.push(d);
+    await awayFromMinuteEdge();
+    const statuses: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      // The client forges a new left-most address each time; the proxy appends the one real address it saw.
+      const headers = { 'x-forwarded-for': `10.${i}.0.1, 203.0.113.50` };
+      statuses.push((await post(`${d.url}/webhook`, alert({ passphrase: `guess-${i}` }), { headers })).status);
+    }
+    expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true);
+    expect(statuses.slice(20).every((s) => s === 429)).toBe(true);
   });
 
   it('429 over the per-strategy ceiling (1 a second, bursts of 2), journalled; other strategies are not affected', async () => {
