@@ -174,6 +174,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     startedAt: new Date(),
     now: () => new Date(),
     trustProxy: config.server.trustProxy,
+    logger,
     readiness: [
       { name: 'redis', check: async () => { await redis.ping(); } },
       { name: 'database', check: async () => { db.prepare('SELECT 1').get(); } },

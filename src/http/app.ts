@@ -1,6 +1,8 @@
 // The HTTP application: mounts health and readiness now; the webhook, admin API and dashboard mount here too.
 import express, { type Express, type Router } from 'express';
 import type { ServerConfig } from '../config/schema.ts';
+import type { Logger } from '../ops/logger.ts';
+import { jsonErrorHandler } from './errors.ts';
 
 export type TrustProxy = ServerConfig['trustProxy'];
 
@@ -18,6 +20,8 @@ export interface AppDeps {
   routers?: Array<{ path: string; router: Router }>;
   /** express's `trust proxy`: a hop count or proxy addresses (config server.trustProxy); absent, loopback only. */
   trustProxy?: TrustProxy;
+  /** Where the final error handler logs a failed request (its answer is a bare 500 either way). */
+  logger?: Logger;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -50,5 +54,7 @@ export function createApp(deps: AppDeps): Express {
   for (const { path, router } of deps.routers ?? []) app.use(path, router);
 
   app.use((_req, res) => { res.status(404).json({ error: 'not_found' }); });
+  // Replaces express's own final handler, whose page is HTML with a stack trace and file paths outside production.
+  app.use(jsonErrorHandler(deps.logger));
   return app;
 }

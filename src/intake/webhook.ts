@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Config, StrategyConfig } from '../config/schema.ts';
 import { allowedSourceList } from '../config/schema.ts';
 import { signalIdFactory } from '../domain/ids.ts';
+import { jsonErrorHandler } from '../http/errors.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { ExecutionJobData, SignalQueue } from '../queue/signal-queue.ts';
 import { alertToJson } from './alert-json.ts';
@@ -216,5 +217,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     if (error.status !== undefined && error.status >= 400 && error.status < 500) { res.status(error.status).json({ error: 'bad_request' }); return; }
     next(error);
   });
+  // Anything else (a bug): logged with its stack, answered a bare JSON 500.
+  router.use(jsonErrorHandler(deps.logger, 'webhook.error'));
   return router;
 }

@@ -210,6 +210,21 @@ describe('the admin API', () => {
     expect((await call(server.url, '/equity?days=1')).body.snapshots).not.toContainEqual(expect.objectContaining({ tradingDay: '2026-01-05' }));
   });
 
+  it('a failing job answers 500 with its message, the paths in it replaced; a too-deep body is a 400 naming the limit', async () => {
+    const failing = await serve({ ctx: h.ctx, db: h.db, backup: async () => { throw new Error("ENOSPC: no space left on device, write '/var/lib/tradewire/backups/trading.db'"); } });
+    try {
+      const answer = await call(failing.url, '/backup', { body: {} });
+      expect(answer.status).toBe(500);
+      expect(answer.body).toEqual({ error: 'internal', message: 'ENOSPC: no space left on device, write \'<path>\'' });
+    } finally {
+      await failing.close();
+    }
+    const deep = await call(server.url, '/halt', { body: `{"account":${'['.repeat(3000)}${']'.repeat(3000)}}` });
+    expect(deep.status).toBe(400);
+    expect(deep.body.message).toContain('32');
+    expect(h.ctx.accountState.isHalted('paper', '2099-01-01')).toBe(false);
+  });
+
   it('a failing job answers 500 with its message', async () => {
     const failing = await serve({ ctx: h.ctx, db: h.db, backup: async () => { throw new Error('disk full'); } });
     try {
