@@ -80,6 +80,8 @@ const serverSchema = z.strictObject({
   /** Absent: every source may call; 'tradingview' expands to TradingView's four addresses. */
   allowedSources: z.array(sourceSchema).min(1).optional(),
   adminToken: nonEmpty.optional(),
+  /** Wrong admin tokens a source may send a minute; past it, 429 for the rest of the minute (the token is not compared). */
+  adminFailedAuthPerMinute: positiveInt.default(10),
 });
 
 const webhookSchema = z.strictObject({

@@ -14,7 +14,8 @@ import type { ManagerSnapshot } from '../portfolio/manager.ts';
 import { computeStats } from '../reports/stats.ts';
 import type { Position } from '../store/positions-repo.ts';
 import { EquityRepo } from '../store/equity-repo.ts';
-import { requireToken } from './admin-auth.ts';
+import { AuthFailureLog } from '../intake/auth-log.ts';
+import { requireSameOriginJson, requireToken } from './admin-auth.ts';
 import { publicMessage } from './errors.ts';
 
 export interface AdminDeps {
@@ -89,7 +90,11 @@ function queryString(req: Request, key: string): string | undefined {
 export function createAdminRouter(deps: AdminDeps): Router {
   const { ctx, db } = deps;
   const router = express.Router();
-  router.use(requireToken(deps.adminToken));
+  router.use(requireToken(deps.adminToken, {
+    failuresPerMinute: () => ctx.config().server.adminFailedAuthPerMinute,
+    failureLog: new AuthFailureLog(ctx.logger, 'admin.unauthorized', 'admin request with a wrong or missing token'),
+  }));
+  router.use(requireSameOriginJson());
   router.use(express.text({ type: () => true, limit: '64kb' }));
 
   /** The accounts an action applies to: the one named (which must exist), or every configured one. */

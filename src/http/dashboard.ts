@@ -5,13 +5,17 @@ import { jsonReady } from '../reports/format.ts';
 import { loadOpenPositions, loadTrades, sinceDays } from '../reports/journal.ts';
 import { computeStats } from '../reports/stats.ts';
 import { EquityRepo } from '../store/equity-repo.ts';
-import { requireToken } from './admin-auth.ts';
+import { AuthFailureLog } from '../intake/auth-log.ts';
+import type { Logger } from '../ops/logger.ts';
+import { requireSameOriginJson, requireToken } from './admin-auth.ts';
 
 export interface DashboardDeps {
   db: Database;
   adminToken: string | undefined;
   accounts: () => string[];
   now: () => Date;
+  /** Where failed logins are logged (the first few per source and minute, then a count). */
+  logger?: Logger | undefined;
 }
 
 /** How far back the page looks: the trades and the equity curve of the last 90 days. */
@@ -20,7 +24,9 @@ const WINDOW_DAYS = 90;
 export function createDashboardRouter(deps: DashboardDeps): Router {
   const router = express.Router({ strict: true });
   // Basic, so that a browser asks for the token (any user name, the token as the password) and resends it for data.json.
-  router.use(requireToken(deps.adminToken, 'Basic'));
+  router.use(requireToken(deps.adminToken, { challenge: 'Basic', failureLog: deps.logger && new AuthFailureLog(deps.logger, 'dashboard.unauthorized', 'dashboard request with a wrong or missing token') }));
+  // The page only reads; should it ever act, the action takes the bearer token and JSON from its script, same origin only.
+  router.use(requireSameOriginJson());
   router.get('/', (req, res) => {
     // The page's relative link to data.json needs the trailing slash: /dashboard → /dashboard/.
     if (!req.originalUrl.split('?')[0]?.endsWith('/')) {

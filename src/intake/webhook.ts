@@ -9,6 +9,7 @@ import { jsonErrorHandler } from '../http/errors.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { ExecutionJobData, SignalQueue } from '../queue/signal-queue.ts';
 import { alertToJson } from './alert-json.ts';
+import { AuthFailureLog } from './auth-log.ts';
 import { authenticate } from './auth.ts';
 import { parseBody } from './body.ts';
 import { contentHash, hashOfStableText, stableStringify } from './content-hash.ts';
@@ -72,6 +73,8 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
   const newSignalId = deps.newSignalId ?? signalIdFactory();
   const failedAuth = new FailedAuthCounter(deps.redis, deps.prefix);
   const ceiling = new StrategyCeiling();
+  // A flood of wrong secrets is counted, not written line by line: the disk is not the attacker's to fill.
+  const authLog = new AuthFailureLog(deps.logger, 'webhook.unauthorized', 'alert with a wrong or missing secret');
   // Rebuilt only when the config object changes (a reload), not per request.
   let filterFor: { config: Config; filter: ((address: string) => boolean) | undefined } | undefined;
   // The limit is read at start; a reload that changes it takes effect on the next start.
@@ -122,7 +125,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     }, secret);
     if (!authenticated) {
       const failures = await redisCall(() => failedAuth.record(source, now));
-      deps.logger.warn({ event: 'webhook.unauthorized', source, failures }, 'alert with a wrong or missing secret');
+      authLog.record(source, now, { failures });
       if (failures > config.webhook.failedAuthPerMinute) res.status(429).json({ error: 'rate_limited' });
       else res.status(401).json({ error: 'unauthorized' });
       return;

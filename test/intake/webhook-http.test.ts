@@ -492,6 +492,16 @@ describe('webhook over HTTP: rate limits', () => {
     expect(genuine.status).toBe(202);
   });
 
+  it('a flood of wrong secrets logs the first 5 of the minute and one line saying the rest are counted, not one line each', async () => {
+    const d = await startWebhookDaemon({ label: 'wh-authlog' });
+    daemons.push(d);
+    await awayFromMinuteEdge();
+    for (let i = 0; i < 100; i++) await post(`${d.url}/webhook`, alert({ passphrase: `guess-${i}` }));
+    const events = d.logLines.map((line) => (JSON.parse(line) as { event?: string }).event);
+    expect(events.filter((e) => e === 'webhook.unauthorized')).toHaveLength(5);
+    expect(events.filter((e) => e === 'webhook.unauthorized_throttled')).toHaveLength(1);
+  });
+
   it('60 wrong passphrases with a rotating forged X-Forwarded-For behind one proxy reach 429: the source is the proxy\'s hop', async () => {
     const d = await startWebhookDaemon({
       label: 'wh-rotate',
