@@ -79,6 +79,17 @@ describe('webhook over HTTP: the main config', () => {
       expect(data?.contentHash).toBe(contentHash(without(body, 'passphrase')));
     });
 
+    it('reads a full-width ticker as the plain one (NFKC), and refuses a zero-width one with a 400 naming ticker', async () => {
+      const wide = await post(hook(), alert({ ticker: 'ＡＡＰＬ' }));
+      expect(wide.status).toBe(202);
+      expect((await lanes.findJob(`${String(wide.body?.signalId)}.paper`))?.job.data).toMatchObject({ symbol: 'AAPL' });
+      for (const ticker of ['AA\u200bPL', '\u0410APL']) {
+        const refused = await post(hook(), alert({ ticker }));
+        expect(refused.status).toBe(400);
+        expect(refused.body).toMatchObject({ error: 'invalid_signal', issues: [{ path: 'ticker' }] });
+      }
+    });
+
     it('lists unknown fields that are not near misses as ignored, and queues the alert', async () => {
       const answer = await post(hook(), alert({ interval: '5', exchange: 'NASDAQ' }));
       expect(answer.status).toBe(202);
