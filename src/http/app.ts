@@ -1,5 +1,6 @@
 // The HTTP application: mounts health and readiness now; the webhook, admin API and dashboard mount here too.
 import express, { type Express, type Router } from 'express';
+import helmet from 'helmet';
 import type { ServerConfig } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
 import { jsonErrorHandler } from './errors.ts';
@@ -31,6 +32,13 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   // Never `true` (the schema refuses it): that believes the left-most X-Forwarded-For entry, which the client writes.
   app.set('trust proxy', deps.trustProxy ?? 'loopback');
+  // Security headers on every answer. The API and webhook answer JSON only, so their policy allows nothing at all and no
+  // framing; the dashboard sets its own policy for its page (src/http/dashboard.ts).
+  app.use(helmet({
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] } },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+  }));
 
   // Liveness: the process answers. It never touches Redis or the database, so a slow dependency can't make PM2 restart us.
   app.get('/health', (_req, res) => {

@@ -18,6 +18,13 @@ export interface DashboardDeps {
   logger?: Logger | undefined;
 }
 
+/**
+ * The page's content policy (helmet's headers from the app come with it): its own inline script and style, data from
+ * this origin only, and no framing by any site, so a page elsewhere cannot overlay it to steer a click.
+ */
+const PAGE_POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+  + "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
 /** How far back the page looks: the trades and the equity curve of the last 90 days. */
 const WINDOW_DAYS = 90;
 
@@ -33,7 +40,7 @@ export function createDashboardRouter(deps: DashboardDeps): Router {
       res.redirect(301, `${req.baseUrl}/`);
       return;
     }
-    res.set('Content-Security-Policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'").type('html').send(PAGE);
+    res.set('Content-Security-Policy', PAGE_POLICY).type('html').send(PAGE);
   });
   router.get('/data.json', (_req, res) => {
     const since = sinceDays(WINDOW_DAYS, deps.now());

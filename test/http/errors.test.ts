@@ -71,3 +71,30 @@ describe('where the daemon runs in production', () => {
     expect(apps[0]?.env.NODE_ENV).toBe('production');
   });
 });
+
+describe('security headers', () => {
+  let server: Server;
+  let url: string;
+  beforeAll(async () => {
+    const router = express.Router();
+    router.post('/', (_req, res) => { res.status(202).json({ status: 'queued' }); });
+    const app = createApp({ version: 'test', startedAt: new Date(), now: () => new Date(), readiness: [], routers: [{ path: '/webhook', router }] });
+    server = await new Promise((resolve) => { const s = createServer(app); s.listen(0, '127.0.0.1', () => resolve(s)); });
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => { await new Promise((resolve) => { server.close(resolve); }); });
+
+  it('every answer (health, webhook, not found, error) carries helmet\'s headers and may not be framed', async () => {
+    for (const [path, method] of [['/health', 'GET'], ['/webhook', 'POST'], ['/nowhere', 'GET']] as const) {
+      const response = await fetch(`${url}${path}`, { method });
+      const h = response.headers;
+      expect([path, h.get('x-content-type-options')]).toEqual([path, 'nosniff']);
+      expect(h.get('x-frame-options')).toBe('DENY');
+      expect(h.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect(h.get('content-security-policy')).toContain("default-src 'none'");
+      expect(h.get('referrer-policy')).toBe('no-referrer');
+      expect(h.get('cross-origin-opener-policy')).toBe('same-origin');
+      expect(h.get('x-powered-by')).toBeNull();
+    }
+  });
+});
