@@ -82,6 +82,16 @@ const serverSchema = z.strictObject({
   adminToken: nonEmpty.optional(),
   /** Wrong admin tokens a source may send a minute; past it, 429 for the rest of the minute (the token is not compared). */
   adminFailedAuthPerMinute: positiveInt.default(10),
+  // An alert is a few hundred bytes and TradingView gives up after 3 s: a request still arriving after these is a slow
+  // client holding a connection, cut off with 408 (Node's own defaults are 300 s and 60 s).
+  requestTimeoutMs: positiveInt.default(10_000),
+  headersTimeoutMs: positiveInt.default(5_000),
+  /** How long an idle kept-alive connection stays open for the next request. */
+  keepAliveTimeoutMs: positiveInt.default(5_000),
+  /** Connections open at once; past it a new one is closed at once. Room for a burst of hundreds of alerts. */
+  maxConnections: positiveInt.default(1024),
+}).refine((server) => server.headersTimeoutMs <= server.requestTimeoutMs, {
+  message: 'headersTimeoutMs must not be longer than requestTimeoutMs', path: ['headersTimeoutMs'],
 });
 
 const webhookSchema = z.strictObject({

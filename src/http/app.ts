@@ -1,4 +1,5 @@
 // The HTTP application: mounts health and readiness now; the webhook, admin API and dashboard mount here too.
+import { createServer, type Server } from 'node:http';
 import express, { type Express, type Router } from 'express';
 import helmet from 'helmet';
 import type { ServerConfig } from '../config/schema.ts';
@@ -65,4 +66,23 @@ export function createApp(deps: AppDeps): Express {
   // Replaces express's own final handler, whose page is HTML with a stack trace and file paths outside production.
   app.use(jsonErrorHandler(deps.logger));
   return app;
+}
+
+/** The limits of the HTTP server (the config's `server` section): slow requests cut off, connections capped. */
+export type ServerLimits = Pick<ServerConfig, 'requestTimeoutMs' | 'headersTimeoutMs' | 'keepAliveTimeoutMs' | 'maxConnections'>;
+
+/**
+ * The HTTP server for the app, with its limits: a request not fully received within requestTimeoutMs (headers within
+ * headersTimeoutMs) is answered 408 and closed, and past maxConnections a new connection is closed at once.
+ */
+export function createHttpServer(app: Express, limits: ServerLimits): Server {
+  const server = createServer({
+    requestTimeout: limits.requestTimeoutMs,
+    headersTimeout: limits.headersTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node checks the two timeouts on this interval (30 s by default), which would let a slow request run that much longer.
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+  }, app);
+  server.maxConnections = limits.maxConnections;
+  return server;
 }
