@@ -530,6 +530,22 @@ describe('webhook over HTTP: rate limits', () => {
     expect(statuses.slice(20).every((s) => s === 429)).toBe(true);
   });
 
+  it('a flood over the ceiling journals its first 429 of the minute, not one row per refusal', async () => {
+    const d = await startWebhookDaemon({
+      label: 'wh-flood',
+      config: MAIN_CONFIG.replace('webhook:\n', 'webhook:\n  strategyRatePerSecond: 1\n  strategyBurst: 2\n'),
+    });
+    daemons.push(d);
+    await awayFromMinuteEdge();
+    const statuses = await Promise.all(Array.from({ length: 150 }, () => post(`${d.url}/webhook`, alert()).then((a) => a.status)));
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(140);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const limited = (await readRefusals(d.redis, d.prefix, '0', 1000)).filter((e) => e.refusal.reason === 'rate_limited');
+    expect(limited).toHaveLength(1);
+    const refusedLines = d.logLines.filter((line) => line.includes('"signal.refused"') && line.includes('rate_limited'));
+    expect(refusedLines).toHaveLength(1);
+  });
+
   it('429 over the per-strategy ceiling (1 a second, bursts of 2), journalled; other strategies are not affected', async () => {
     const d = await startWebhookDaemon({
       label: 'wh-ceiling',
