@@ -141,11 +141,20 @@ export function readText(value: unknown, path: string, issues: Issue[], max: num
   return text;
 }
 
-/**
- * Characters that show as nothing: every format character (zero-width space and joiners, bidi controls, soft hyphen,
- * BOM, word joiner), variation selectors, the combining grapheme joiner, and the blank letters (Hangul fillers, braille blank).
- */
-const INVISIBLE = /[\p{Cf}\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\uffa0\ufe00-\ufe0f]|\udb40[\udd00-\uddef]/u;
+/** Format characters: zero-width space and joiners, bidi controls, soft hyphen, BOM, word joiner, tag characters. */
+const FORMAT = /\p{Cf}/u;
+/** Letters and marks that show as nothing: Hangul fillers, Khmer inherent vowels, the braille blank, the combining grapheme joiner. */
+const BLANKS = new Set([0x034f, 0x115f, 0x1160, 0x17b4, 0x17b5, 0x2800, 0x3164, 0xffa0]);
+
+/** The first character of `text` that shows as nothing (format characters, variation selectors, blanks), if any. */
+function invisibleIn(text: string): string | undefined {
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    if (FORMAT.test(char) || BLANKS.has(code) || (code >= 0x180b && code <= 0x180f) || (code >= 0xfe00 && code <= 0xfe0f)
+      || (code >= 0xe0100 && code <= 0xe01ef)) return char;
+  }
+  return undefined;
+}
 
 /** Scripts whose letters look alike across them; Chinese, Japanese and Korean count as one group (they mix in names). */
 const SCRIPTS: ReadonlyArray<[string, RegExp]> = [
@@ -157,7 +166,7 @@ const SCRIPTS: ReadonlyArray<[string, RegExp]> = [
 
 /** The scripts of the letters in `text` ('Latin', 'Cyrillic', ...); ASCII text is Latin at most, without a look. */
 function scriptsOf(text: string): string[] {
-  if (/^[\x00-\x7f]*$/.test(text)) return /[A-Za-z]/.test(text) ? ['Latin'] : [];
+  if (!/[^\x20-\x7e]/.test(text)) return /[A-Za-z]/.test(text) ? ['Latin'] : [];
   return SCRIPTS.filter(([, pattern]) => pattern.test(text)).map(([name]) => name);
 }
 
@@ -170,7 +179,7 @@ export function readName(value: unknown, path: string, issues: Issue[], max: num
   const text = readText(value, path, issues, max);
   if (text === undefined) return undefined;
   const name = /^[\x20-\x7e]*$/.test(text) ? text : text.normalize('NFKC').trim();
-  const invisible = INVISIBLE.exec(name)?.[0];
+  const invisible = invisibleIn(name);
   const scripts = scriptsOf(name);
   const problem = invisible !== undefined
     ? `contains an invisible character (U+${(invisible.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}): type the name without it`
