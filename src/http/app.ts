@@ -4,7 +4,7 @@ import express, { type Express, type Router } from 'express';
 import helmet from 'helmet';
 import type { ServerConfig } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
-import { jsonErrorHandler } from './errors.ts';
+import { jsonErrorHandler, publicMessage } from './errors.ts';
 
 export type TrustProxy = ServerConfig['trustProxy'];
 
@@ -53,7 +53,8 @@ export function createApp(deps: AppDeps): Express {
         await r.check();
         return { name: r.name, ok: true as const };
       } catch (error) {
-        return { name: r.name, ok: false as const, error: error instanceof Error ? error.message : String(error) };
+        // Unauthenticated: what failed, without the paths a SQLite or file error would name.
+        return { name: r.name, ok: false as const, error: publicMessage(error) };
       }
     }));
     const ready = results.every((r) => r.ok);

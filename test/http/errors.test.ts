@@ -22,7 +22,8 @@ describe('error answers with NODE_ENV=development', () => {
     router.get('/async', async () => { await Promise.resolve(); throw new Error(`async boom in ${import.meta.filename}`); });
     router.post('/small', express.json({ limit: '1kb' }), (_req, res) => { res.json({ ok: true }); });
     router.post('/teapot', () => { throw Object.assign(new Error(`refused at ${import.meta.filename}`), { status: 418, expose: true }); });
-    const app = createApp({ version: 'test', startedAt: new Date(), now: () => new Date(), readiness: [], routers: [{ path: '/x', router }] });
+    const readiness = [{ name: 'database', check: async () => { throw new Error("unable to open database file '/var/lib/tradewire/trading.db'"); } }];
+    const app = createApp({ version: 'test', startedAt: new Date(), now: () => new Date(), readiness, routers: [{ path: '/x', router }] });
     server = await new Promise((resolve) => { const s = createServer(app); s.listen(0, '127.0.0.1', () => resolve(s)); });
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
   });
@@ -40,6 +41,12 @@ describe('error answers with NODE_ENV=development', () => {
       expect(answer.type).toMatch(/^application\/json/);
       expect(JSON.parse(answer.text)).toEqual({ error: 'internal' });
     }
+  });
+
+  it('/ready names the failing check without the path in its error', async () => {
+    const answer = await read(await fetch(url.replace(/\/x$/, '/ready')));
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.text)).toMatchObject({ checks: [{ name: 'database', ok: false, error: "unable to open database file '<path>'" }] });
   });
 
   it('a body-reading error keeps its 4xx status and answers JSON', async () => {
