@@ -35,7 +35,7 @@ export class AuthFailureLog {
     this.summarize(this.counter.roll(new Date(8.64e15)));
   }
 
-  private summarize(finished: Map<string, number>): void {
+  private summarize(finished: ReadonlyMap<string, number>): void {
     for (const [source, count] of finished) {
       if (count <= this.perMinute) continue;
       this.logger.warn({ event: `${this.event}_summary`, source, failures: count, unlogged: count - this.perMinute,

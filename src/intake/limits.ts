@@ -40,6 +40,8 @@ export class FailedAuthCounter {
   }
 }
 
+const NO_COUNTS: ReadonlyMap<string, number> = new Map();
+
 /**
  * Counts events per key and fixed minute, in this process (the admin side's failed logins, the log throttle). The map
  * holds the current minute only, and at most `maxKeys` keys: past that, new keys share one overflow count, so a flood
@@ -68,9 +70,10 @@ export class MinuteCounter {
   }
 
   /** Starts a new minute when `now` is past the current one; returns the finished minute's counts (empty otherwise). */
-  roll(now: Date): Map<string, number> {
+  roll(now: Date): ReadonlyMap<string, number> {
     const minute = Math.floor(now.getTime() / 60_000);
-    if (minute === this.minute) return new Map();
+    // The same minute, the common case on the request path: nothing to hand back, nothing allocated.
+    if (minute === this.minute) return NO_COUNTS;
     const finished = new Map(this.counts);
     this.counts.clear();
     this.minute = minute;
