@@ -1,12 +1,12 @@
 // Composition root: load the config, check Redis, open the journal, build the brokers, reconcile, run the roles, stop cleanly.
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { openDatabase } from './store/db.ts';
 import { createBrokers, type BrokerRegistry } from './brokers/registry.ts';
-import { createApp } from './http/app.ts';
+import { createApp, createHttpServer } from './http/app.ts';
 import { createLogger, type Logger } from './ops/logger.ts';
 import { resolveWebhookPassphrase } from './ops/generated-passphrase.ts';
 import { assertRedisReachable, createFastFailRedis, describeRedisUrl, RedisUnavailableError } from './queue/redis.ts';
@@ -174,6 +174,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
     startedAt: new Date(),
     now: () => new Date(),
     trustProxy: config.server.trustProxy,
+    logger,
     readiness: [
       { name: 'redis', check: async () => { await redis.ping(); } },
       { name: 'database', check: async () => { db.prepare('SELECT 1').get(); } },
@@ -184,7 +185,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
   if (servesHttp(role)) try {
     server = await new Promise<Server>((resolve, reject) => {
       // Not app.listen: Express 5 calls its callback on a listen error as well, which would look like success.
-      const s = createServer(app);
+      const s = createHttpServer(app, config.server);
       s.once('error', reject);
       s.listen(config.server.port, config.server.host, () => resolve(s));
     });

@@ -51,15 +51,47 @@ const sourceSchema = z.union([
   z.cidrv6(),
 ]);
 
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'] as const;
+const TRUST_TRUE_MESSAGE = 'true trusts the left-most X-Forwarded-For address, which the client writes: name the proxies instead, ' +
+  'trustProxy: 1 for one nginx or Caddy in front (on this host or not), or their addresses, trustProxy: ["127.0.0.1"] (loopback, the default, ' +
+  'trusts a proxy on this host)';
+const proxyAddress = z.union([z.enum(PROXY_NAMES), z.string().regex(new RegExp(`^${IPV4}(/([12]?\\d|3[0-2]))?$`)), z.ipv6(), z.cidrv6()], {
+  error: 'expected an IP address, a CIDR such as 10.0.0.0/8, or loopback, linklocal or uniquelocal',
+});
+
+/**
+ * Which proxies' X-Forwarded-For entries are believed (express's `trust proxy`): a hop count, or proxy addresses. Never
+ * `true`: express then takes the left-most entry, which the client writes, and a forged one would pass the allow-list.
+ */
+export const trustProxySchema = z.union([
+  z.literal(false),
+  z.int().min(0).max(10),
+  z.enum(PROXY_NAMES),
+  z.array(proxyAddress).min(1),
+], { error: (issue) => (issue.input === true ? TRUST_TRUE_MESSAGE
+  : 'expected a number of proxy hops (1 for one nginx or Caddy in front), a list of proxy addresses or CIDRs, loopback, or false') });
+
 const serverSchema = z.strictObject({
   host: nonEmpty.default('127.0.0.1'),
   port: z.int().min(0).max(65535).default(8080),
-  // Behind nginx or Caddy the client address is in X-Forwarded-For; trusting it without a proxy lets anyone spoof it.
-  trustProxy: z.boolean().default(false),
+  // Behind nginx or Caddy the client address is in X-Forwarded-For: only the named proxies' entries are believed.
+  trustProxy: trustProxySchema.default('loopback'),
   bodyLimitBytes: positiveInt.default(65536),
   /** Absent: every source may call; 'tradingview' expands to TradingView's four addresses. */
   allowedSources: z.array(sourceSchema).min(1).optional(),
   adminToken: nonEmpty.optional(),
+  /** Wrong admin tokens a source may send a minute; past it, 429 for the rest of the minute (the token is not compared). */
+  adminFailedAuthPerMinute: positiveInt.default(10),
+  // An alert is a few hundred bytes and TradingView gives up after 3 s: a request still arriving after these is a slow
+  // client holding a connection, cut off with 408 (Node's own defaults are 300 s and 60 s).
+  requestTimeoutMs: positiveInt.default(10_000),
+  headersTimeoutMs: positiveInt.default(5_000),
+  /** How long an idle kept-alive connection stays open for the next request. */
+  keepAliveTimeoutMs: positiveInt.default(5_000),
+  /** Connections open at once; past it a new one is closed at once. Room for a burst of hundreds of alerts. */
+  maxConnections: positiveInt.default(1024),
+}).refine((server) => server.headersTimeoutMs <= server.requestTimeoutMs, {
+  message: 'headersTimeoutMs must not be longer than requestTimeoutMs', path: ['headersTimeoutMs'],
 });
 
 const webhookSchema = z.strictObject({

@@ -14,7 +14,9 @@ import type { ManagerSnapshot } from '../portfolio/manager.ts';
 import { computeStats } from '../reports/stats.ts';
 import type { Position } from '../store/positions-repo.ts';
 import { EquityRepo } from '../store/equity-repo.ts';
-import { requireToken } from './admin-auth.ts';
+import { AuthFailureLog } from '../intake/auth-log.ts';
+import { requireSameOriginJson, requireToken } from './admin-auth.ts';
+import { publicMessage } from './errors.ts';
 
 export interface AdminDeps {
   /** The execution context main.ts builds for the executor: repos, brokers, tracker, config, logger, clock, owner. */
@@ -49,7 +51,11 @@ function bodyOf(req: Request): Record<string, unknown> {
   const text = typeof req.body === 'string' ? req.body : '';
   if (text.trim() === '') return {};
   const parsed = parseBody(text, 'application/json');
-  if (!parsed.ok) throw new HttpError(400, { error: 'invalid_request', message: 'the body must be a JSON object' });
+  if (!parsed.ok) {
+    // The nesting limit and broken JSON say what is wrong; anything else is not an object.
+    const issue = parsed.error === 'invalid_signal' ? parsed.issues[0]?.message : undefined;
+    throw new HttpError(400, { error: 'invalid_request', message: issue ?? 'the body must be a JSON object' });
+  }
   return parsed.body;
 }
 
@@ -84,7 +90,11 @@ function queryString(req: Request, key: string): string | undefined {
 export function createAdminRouter(deps: AdminDeps): Router {
   const { ctx, db } = deps;
   const router = express.Router();
-  router.use(requireToken(deps.adminToken));
+  router.use(requireToken(deps.adminToken, {
+    failuresPerMinute: () => ctx.config().server.adminFailedAuthPerMinute,
+    failureLog: new AuthFailureLog(ctx.logger, 'admin.unauthorized', 'admin request with a wrong or missing token'),
+  }));
+  router.use(requireSameOriginJson());
   router.use(express.text({ type: () => true, limit: '64kb' }));
 
   /** The accounts an action applies to: the one named (which must exist), or every configured one. */
@@ -307,11 +317,12 @@ export function createAdminRouter(deps: AdminDeps): Router {
     }
     const status = (error as { status?: unknown }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      res.status(status).json({ error: 'invalid_request', message: error instanceof Error ? error.message : String(error) });
+      res.status(status).json({ error: 'invalid_request', message: publicMessage(error) });
       return;
     }
     ctx.logger.error({ event: 'admin.error', err: error instanceof Error ? error.stack : String(error) }, 'admin request failed');
-    res.status(500).json({ error: 'internal', message: error instanceof Error ? error.message : String(error) });
+    // The operator sees what failed; a path inside the message, and the stack, stay in the log.
+    res.status(500).json({ error: 'internal', message: publicMessage(error) });
   });
   return router;
 }

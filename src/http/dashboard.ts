@@ -5,14 +5,25 @@ import { jsonReady } from '../reports/format.ts';
 import { loadOpenPositions, loadTrades, sinceDays } from '../reports/journal.ts';
 import { computeStats } from '../reports/stats.ts';
 import { EquityRepo } from '../store/equity-repo.ts';
-import { requireToken } from './admin-auth.ts';
+import { AuthFailureLog } from '../intake/auth-log.ts';
+import type { Logger } from '../ops/logger.ts';
+import { requireSameOriginJson, requireToken } from './admin-auth.ts';
 
 export interface DashboardDeps {
   db: Database;
   adminToken: string | undefined;
   accounts: () => string[];
   now: () => Date;
+  /** Where failed logins are logged (the first few per source and minute, then a count). */
+  logger?: Logger | undefined;
 }
+
+/**
+ * The page's content policy (helmet's headers from the app come with it): its own inline script and style, data from
+ * this origin only, and no framing by any site, so a page elsewhere cannot overlay it to steer a click.
+ */
+const PAGE_POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+  + "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /** How far back the page looks: the trades and the equity curve of the last 90 days. */
 const WINDOW_DAYS = 90;
@@ -20,14 +31,16 @@ const WINDOW_DAYS = 90;
 export function createDashboardRouter(deps: DashboardDeps): Router {
   const router = express.Router({ strict: true });
   // Basic, so that a browser asks for the token (any user name, the token as the password) and resends it for data.json.
-  router.use(requireToken(deps.adminToken, 'Basic'));
+  router.use(requireToken(deps.adminToken, { challenge: 'Basic', failureLog: deps.logger && new AuthFailureLog(deps.logger, 'dashboard.unauthorized', 'dashboard request with a wrong or missing token') }));
+  // The page only reads; should it ever act, the action takes the bearer token and JSON from its script, same origin only.
+  router.use(requireSameOriginJson());
   router.get('/', (req, res) => {
     // The page's relative link to data.json needs the trailing slash: /dashboard → /dashboard/.
     if (!req.originalUrl.split('?')[0]?.endsWith('/')) {
       res.redirect(301, `${req.baseUrl}/`);
       return;
     }
-    res.set('Content-Security-Policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'").type('html').send(PAGE);
+    res.set('Content-Security-Policy', PAGE_POLICY).type('html').send(PAGE);
   });
   router.get('/data.json', (_req, res) => {
     const since = sinceDays(WINDOW_DAYS, deps.now());

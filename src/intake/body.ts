@@ -17,6 +17,29 @@ function invalid(message: string): BodyResult {
   return { ok: false, error: 'invalid_signal', issues: [{ path: '', message }] };
 }
 
+/** The deepest nesting of arrays and objects a body may have: alerts are flat, and deeper input only feeds recursion. */
+export const MAX_NESTING_DEPTH = 32;
+
+/** Whether the JSON text nests deeper than `limit`, counted in one pass before any recursive parser sees it. */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /**
@@ -39,6 +62,9 @@ export function parseBody(raw: string | Buffer | Uint8Array, contentType: string
     }
   }
   if (text.trim() === '') return invalid('the body is empty: the alert message must be a JSON object');
+  if (nestsDeeperThan(text, MAX_NESTING_DEPTH)) {
+    return invalid(`the body nests arrays or objects deeper than ${MAX_NESTING_DEPTH} levels: an alert is a flat JSON object`);
+  }
   let value: unknown;
   try {
     value = parse(text, null, (numberText) => numberText);

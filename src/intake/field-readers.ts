@@ -133,12 +133,65 @@ export function readText(value: unknown, path: string, issues: Issue[], max: num
   const problem = text === '' ? 'is empty'
     : text.length > max ? `is longer than ${max} characters`
       // eslint-disable-next-line no-control-regex
-      : /[\u0000-\u001f\u007f]/.test(text) ? 'contains control characters' : undefined;
+      : /[\u0000-\u001f\u007f-\u009f]/.test(text) ? 'contains control characters' : undefined;
   if (problem) {
     issues.push({ path, message: problem });
     return undefined;
   }
   return text;
+}
+
+/** Format characters: zero-width space and joiners, bidi controls, soft hyphen, BOM, word joiner, tag characters. */
+const FORMAT = /\p{Cf}/u;
+/** Letters and marks that show as nothing: Hangul fillers, Khmer inherent vowels, the braille blank, the combining grapheme joiner. */
+const BLANKS = new Set([0x034f, 0x115f, 0x1160, 0x17b4, 0x17b5, 0x2800, 0x3164, 0xffa0]);
+
+/** The first character of `text` that shows as nothing (format characters, variation selectors, blanks), if any. */
+function invisibleIn(text: string): string | undefined {
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    if (FORMAT.test(char) || BLANKS.has(code) || (code >= 0x180b && code <= 0x180f) || (code >= 0xfe00 && code <= 0xfe0f)
+      || (code >= 0xe0100 && code <= 0xe01ef)) return char;
+  }
+  return undefined;
+}
+
+/** Scripts whose letters look alike across them; Chinese, Japanese and Korean count as one group (they mix in names). */
+const SCRIPTS: ReadonlyArray<[string, RegExp]> = [
+  ['Latin', /\p{Script=Latin}/u], ['Greek', /\p{Script=Greek}/u], ['Cyrillic', /\p{Script=Cyrillic}/u],
+  ['Armenian', /\p{Script=Armenian}/u], ['Hebrew', /\p{Script=Hebrew}/u], ['Arabic', /\p{Script=Arabic}/u],
+  ['Cherokee', /\p{Script=Cherokee}/u], ['Georgian', /\p{Script=Georgian}/u], ['Devanagari', /\p{Script=Devanagari}/u],
+  ['Thai', /\p{Script=Thai}/u], ['CJK', /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Bopomofo}]/u],
+];
+
+/** The scripts of the letters in `text` ('Latin', 'Cyrillic', ...); ASCII text is Latin at most, without a look. */
+function scriptsOf(text: string): string[] {
+  if (!/[^\x20-\x7e]/.test(text)) return /[A-Za-z]/.test(text) ? ['Latin'] : [];
+  return SCRIPTS.filter(([, pattern]) => pattern.test(text)).map(([name]) => name);
+}
+
+/**
+ * A name that decides where an alert goes (ticker, symbol, strategy, account): readText, then Unicode NFKC (full-width
+ * 'ＡＡＰＬ' is 'AAPL'), and refused when it holds an invisible character or letters of two scripts ('АAPL' with a
+ * Cyrillic А), so a look-alike can never be a second name beside the real one.
+ */
+export function readName(value: unknown, path: string, issues: Issue[], max: number): string | undefined {
+  const text = readText(value, path, issues, max);
+  if (text === undefined) return undefined;
+  const name = /^[\x20-\x7e]*$/.test(text) ? text : text.normalize('NFKC').trim();
+  const invisible = invisibleIn(name);
+  const scripts = scriptsOf(name);
+  const problem = invisible !== undefined
+    ? `contains an invisible character (U+${(invisible.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}): type the name without it`
+    // eslint-disable-next-line no-control-regex
+    : /[\u0000-\u001f\u007f-\u009f]/.test(name) ? 'contains control characters'
+      : name === '' ? 'is empty'
+        : scripts.length > 1 ? `mixes letters of ${scripts.join(' and ')} scripts: a look-alike of another name?` : undefined;
+  if (problem) {
+    issues.push({ path, message: problem });
+    return undefined;
+  }
+  return name;
 }
 
 /** true or false, as JSON booleans or as the text 'true'/'false' (a placeholder renders text). */

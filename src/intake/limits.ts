@@ -39,3 +39,44 @@ export class FailedAuthCounter {
     return typeof count === 'number' ? count : 0;
   }
 }
+
+const NO_COUNTS: ReadonlyMap<string, number> = new Map();
+
+/**
+ * Counts events per key and fixed minute, in this process (the admin side's failed logins, the log throttle). The map
+ * holds the current minute only, and at most `maxKeys` keys: past that, new keys share one overflow count, so a flood
+ * of made-up sources costs bounded memory and still meets a limit.
+ */
+export class MinuteCounter {
+  private minute = -1;
+  private readonly counts = new Map<string, number>();
+  static readonly OVERFLOW = '(other sources)';
+
+  constructor(private readonly maxKeys = 10_000) {}
+
+  /** Counts one event for `key` at `now`; returns the count of this key in the current minute, this one included. */
+  add(key: string, now: Date): number {
+    this.roll(now);
+    const slot = this.counts.has(key) || this.counts.size < this.maxKeys ? key : MinuteCounter.OVERFLOW;
+    const count = (this.counts.get(slot) ?? 0) + 1;
+    this.counts.set(slot, count);
+    return count;
+  }
+
+  /** The count of `key` in the current minute, without adding one. */
+  get(key: string, now: Date): number {
+    this.roll(now);
+    return this.counts.get(key) ?? this.counts.get(MinuteCounter.OVERFLOW) ?? 0;
+  }
+
+  /** Starts a new minute when `now` is past the current one; returns the finished minute's counts (empty otherwise). */
+  roll(now: Date): ReadonlyMap<string, number> {
+    const minute = Math.floor(now.getTime() / 60_000);
+    // The same minute, the common case on the request path: nothing to hand back, nothing allocated.
+    if (minute === this.minute) return NO_COUNTS;
+    const finished = new Map(this.counts);
+    this.counts.clear();
+    this.minute = minute;
+    return finished;
+  }
+}

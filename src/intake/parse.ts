@@ -5,7 +5,7 @@ import type { OrderType } from '../domain/order.ts';
 import type { Signal, StopLossSpec, TakeProfitSpec } from '../domain/signal.ts';
 import { normalizeSentiment } from '../domain/signal.ts';
 import type { Issue } from './field-readers.ts';
-import { isPlainObject, readBoolean, readDecimal, readEnum, readObject, readText, readTime } from './field-readers.ts';
+import { isPlainObject, readBoolean, readDecimal, readEnum, readName, readObject, readText, readTime } from './field-readers.ts';
 import { nearMissOf } from './near-miss.ts';
 import { extractPassphrase, stripSecret } from './secret.ts';
 
@@ -216,7 +216,7 @@ function readAliased<T>(
 }
 
 function readTicker(value: unknown, path: string, issues: Issue[]): string | undefined {
-  const ticker = readText(value, path, issues, MAX_TICKER);
+  const ticker = readName(value, path, issues, MAX_TICKER);
   if (ticker !== undefined && /\s/.test(ticker)) {
     issues.push({ path, message: `${JSON.stringify(ticker)} is not a ticker: tickers have no spaces ('NASDAQ:AAPL')` });
     return undefined;
@@ -248,7 +248,7 @@ export function parseAlert(body: unknown, ctx: ParseContext): ParseResult {
     issues.push({ path: 'passphrase', message: 'must be text' });
   }
 
-  const bodyStrategy = has(body, 'strategy') ? readText(body.strategy, 'strategy', issues, MAX_NAME) : undefined;
+  const bodyStrategy = has(body, 'strategy') ? readName(body.strategy, 'strategy', issues, MAX_NAME) : undefined;
   if (ctx.pathStrategy !== undefined && bodyStrategy !== undefined && bodyStrategy !== ctx.pathStrategy) {
     issues.push({ path: 'strategy', message: `the URL names strategy '${ctx.pathStrategy}' and the body '${bodyStrategy}': they must agree (or leave strategy out of the body)` });
   }
@@ -295,7 +295,7 @@ export function parseAlert(body: unknown, ctx: ParseContext): ParseResult {
   const stopLoss = has(body, 'stopLoss') ? readStopLoss(body.stopLoss, issues) : undefined;
   const id = has(body, 'id') && !isBlank(body.id) ? readText(body.id, 'id', issues, MAX_ID) : undefined;
   const time = has(body, 'time') ? readTime(body.time, 'time', issues) : undefined;
-  const account = has(body, 'account') && !isBlank(body.account) ? readText(body.account, 'account', issues, MAX_NAME) : undefined;
+  const account = has(body, 'account') && !isBlank(body.account) ? readName(body.account, 'account', issues, MAX_NAME) : undefined;
   const extras = has(rawPayload, 'extras') ? readObject(rawPayload.extras, 'extras', issues) : undefined;
 
   if (issues.length > 0 || ticker === undefined || action === undefined || orderType === undefined) {

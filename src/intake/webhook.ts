@@ -5,14 +5,17 @@ import type { Redis } from 'ioredis';
 import type { Config, StrategyConfig } from '../config/schema.ts';
 import { allowedSourceList } from '../config/schema.ts';
 import { signalIdFactory } from '../domain/ids.ts';
+import { jsonErrorHandler } from '../http/errors.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { ExecutionJobData, SignalQueue } from '../queue/signal-queue.ts';
 import { alertToJson } from './alert-json.ts';
+import { AuthFailureLog } from './auth-log.ts';
 import { authenticate } from './auth.ts';
 import { parseBody } from './body.ts';
 import { contentHash, hashOfStableText, stableStringify } from './content-hash.ts';
 import { FailedAuthCounter, StrategyCeiling } from './limits.ts';
 import { parseAlert, type ParsedAlert } from './parse.ts';
+import { RefusalCounter } from './refusal-counter.ts';
 import { publishRefusal, type Refusal } from './refusals.ts';
 import { extractPassphrase, stripSecret } from './secret.ts';
 import { resolveSymbol } from './symbols.ts';
@@ -71,13 +74,18 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
   const newSignalId = deps.newSignalId ?? signalIdFactory();
   const failedAuth = new FailedAuthCounter(deps.redis, deps.prefix);
   const ceiling = new StrategyCeiling();
+  const refusalCounter = new RefusalCounter();
+  // A flood of wrong secrets is counted, not written line by line: the disk is not the attacker's to fill.
+  const authLog = new AuthFailureLog(deps.logger, 'webhook.unauthorized', 'alert with a wrong or missing secret');
   // Rebuilt only when the config object changes (a reload), not per request.
   let filterFor: { config: Config; filter: ((address: string) => boolean) | undefined } | undefined;
   // The limit is read at start; a reload that changes it takes effect on the next start.
   const rawBody = express.raw({ type: () => true, limit: deps.config().server.bodyLimitBytes });
 
+  /** Journals a refusal (after its answer is sent); past the first of a minute, a flood's 429s are only counted. */
   const refuse = async (res: Response, http: number, body: Record<string, unknown>, refusal: Refusal) => {
     res.status(http).json(body);
+    if (!refusalCounter.take(refusal.strategy, refusal.reason, new Date(refusal.receivedAt))) return;
     deps.logger.info({ event: 'signal.refused', signalId: refusal.signalId, strategy: refusal.strategy, reason: refusal.reason, detail: refusal.detail },
       `alert refused: ${refusal.reason}`);
     try {
@@ -87,9 +95,25 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     }
   };
 
+  /** One journal row per strategy for the refusals a minute counted instead of journalling (RefusalCounter). */
+  const summarize = async (now: Date) => {
+    for (const summary of refusalCounter.finished(now)) {
+      const detail = `${summary.counted} more alerts refused (${summary.reason}) in the minute from ${summary.minuteStart.toISOString()}, ` +
+        `${summary.refused} in all: counted, not journalled one by one`;
+      deps.logger.warn({ event: 'signal.refusals_counted', strategy: summary.strategy, reason: summary.reason, refused: summary.refused }, detail);
+      const refusal: Refusal = { signalId: newSignalId(now.getTime()), strategy: summary.strategy, status: 'rejected', reason: summary.reason,
+        detail, payload: '{}', receivedAt: now.toISOString() };
+      await publishRefusal(deps.redis, deps.prefix, refusal).catch((error: unknown) => {
+        deps.logger.warn({ event: 'signal.refusal_not_journalled', signalId: refusal.signalId, err: String(error) }, 'refusal summary could not be queued for the journal');
+      });
+    }
+  };
+
   const handle = async (req: Request, res: Response) => {
     const config = deps.config();
     const now = deps.now();
+    // A minute that ended since the last request: its counted refusals get their summary row (off the answer's path).
+    void summarize(now);
     const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
 
     if (filterFor?.config !== config) filterFor = { config, filter: sourceFilter(config) };
@@ -121,7 +145,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     }, secret);
     if (!authenticated) {
       const failures = await redisCall(() => failedAuth.record(source, now));
-      deps.logger.warn({ event: 'webhook.unauthorized', source, failures }, 'alert with a wrong or missing secret');
+      authLog.record(source, now, { failures });
       if (failures > config.webhook.failedAuthPerMinute) res.status(429).json({ error: 'rate_limited' });
       else res.status(401).json({ error: 'unauthorized' });
       return;
@@ -216,5 +240,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     if (error.status !== undefined && error.status >= 400 && error.status < 500) { res.status(error.status).json({ error: 'bad_request' }); return; }
     next(error);
   });
+  // Anything else (a bug): logged with its stack, answered a bare JSON 500.
+  router.use(jsonErrorHandler(deps.logger, 'webhook.error'));
   return router;
 }

@@ -1,8 +1,8 @@
-// The nightly backup: an online copy of the journal (better-sqlite3's paged backup) as trading-YYYY-MM-DD.db, keeping the newest few.
-import { readdirSync, renameSync, rmSync } from 'node:fs';
+// The nightly backup: an online copy of the journal (better-sqlite3's paged backup) as trading-YYYY-MM-DD.db (0600, folder 0700), keeping the newest few.
+import { chmodSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SqliteDatabase } from '../store/db.ts';
-import { backupDatabase } from '../store/db.ts';
+import { backupDatabase, makePrivateDirs } from '../store/db.ts';
 
 const BACKUP_NAME = /^trading-(\d{4}-\d{2}-\d{2})\.db$/;
 
@@ -27,6 +27,9 @@ export async function runBackup(db: SqliteDatabase, options: { dir: string; keep
   const path = join(options.dir, backupFileName(now));
   const partial = `${path}.partial`;
   rmSync(partial, { force: true });
+  // The backups folder is tradewire's own: 0700 even when it existed before (an older tradewire made it 0755).
+  makePrivateDirs(options.dir);
+  chmodSync(options.dir, 0o700);
   await backupDatabase(db, partial);
   renameSync(partial, path);
   return { path, removed: rotateBackups(options.dir, options.keep) };
@@ -37,5 +40,7 @@ export function rotateBackups(dir: string, keep: number): string[] {
   const backups = readdirSync(dir).filter((name) => BACKUP_NAME.test(name)).sort().reverse();
   const removed = backups.slice(Math.max(keep, 1)).map((name) => join(dir, name));
   for (const file of removed) rmSync(file, { force: true });
+  // Backups an older tradewire wrote 0644 are kept private too.
+  for (const name of backups.slice(0, Math.max(keep, 1))) chmodSync(join(dir, name), 0o600);
   return removed;
 }

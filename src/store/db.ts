@@ -1,5 +1,5 @@
-// Opens the SQLite journal: creates its directory, sets the pragmas, runs the versioned migrations, takes online backups.
-import { mkdirSync } from 'node:fs';
+// Opens the SQLite journal: creates its directory, sets the pragmas, runs the versioned migrations, takes online backups; its files are private (0600).
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
@@ -31,12 +31,44 @@ function isInMemory(path: string): boolean {
   return path === ':memory:' || path === '' || path.startsWith('file:');
 }
 
+/**
+ * Creates the folders of `dir` that are missing, each 0700 whatever the umask. Folders that exist are left as they are:
+ * the journal's may be a shared one such as /tmp, which is not ours to close.
+ */
+export function makePrivateDirs(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (first === undefined) return;
+  for (let folder = dir; ; folder = dirname(folder)) {
+    chmodSync(folder, 0o700);
+    if (folder === first || dirname(folder) === folder) return;
+  }
+}
+
+/**
+ * Makes a SQLite file private before SQLite opens it: created empty with 0600 when missing (SQLite would create it 0644
+ * under the usual umask), else set to 0600, which also fixes a file an older tradewire left readable. SQLite gives the
+ * -wal and -shm files it creates later the main file's mode.
+ */
+export function makePrivateFile(path: string): void {
+  closeSync(openSync(path, 'a', 0o600));
+  chmodSync(path, 0o600);
+}
+
+/** Sets the journal's companions (-wal, -shm, -journal) that exist to 0600: ones created before the main file was private. */
+export function makeCompanionsPrivate(path: string): void {
+  for (const suffix of ['-wal', '-shm', '-journal']) if (existsSync(`${path}${suffix}`)) chmodSync(`${path}${suffix}`, 0o600);
+}
+
 /** Opens (creating if needed) and migrates the journal at `path`; ':memory:' gives a private in-memory one. */
 export function openDatabase(path: string, options: OpenDatabaseOptions = {}): SqliteDatabase {
-  if (!isInMemory(path)) mkdirSync(dirname(path), { recursive: true });
+  if (!isInMemory(path)) {
+    makePrivateDirs(dirname(path));
+    makePrivateFile(path);
+  }
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');
+    if (!isInMemory(path)) makeCompanionsPrivate(path);
     // FULL, not NORMAL: with WAL, NORMAL survives a process crash but a power loss can drop the last
     // commits, and the last commit is typically the write-ahead intent of an order the broker now has.
     // The journal writes a few rows per order, so an fsync per commit costs nothing that matters.
@@ -116,6 +148,9 @@ export function schemaVersion(db: SqliteDatabase): number {
  * between turns of the event loop, so a large journal never blocks the loop long enough to stall a job's lock.
  */
 export async function backupDatabase(db: SqliteDatabase, destination: string, pagesPerStep = 256): Promise<void> {
-  mkdirSync(dirname(destination), { recursive: true });
+  makePrivateDirs(dirname(destination));
+  // The copy holds every order and position: private from its first page on, not only once it is complete.
+  makePrivateFile(destination);
   await db.backup(destination, { progress: () => pagesPerStep });
+  chmodSync(destination, 0o600);
 }

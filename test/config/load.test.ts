@@ -40,7 +40,7 @@ async function errorOf(text: string, env: NodeJS.ProcessEnv = {}): Promise<Confi
 describe('the shipped config', () => {
   it('loads with no environment and states the documented defaults', async () => {
     const config = await loadConfig({ file: 'config/tradewire.yaml', env: {} });
-    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, trustProxy: false, bodyLimitBytes: 65536 });
+    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, trustProxy: 'loopback', bodyLimitBytes: 65536 });
     expect(config.server.allowedSources).toBeUndefined();
     expect(config.webhook).toEqual({
       idDedupeWindowSeconds: 86400, contentDedupeWindowSeconds: 10, maxSignalAgeSeconds: 60,

@@ -30,6 +30,20 @@ async function call(url: string, path: string, options: { method?: string; body?
   return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
 }
 
+/** A raw request, every header the test's own: what a browser's cross-site form or script would send. */
+async function raw(url: string, path: string, method: string, headers: Record<string, string>, body?: string) {
+  const response = await fetch(`${url}/api${path}`, { method, headers, body });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+const basicAuth = (token: string) => `Basic ${Buffer.from(`me:${token}`).toString('base64')}`;
+
+/** Every state-changing admin route, with a body each accepts. */
+const ACTIONS: Array<[string, string]> = [
+  ['/halt', '{}'], ['/resume', '{}'], ['/flatten', '{}'], ['/close', '{"symbol":"AAPL"}'],
+  ['/prices', '{"prices":{"AAPL":"100"}}'], ['/reconcile', '{}'], ['/backup', '{}'],
+];
+
 describe('tokenMatches', () => {
   it('compares whole tokens of any length without throwing', () => {
     expect(tokenMatches(TOKEN, TOKEN)).toBe(true);
@@ -85,6 +99,67 @@ describe('the admin API', () => {
         expect((await call(off.url, '/flatten', { body: {} })).status).toBe(403);
       } finally {
         await off.close();
+      }
+    });
+  });
+
+  describe('cross-site requests to state-changing routes', () => {
+    const halted = () => h.ctx.accountState.isHalted('paper', '2099-01-01');
+
+    it('refuse Basic credentials (a browser resends them by itself): the bearer token only; GETs still take Basic', async () => {
+      for (const [path, body] of ACTIONS) {
+        const answer = await raw(server.url, path, 'POST', { authorization: basicAuth(TOKEN), 'content-type': 'application/json' }, body);
+        expect([path, answer.status]).toEqual([path, 401]);
+      }
+      expect(halted()).toBe(false);
+      expect(calls).not.toContain('backup');
+      expect((await raw(server.url, '/positions', 'GET', { authorization: basicAuth(TOKEN) })).status).toBe(200);
+    });
+
+    it('refuse any content type but application/json, even with the bearer token: a form post changes nothing', async () => {
+      for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) {
+        for (const [path, body] of ACTIONS) {
+          const answer = await raw(server.url, path, 'POST', { authorization: `Bearer ${TOKEN}`, 'content-type': type }, body);
+          expect([path, type, answer.status]).toEqual([path, type, 415]);
+        }
+      }
+      const none = await raw(server.url, '/halt', 'POST', { authorization: `Bearer ${TOKEN}` });
+      expect(none.status).toBe(415);
+      expect(halted()).toBe(false);
+    });
+
+    it('refuse a foreign Origin, and take the same origin or none', async () => {
+      const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+      for (const [path, body] of ACTIONS) {
+        for (const origin of ['https://evil.example', 'null', `${server.url}.evil.example`]) {
+          const answer = await raw(server.url, path, 'POST', { ...headers, origin }, body);
+          expect([path, origin, answer.status]).toEqual([path, origin, 403]);
+        }
+      }
+      expect((await raw(server.url, '/halt', 'POST', { ...headers, 'sec-fetch-site': 'cross-site' }, '{}')).status).toBe(403);
+      expect(halted()).toBe(false);
+      expect((await raw(server.url, '/halt', 'POST', { ...headers, origin: server.url }, '{}')).status).toBe(200);
+      expect(halted()).toBe(true);
+      expect((await raw(server.url, '/resume', 'POST', headers, '{}')).status).toBe(200);
+      expect(halted()).toBe(false);
+    });
+  });
+
+  describe('failed admin authentication', () => {
+    it('is limited per source: 429 after 10 wrong tokens a minute, for a right one too until the minute ends', async () => {
+      const limited = await serve({ ctx: h.ctx, db: h.db });
+      // The count is per minute: start well inside one, so the test never straddles two.
+      if (Date.now() % 60_000 > 50_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - (Date.now() % 60_000) + 50));
+      try {
+        const statuses: number[] = [];
+        for (let i = 0; i < 30; i++) statuses.push((await call(limited.url, '/positions', { token: `guess-${i}` })).status);
+        expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+        expect(statuses.slice(10)).toEqual(Array(20).fill(429));
+        // Past the limit the token is not even compared: a lucky guess learns nothing.
+        expect((await call(limited.url, '/positions')).status).toBe(429);
+        expect((await call(limited.url, '/halt', { body: {} })).status).toBe(429);
+      } finally {
+        await limited.close();
       }
     });
   });
@@ -153,7 +228,7 @@ describe('the admin API', () => {
     expect(answer.body.cancelledEntries).toEqual([expect.objectContaining({ symbol: 'NVDA', outcome: 'cancelled' })]);
     expect(h.ctx.positions.listOpen()).toEqual([]);
     expect(h.ctx.orders.openOrders('paper')).toEqual([]);
-    expect((await call(server.url, '/flatten', { method: 'POST' })).body).toMatchObject({ ok: true, positions: [] });
+    expect((await call(server.url, '/flatten', { body: {} })).body).toMatchObject({ ok: true, positions: [] });
   });
 
   it('POST /halt blocks entries until POST /resume; an unknown account is 404', async () => {
@@ -169,7 +244,7 @@ describe('the admin API', () => {
   it('POST /reconcile and /backup call the injected jobs and return what they say', async () => {
     expect((await call(server.url, '/reconcile', { body: {} })).body).toEqual({ ok: true, reports: [{ account: 'paper', at: '2026-01-05T10:00:00.000Z',
       differences: [{ kind: 'orphaned_protection_cancelled', symbol: 'AAPL', clientOrderId: 'tw-st-x', detail: 'its position is closed' }] }] });
-    expect((await call(server.url, '/backup', { method: 'POST' })).body).toEqual({ ok: true, file: '/tmp/backups/trading-1.db' });
+    expect((await call(server.url, '/backup', { body: {} })).body).toEqual({ ok: true, file: '/tmp/backups/trading-1.db' });
     expect(calls).toEqual(['reconcile', 'backup']);
   });
 
@@ -208,6 +283,21 @@ describe('the admin API', () => {
     expect(all.body.snapshots).toContainEqual(expect.objectContaining({ account: 'paper', tradingDay: '2026-01-05', equity: '100012.5', realizedPnl: '12.5' }));
     expect((await call(server.url, '/equity?account=ghost')).status).toBe(404);
     expect((await call(server.url, '/equity?days=1')).body.snapshots).not.toContainEqual(expect.objectContaining({ tradingDay: '2026-01-05' }));
+  });
+
+  it('a failing job answers 500 with its message, the paths in it replaced; a too-deep body is a 400 naming the limit', async () => {
+    const failing = await serve({ ctx: h.ctx, db: h.db, backup: async () => { throw new Error("ENOSPC: no space left on device, write '/var/lib/tradewire/backups/trading.db'"); } });
+    try {
+      const answer = await call(failing.url, '/backup', { body: {} });
+      expect(answer.status).toBe(500);
+      expect(answer.body).toEqual({ error: 'internal', message: 'ENOSPC: no space left on device, write \'<path>\'' });
+    } finally {
+      await failing.close();
+    }
+    const deep = await call(server.url, '/halt', { body: `{"account":${'['.repeat(3000)}${']'.repeat(3000)}}` });
+    expect(deep.status).toBe(400);
+    expect(deep.body.message).toContain('32');
+    expect(h.ctx.accountState.isHalted('paper', '2099-01-01')).toBe(false);
   });
 
   it('a failing job answers 500 with its message', async () => {

@@ -23,6 +23,14 @@ describe('parseBody', () => {
     expect(result.issues[0]?.message).toMatch(/not JSON.*plain text/);
   });
 
+  it('refuses nesting deeper than 32 levels before parsing it, naming the limit; brackets inside strings do not count', () => {
+    const deep = (n: number) => `{"a":${'['.repeat(n - 1)}${']'.repeat(n - 1)}}`;
+    expect(parseBody(deep(32), 'application/json').ok).toBe(true);
+    expect(parseBody(deep(33), 'application/json')).toMatchObject({ ok: false, error: 'invalid_signal', issues: [{ path: '', message: expect.stringContaining('32 levels') }] });
+    expect(parseBody(deep(200_000), 'text/plain')).toMatchObject({ ok: false, error: 'invalid_signal', issues: [{ message: expect.stringContaining('32 levels') }] });
+    expect(parseBody(`{"note":"${'['.repeat(100)}\\"{{{"}`, 'application/json')).toEqual({ ok: true, body: { note: `${'['.repeat(100)}"{{{` } });
+  });
+
   it('refuses broken JSON sent as application/json', () => {
     const result = parseBody('{"ticker": "AAPL",}', 'application/json');
     expect(result).toMatchObject({ ok: false, error: 'invalid_signal', issues: [{ path: '', message: expect.stringMatching(/not valid JSON/) }] });

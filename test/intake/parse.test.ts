@@ -340,3 +340,42 @@ describe('the passphrase', () => {
     expect('passphrase' in accepted(parseObject({ ticker: 'X', action: 'buy' }))).toBe(false);
   });
 });
+
+describe('look-alike names', () => {
+  const ok = (result: ReturnType<typeof parseObject>) => {
+    if (!result.ok) throw new Error(`expected ok, got ${JSON.stringify(result)}`);
+    return result.alert;
+  };
+
+  it('normalizes tickers with NFKC: full-width AAPL is AAPL, whatever the exchange prefix', () => {
+    expect(ok(parseObject({ ticker: 'ＡＡＰＬ', action: 'buy' }))).toMatchObject({ ticker: 'AAPL', symbol: 'AAPL' });
+    expect(ok(parseObject({ ticker: 'ＮＡＳＤＡＱ：ＡＡＰＬ', action: 'buy' }))).toMatchObject({ ticker: 'NASDAQ:AAPL', symbol: 'AAPL' });
+    expect(ok(parseObject({ symbol: 'ＢＴＣＵＳＤＴ', ticker: 'BTCUSDT', action: 'buy' }))).toMatchObject({ ticker: 'BTCUSDT' });
+  });
+
+  it('refuses zero-width, bidi and other invisible characters in a ticker, naming the field', () => {
+    for (const ticker of ['AA\u200bPL', 'AAPL\u200d', '\u2060AAPL', 'AA\u00adPL', 'AA\ufeffPL', 'AAPL\u202e', 'AA\u034fPL', 'AA\u3164PL']) {
+      const issues = issuesOf(parseObject({ ticker, action: 'buy' }));
+      expect(issues.map((i) => i.path), JSON.stringify(ticker)).toEqual(['ticker']);
+      expect(issues[0]?.message).toMatch(/invisible|control/);
+    }
+    expect(pathsOf(parseObject({ symbol: 'AA\u200bPL', action: 'buy' }))).toEqual(['symbol']);
+  });
+
+  it('refuses control characters, C1 ones included', () => {
+    expect(pathsOf(parseObject({ ticker: 'AA\u0085PL', action: 'buy' }))).toEqual(['ticker']);
+    expect(pathsOf(parseObject({ ticker: 'AA\u0007PL', action: 'buy' }))).toEqual(['ticker']);
+  });
+
+  it('refuses letters of two scripts in one name: Cyrillic А in AAPL', () => {
+    const issues = issuesOf(parseObject({ ticker: '\u0410APL', action: 'buy' }));
+    expect(issues).toEqual([{ path: 'ticker', message: expect.stringMatching(/scripts/) }]);
+    expect(pathsOf(parseObject({ ticker: 'BTC\u0395TH', action: 'buy' }))).toEqual(['ticker']);
+  });
+
+  it('does the same for strategy and account names', () => {
+    expect(ok(parseObject({ ticker: 'AAPL', action: 'buy', strategy: 'ｄｅｆａｕｌｔ', account: 'ｐａｐｅｒ' }))).toMatchObject({ strategy: 'default', account: 'paper' });
+    expect(pathsOf(parseObject({ ticker: 'AAPL', action: 'buy', strategy: 'def\u200bault' }))).toEqual(['strategy']);
+    expect(pathsOf(parseObject({ ticker: 'AAPL', action: 'buy', account: 'p\u0430per' }))).toEqual(['account']);
+  });
+});

@@ -1,8 +1,8 @@
 // The paper broker's own SQLite ledger: account cash, orders, fills, positions and last prices, as exact decimal text.
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
+import { makeCompanionsPrivate, makePrivateDirs, makePrivateFile } from '../../store/db.ts';
 import { Decimal } from '../../domain/money.ts';
 import type { Fill, OrderLeg, OrderStatus, OrderType, Side, TimeInForce } from '../../domain/order.ts';
 
@@ -245,10 +245,17 @@ export class PaperLedger {
   /** Opens (creating if needed) the ledger at `path`; ':memory:' gives a private in-memory one. */
   static open(path: string): PaperLedger {
     const memory = path === ':memory:' || path === '';
-    if (!memory) mkdirSync(dirname(path), { recursive: true });
+    if (!memory) {
+      // The ledger holds the paper account's orders and balances: 0600 in a folder created 0700, like the journal.
+      makePrivateDirs(dirname(path));
+      makePrivateFile(path);
+    }
     const db = new Database(path);
     try {
-      if (!memory) db.pragma('journal_mode = WAL');
+      if (!memory) {
+        db.pragma('journal_mode = WAL');
+        makeCompanionsPrivate(path);
+      }
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       // Another process (the CLI, a second role) may hold the write lock for a moment: wait, do not fail.
