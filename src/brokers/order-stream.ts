@@ -51,7 +51,7 @@ export interface OrderStream {
 
 /** How the caller wants the stream run: its logger, and the reconnect and watchdog timings (tests shorten them). */
 export interface OrderStreamOptions {
-  logger: Pick<Logger, 'info' | 'warn' | 'debug'>;
+  logger: Pick<Logger, 'info' | 'warn' | 'debug' | 'trace'>;
   backoff?: Backoff | undefined;
   pingIntervalMs?: number | undefined;
   random?: (() => number) | undefined;

@@ -21,6 +21,8 @@ import {
   CLIENT_ID_ALPHABET, CLIENT_ID_MAX, algoIdOf, fromWireAlgo, fromWireOrder, fromWireSide, isAlgoOrderId, positionSideOf,
 } from './mapping.ts';
 import { algoReplacement, isReducing, placementFor } from './requests.ts';
+import { BINANCE_STREAM_URLS, BinanceUserStream } from './user-stream.ts';
+import type { OrderStream, OrderStreamOptions } from '../order-stream.ts';
 import {
   accountSchema, acknowledgementSchema, algoOrderSchema, balancesSchema, cancelAlgoSchema, dualSideSchema, fundingIncomeSchema, leverageBracketSchema,
   leverageSchema, orderSchema, positionRiskV2Schema, positionRiskV3Schema, serverTimeSchema, tickerPricesSchema, userTradesSchema,
@@ -35,6 +37,10 @@ export interface BinanceBrokerOptions {
   apiSecret: string;
   /** Overrides the environment's base URL (a proxy, a local fake). */
   baseUrl?: string | undefined;
+  /** Overrides the environment's user data stream WebSocket host (without /ws). */
+  streamUrl?: string | undefined;
+  /** How often the user data stream's listenKey is kept alive; default 30 minutes. */
+  keepaliveMs?: number | undefined;
   /** Applied per symbol before its first entry; absent: whatever is set on the exchange stays. */
   leverage?: number | undefined;
   marginType?: 'isolated' | 'cross' | undefined;
@@ -121,6 +127,15 @@ export class BinanceUsdmBroker implements Broker {
       }));
       this.options.logger.info({ event: 'broker.position_mode', account: this.name, hedge: this.hedge }, `position mode set to ${this.hedge ? 'hedge' : 'one-way'}`);
     }
+  }
+
+  /** The user data stream: ORDER_TRADE_UPDATE, ALGO_UPDATE and ACCOUNT_UPDATE as they happen. */
+  orderStream(options: OrderStreamOptions): OrderStream {
+    const { environment } = this.options;
+    return new BinanceUserStream({
+      ...options, account: this.name, baseUrl: this.options.baseUrl ?? BASE_URLS[environment], streamUrl: this.options.streamUrl ?? BINANCE_STREAM_URLS[environment],
+      apiKey: this.options.apiKey, gate: this.client.gate, fetch: this.options.fetch, keepaliveMs: this.options.keepaliveMs,
+    });
   }
 
   async disconnect(): Promise<void> {
