@@ -105,6 +105,8 @@ const alpacaAccountSchema = z.strictObject({
   secretKey: nonEmpty,
   baseUrl: z.url().optional(),
   live: liveFlag,
+  /** Order events over the venue's WebSocket (fills acted on at once); off: the position loop's polling only. */
+  streams: z.boolean().default(true),
   ...accountCommon,
 });
 
@@ -121,6 +123,8 @@ const binanceAccountSchema = z.strictObject({
   // Stops on the mark price are not set off by a wick in the last traded price.
   workingType: z.enum(['MARK_PRICE', 'CONTRACT_PRICE']).default('MARK_PRICE'),
   live: liveFlag,
+  /** The user data stream (fills acted on at once); off: the position loop's polling only. */
+  streams: z.boolean().default(true),
   ...accountCommon,
 });
 
