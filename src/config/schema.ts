@@ -107,6 +107,8 @@ const alpacaAccountSchema = z.strictObject({
   live: liveFlag,
   /** Order events over the venue's WebSocket (fills acted on at once); off: the position loop's polling only. */
   streams: z.boolean().default(true),
+  /** The trade_updates WebSocket, needed with a baseUrl of one's own; default: the environment's. */
+  streamUrl: z.url().optional(),
   ...accountCommon,
 });
 
@@ -125,6 +127,8 @@ const binanceAccountSchema = z.strictObject({
   live: liveFlag,
   /** The user data stream (fills acted on at once); off: the position loop's polling only. */
   streams: z.boolean().default(true),
+  /** The user data stream's WebSocket host, needed with a baseUrl of one's own; default: the environment's. */
+  streamUrl: z.url().optional(),
   ...accountCommon,
 });
 

@@ -41,6 +41,10 @@ export function startOrderStreams(brokers: BrokerRegistry, manager: OrderUpdateS
     const broker = brokers.get(account);
     if (!broker.orderStream) continue;
     const stream = broker.orderStream({ logger, backoff: options.backoff, pingIntervalMs: options.pingIntervalMs });
+    if (!stream) {
+      logger.warn({ event: 'stream.unconfigured', account }, `account ${account}: baseUrl is set but streamUrl is not: no order stream, polling only`);
+      continue;
+    }
     stream.start({
       onConnected: () => {
         logger.info({ event: 'stream.resync', account }, `order stream for ${account} connected: resyncing by REST`);

@@ -43,7 +43,7 @@ export interface AlpacaBrokerOptions {
   baseUrl?: string | undefined;
   /** Market data (quotes); the same host serves paper and live. */
   dataUrl?: string | undefined;
-  /** The trade_updates WebSocket; defaults to the environment's. */
+  /** The trade_updates WebSocket; defaults to the environment's unless baseUrl points elsewhere (then none without this). */
   streamUrl?: string | undefined;
   logger: Pick<Logger, 'debug' | 'trace'>;
   timeoutMs?: number | undefined;
@@ -118,7 +118,7 @@ export class AlpacaBroker implements Broker {
   private session: { clock: WireClock; at: number } | undefined;
   private readonly names = new OrderNames();
   private readonly streamAuth: () => string;
-  private readonly streamUrl: string;
+  private readonly streamUrl: string | undefined;
 
   constructor(options: AlpacaBrokerOptions) {
     this.name = options.name;
@@ -134,7 +134,8 @@ export class AlpacaBroker implements Broker {
       return request;
     };
     this.streamAuth = () => JSON.stringify({ action: 'auth', key: keyId, secret: secretKey });
-    this.streamUrl = options.streamUrl ?? ALPACA_STREAM_URLS[options.environment];
+    // A REST base of one's own (a proxy, a fake) with Alpaca's own stream host would mix two venues: none unless named.
+    this.streamUrl = options.streamUrl ?? (options.baseUrl === undefined ? ALPACA_STREAM_URLS[options.environment] : undefined);
     const common = {
       broker: BROKER, timeoutMs: options.timeoutMs ?? 10_000, logger: options.logger, clock: this.clock, fetch: options.fetch, sign,
       mapError: alpacaErrorMapper(this.clock), requestIdHeaders: ['x-request-id'],
@@ -150,7 +151,8 @@ export class AlpacaBroker implements Broker {
   }
 
   /** trade_updates over WebSocket: fills and cancels as they happen, under the client ids tradewire knows. */
-  orderStream(options: OrderStreamOptions): OrderStream {
+  orderStream(options: OrderStreamOptions): OrderStream | undefined {
+    if (this.streamUrl === undefined) return undefined;
     return new AlpacaTradeStream({
       ...options, account: this.name, url: this.streamUrl, authMessage: this.streamAuth,
       clientIdFor: (orderId, alpacaClientId) => this.names.clientIdFor(orderId, alpacaClientId),

@@ -37,7 +37,7 @@ export interface BinanceBrokerOptions {
   apiSecret: string;
   /** Overrides the environment's base URL (a proxy, a local fake). */
   baseUrl?: string | undefined;
-  /** Overrides the environment's user data stream WebSocket host (without /ws). */
+  /** The user data stream's WebSocket host (without /ws); defaults to the environment's unless baseUrl points elsewhere (then none without this). */
   streamUrl?: string | undefined;
   /** How often the user data stream's listenKey is kept alive; default 30 minutes. */
   keepaliveMs?: number | undefined;
@@ -130,10 +130,13 @@ export class BinanceUsdmBroker implements Broker {
   }
 
   /** The user data stream: ORDER_TRADE_UPDATE, ALGO_UPDATE and ACCOUNT_UPDATE as they happen. */
-  orderStream(options: OrderStreamOptions): OrderStream {
-    const { environment } = this.options;
+  orderStream(options: OrderStreamOptions): OrderStream | undefined {
+    const { environment, baseUrl } = this.options;
+    // A REST base of one's own (a proxy, a fake) with Binance's own stream host would mix two venues: none unless named.
+    const streamUrl = this.options.streamUrl ?? (baseUrl === undefined ? BINANCE_STREAM_URLS[environment] : undefined);
+    if (streamUrl === undefined) return undefined;
     return new BinanceUserStream({
-      ...options, account: this.name, baseUrl: this.options.baseUrl ?? BASE_URLS[environment], streamUrl: this.options.streamUrl ?? BINANCE_STREAM_URLS[environment],
+      ...options, account: this.name, baseUrl: baseUrl ?? BASE_URLS[environment], streamUrl,
       apiKey: this.options.apiKey, gate: this.client.gate, fetch: this.options.fetch, keepaliveMs: this.options.keepaliveMs,
     });
   }
