@@ -127,15 +127,17 @@ export class AlpacaStreamServer extends LocalWsServer {
 type FakeAlgoView = NonNullable<ReturnType<BinanceFake['algoOrder']>>;
 
 export class BinanceStreamServer extends LocalWsServer {
-  /** Upgrade requests refused because their listenKey was not live at the REST fake. */
+  /** Upgrade requests refused because their listenKey was not live at the REST fake (or the server was refusing). */
   refused = 0;
+  /** While true every connection attempt is refused (the venue unreachable). */
+  refusing = false;
 
   constructor(private readonly venue: BinanceFake) {
     super();
     this.http.on('upgrade', (request, socket, head) => {
       const match = /^\/ws\/([^/?]+)$/.exec(new URL(request.url ?? '/', 'http://x').pathname);
       const live = this.venue.activeListenKey();
-      if (!match || live === undefined || match[1] !== live) {
+      if (this.refusing || !match || live === undefined || match[1] !== live) {
         this.refused += 1;
         socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
         return;
