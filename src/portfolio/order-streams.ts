@@ -3,6 +3,7 @@ import type { BrokerRegistry } from '../brokers/registry.ts';
 import type { Backoff } from '../brokers/stream-socket.ts';
 import type { OrderStream, StreamEvent } from '../brokers/order-stream.ts';
 import type { Config } from '../config/schema.ts';
+import type { OrderStatus } from '../domain/order.ts';
 import type { Logger } from '../ops/logger.ts';
 
 /** What the streams need of the position manager: a pass over one account now. */
@@ -21,10 +22,13 @@ export interface OrderStreamsOptions {
   pingIntervalMs?: number | undefined;
 }
 
+/** Order states that change nothing yet: an order on its way, resting, or on its way out. */
+const QUIET: ReadonlySet<OrderStatus> = new Set(['pending_submit', 'submitted', 'accepted', 'held', 'pending_cancel']);
+
 /** Only what changes a position or its protection is worth a pass: an order merely accepted is not. */
 export function worthAPass(event: StreamEvent): boolean {
   if (event.kind === 'position') return event.reason !== 'FUNDING_FEE';
-  return event.status !== 'accepted' && event.status !== 'submitted' && event.status !== 'pending_cancel' || event.filledQuantity.gt(0);
+  return event.filledQuantity.gt(0) || !QUIET.has(event.status);
 }
 
 /**

@@ -10,9 +10,13 @@ import { binanceErrorMapper, type RateGate } from './errors.ts';
 import { algoOrderId, algoStatus, orderStatus } from './mapping.ts';
 import { decimal, optionalDecimal, wireId } from './wire.ts';
 
-/** The user data stream's WebSocket hosts; the stream itself is at /ws/<listenKey>. */
+/**
+ * The user data stream's WebSocket bases; the stream itself is at <base>/ws/<listenKey>. Live USD-M routes by path and
+ * carries user data under /private (a socket without the route receives only public data, silently). The testnet and
+ * demo hosts are given without a route: not checked against the venues (no account here), override with streamUrl.
+ */
 export const BINANCE_STREAM_URLS = {
-  live: 'wss://fstream.binance.com',
+  live: 'wss://fstream.binance.com/private',
   testnet: 'wss://fstream.binancefuture.com',
   demo: 'wss://fstream.binancefuture.com',
 } as const;
@@ -24,7 +28,7 @@ export interface BinanceUserStreamOptions {
   account: string;
   /** The REST base (the listenKey endpoints). */
   baseUrl: string;
-  /** The WebSocket base, without /ws. */
+  /** The WebSocket base, without /ws (live: wss://fstream.binance.com/private). */
   streamUrl: string;
   apiKey: string;
   /** The REST client's gate: a ban or weight hold stops the listenKey calls too. */
