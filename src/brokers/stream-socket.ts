@@ -127,7 +127,12 @@ export class StreamSocket {
       alive = true;
       // Alpaca sends its trading stream as binary frames; both carry UTF-8 JSON.
       const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
-      this.options.onText(text, socket);
+      try {
+        this.options.onText(text, socket);
+      } catch (error) {
+        // A throw here would escape into ws's emitter and take the daemon down: one message is never worth that.
+        logger.warn({ event: 'stream.message_failed', account, venue, err: error instanceof Error ? error.message : String(error) }, `${venue} stream: handling a message failed`);
+      }
     });
     socket.on('error', (error: Error) => {
       logger.warn({ event: 'stream.error', account, venue, err: error.message }, `${venue} stream error`);

@@ -147,6 +147,28 @@ describe('the Binance USD-M user data stream', () => {
     expect(run.connects).toBe(1);
   });
 
+  it('a handler that throws on one event is logged; the stream stays up and delivers the next', async () => {
+    const run = start();
+    await until('the stream to connect', () => (run.connects === 1 ? true : undefined));
+    await run.stream.stop();
+    const seen: StreamEvent[] = [];
+    let connects = 0;
+    run.stream.start({
+      onEvent: (e) => {
+        if (e.symbol === 'BOOM') throw new Error('the handler broke');
+        seen.push(e);
+      },
+      onConnected: () => { connects += 1; },
+    });
+    await until('the stream to connect again', () => (connects === 1 && server.open.length === 1 ? true : undefined));
+    server.accountUpdate('BOOM', '1');
+    server.accountUpdate('ETHUSDT', '1');
+    await until('the event after the failing one', () => seen[0]);
+    expect(seen).toHaveLength(1);
+    expect(logs.some((l) => l.event === 'stream.message_failed' && l.err === 'the handler broke')).toBe(true);
+    expect(connects).toBe(1);
+  });
+
   it('a refused API key is retried with backoff, never in a tight loop, and never logged', async () => {
     const run = start({ apiKey: 'not-the-key-9d2' });
     await until('three failed attempts', () => (logs.filter((l) => l.event === 'stream.reconnecting').length >= 3 ? true : undefined));
