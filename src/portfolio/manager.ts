@@ -252,6 +252,9 @@ export class PositionManager {
   }
 
   private async runUrgent(): Promise<void> {
+    // One turn of the event loop first: the frames of one burst (Binance's ORDER_TRADE_UPDATE and its ACCOUNT_UPDATE)
+    // are read in the same turn, and share this pass instead of queueing a second one.
+    await new Promise<void>((resolve) => { setImmediate(resolve); });
     while (this.urgent.size > 0 && this.running) {
       while (this.inFlight) await this.inFlight;
       if (!this.running) return;

@@ -76,6 +76,14 @@ describe('position manager: order stream updates', () => {
     expect(r.counts.passes).toBe(2);
   });
 
+  it('updates read in the same turn (a fill and its account update) share one pass', async () => {
+    r = await rig(3_600_000);
+    r.manager.start();
+    await until('the first tick', () => (r?.manager.snapshot().ticks === 1 ? true : undefined));
+    await Promise.all([r.manager.onOrderUpdate('paper', 'fill'), r.manager.onOrderUpdate('paper'), r.manager.onOrderUpdate('paper', 'other')]);
+    expect(r.counts.passes).toBe(2);
+  });
+
   it('a tick asked for while a stream pass runs waits for it, then runs whole', async () => {
     r = await rig(3_600_000);
     r.manager.start();

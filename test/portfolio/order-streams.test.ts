@@ -105,6 +105,29 @@ describe('order streams in the daemon (Binance USD-M)', () => {
     expect(fake.positionAmount('BTCUSDT').toFixed()).toBe('0');
   });
 
+  it('a resting limit entry filled on the stream gets its stop and target at once', async () => {
+    fake.setPrice('BTCUSDT', '60000');
+    const response = await fetch(`${daemon?.url}/webhook`, {
+      method: 'POST', headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({ passphrase: SECRET, ticker: 'BINANCE:BTCUSDT.P', action: 'buy', sentiment: 'long', price: '60000', orderType: 'limit', limitPrice: '59000', id: 'streams-3' }),
+    });
+    expect(response.status).toBe(202);
+    const entry = await until('the limit entry to rest', () => journal?.prepare(
+      `SELECT client_order_id AS id, broker_order_id AS orderId FROM executed_orders WHERE symbol = 'BTCUSDT' AND leg = 'entry' AND status = 'accepted'`,
+    ).get() as { id: string; orderId: string } | undefined);
+    const algos = fake.openAlgoOrders().length;
+
+    fake.setPrice('BTCUSDT', '58990');
+    expect(fake.positionAmount('BTCUSDT').toFixed()).toBe('0.2');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(fake.openAlgoOrders()).toHaveLength(algos); // filled, and unprotected until someone looks
+
+    server.orderTradeUpdate({ symbol: 'BTCUSDT', clientOrderId: entry.id, orderId: entry.orderId, side: 'BUY', type: 'LIMIT', quantity: '0.2',
+      execution: 'TRADE', status: 'FILLED', lastFilled: '0.2', filled: '0.2', averagePrice: '59000' });
+    await until('the stop and target to rest', () => (fake.openAlgoOrders().filter((a) => a.symbol === 'BTCUSDT').length === 2 ? true : undefined), 5_000);
+    expect(fake.openAlgoOrders().filter((a) => a.symbol === 'BTCUSDT').map((a) => a.orderType).sort()).toEqual(['STOP_MARKET', 'TAKE_PROFIT_MARKET']);
+  });
+
   it('a stream that was down resyncs by REST when it connects again: the fill it missed is acted on then', async () => {
     const { stop, target } = await enter('ETHUSDT', '3000', 'streams-2');
     const updatesBefore = ticks();
