@@ -28,6 +28,7 @@ import { runBackup } from './jobs/backup.ts';
 import { RedisLock } from './jobs/lock.ts';
 import { createMonitor, type Monitor } from './jobs/monitor.ts';
 import { reconcileOnDemand } from './jobs/reconcile-on-demand.ts';
+import { startOrderStreams } from './portfolio/order-streams.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -201,6 +202,8 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
   // Only now, with the journal reconciled and the address ours: the workers take jobs and the loop starts.
   execution?.run();
   monitor?.start();
+  // After the loop: each stream's first connect asks the loop for a pass over its account.
+  const streams = monitor ? startOrderStreams(brokers, monitor.manager, config, logger) : undefined;
   const address = server?.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const url = server ? `http://${config.server.host}:${port}` : '';
@@ -248,6 +251,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
       clearTimeout(reloadTimer);
       // No new alerts or admin requests first; then what is in flight (a job's order, a tick's close, a backup) finishes.
       if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+      await streams?.stop();
       await Promise.all([execution?.close(), monitor?.stop()]);
       await brokers.disconnectAll();
       await queue.close();

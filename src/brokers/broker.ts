@@ -5,6 +5,7 @@ import type {
   OrderRequest, OrderType, Quote, TimeInForce,
 } from '../domain/order.ts';
 import type { Decimal } from '../domain/money.ts';
+import type { OrderStream, OrderStreamOptions } from './order-stream.ts';
 
 /**
  * How a position gets its stop and target at this broker:
@@ -66,6 +67,11 @@ export interface Broker {
   marginImpact?(request: OrderRequest): Promise<MarginImpact>;
   /** Funding payments since a time (perpetual futures): booked into the positions' fees. */
   fundingPayments?(since?: Date): Promise<FundingPayment[]>;
+  /**
+   * The venue's live order events (a WebSocket), where it has them; polling stays the fallback. A new stream per
+   * call; undefined when this configuration names no stream host (a REST base overridden without a stream URL).
+   */
+  orderStream?(options: OrderStreamOptions): OrderStream | undefined;
 }
 
 /** A simulated broker takes its prices from tradewire (alert prices, the position loop, the admin API). */

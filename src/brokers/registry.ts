@@ -41,6 +41,7 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         keyId: account.keyId,
         secretKey: account.secretKey,
         baseUrl: account.baseUrl,
+        streamUrl: account.streamUrl,
         logger: deps.logger,
         clock: deps.now,
       });
@@ -51,6 +52,7 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         apiKey: account.apiKey,
         apiSecret: account.apiSecret,
         baseUrl: account.baseUrl,
+        streamUrl: account.streamUrl,
         leverage: account.leverage,
         marginType: account.marginType,
         positionMode: account.positionMode,

@@ -137,6 +137,10 @@ const alpacaAccountSchema = z.strictObject({
   secretKey: nonEmpty,
   baseUrl: z.url().optional(),
   live: liveFlag,
+  /** Order events over the venue's WebSocket (fills acted on at once); off: the position loop's polling only. */
+  streams: z.boolean().default(true),
+  /** The trade_updates WebSocket, needed with a baseUrl of one's own; default: the environment's. */
+  streamUrl: z.url().optional(),
   ...accountCommon,
 });
 
@@ -153,6 +157,10 @@ const binanceAccountSchema = z.strictObject({
   // Stops on the mark price are not set off by a wick in the last traded price.
   workingType: z.enum(['MARK_PRICE', 'CONTRACT_PRICE']).default('MARK_PRICE'),
   live: liveFlag,
+  /** The user data stream (fills acted on at once); off: the position loop's polling only. */
+  streams: z.boolean().default(true),
+  /** The user data stream's WebSocket host, needed with a baseUrl of one's own; default: the environment's. */
+  streamUrl: z.url().optional(),
   ...accountCommon,
 });
 

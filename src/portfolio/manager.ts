@@ -164,6 +164,11 @@ export class PositionManager {
   /** Water marks moved this tick, written together at its end: position id → [column, value, stamp, its book entry]. */
   private readonly pendingMarks = new Map<string, ['high' | 'low', string, string, Watched]>();
   private inFlight: Promise<void> | undefined;
+  /** The pass in flight covers only the accounts a stream event named (not a tick of them all). */
+  private inFlightPartial = false;
+  /** Accounts a stream event asked to look at now, and the pass that will. */
+  private readonly urgent = new Set<string>();
+  private urgentPass: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private ticks = 0;
@@ -203,13 +208,19 @@ export class PositionManager {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.delay?.disable();
+    this.urgent.clear();
+    await this.urgentPass;
     await this.inFlight;
   }
 
-  /** One pass over every account. A call while a tick runs joins that tick instead of starting a second. */
+  /**
+   * One pass over every account. A call while a tick runs joins that tick instead of starting a second; a call while
+   * a stream's pass over one account runs waits for it and then ticks.
+   */
   tick(): Promise<void> {
-    if (this.inFlight) return this.inFlight;
+    if (this.inFlight) return this.inFlightPartial ? this.inFlight.then(() => this.tick()) : this.inFlight;
     const started = performance.now();
+    this.inFlightPartial = false;
     this.inFlight = this.runTick().finally(() => {
       this.lastTickMs = performance.now() - started;
       this.lastTickAt = this.ctx.now();
@@ -220,6 +231,43 @@ export class PositionManager {
       }
     });
     return this.inFlight;
+  }
+
+  /**
+   * A broker's stream says an order of this account changed (a protective leg or an entry filled, a leg was
+   * cancelled), or the stream has just (re)connected and what it missed must be read by REST. The account gets
+   * the tick's own pass at once (entries followed, one-cancels-other, fills booked) instead of at the next tick;
+   * never alongside a tick: it waits for the one in flight. Events that arrive meanwhile share one pass. The
+   * returned promise settles when that pass is done (it never rejects).
+   */
+  onOrderUpdate(account: string, clientOrderId?: string): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    this.ctx.logger.debug({ event: 'positions.stream_update', account, clientOrderId }, 'an order stream event: looking at the account now');
+    this.urgent.add(account);
+    this.urgentPass ??= this.runUrgent().finally(() => {
+      this.urgentPass = undefined;
+      // An event that arrived after the last pass took its accounts, but before this settled.
+      if (this.urgent.size > 0) void this.onOrderUpdate([...this.urgent][0] as string);
+    });
+    return this.urgentPass;
+  }
+
+  private async runUrgent(): Promise<void> {
+    // One turn of the event loop first: the frames of one burst (Binance's ORDER_TRADE_UPDATE and its ACCOUNT_UPDATE)
+    // are read in the same turn, and share this pass instead of queueing a second one.
+    await new Promise<void>((resolve) => { setImmediate(resolve); });
+    while (this.urgent.size > 0 && this.running) {
+      while (this.inFlight) await this.inFlight;
+      if (!this.running) return;
+      const accounts = [...this.urgent];
+      this.urgent.clear();
+      this.inFlightPartial = true;
+      this.inFlight = this.runTick(accounts).finally(() => {
+        this.inFlight = undefined;
+        this.inFlightPartial = false;
+      });
+      await this.inFlight;
+    }
   }
 
   /** The last marks and exact unrealized P&L, per account (for the CLI and the API). */
@@ -263,11 +311,13 @@ export class PositionManager {
   }
 
   /** Never rejects: a failure is logged (per account where it belongs to one) and the loop goes on. */
-  private async runTick(): Promise<void> {
+  private async runTick(only?: readonly string[]): Promise<void> {
     this.tickNumber += 1;
-    const accounts = this.ctx.brokers.accounts();
+    const all = this.ctx.brokers.accounts();
+    // The books of every account are brought up together (one cursor for them all), even for a pass over a few.
+    const accounts = only ? all.filter((a) => only.includes(a)) : all;
     try {
-      if (this.options.db) await this.syncBooks(accounts);
+      if (this.options.db) await this.syncBooks(all);
     } catch (error) {
       this.ctx.logger.error({ event: 'positions.tick_failed', err: error instanceof Error ? error.stack : String(error) }, 'position tick could not read the journal');
       return;

@@ -7,7 +7,7 @@
 // closePosition trigger in one direction (-4130), one-way and hedge position modes (-4061, -1106).
 // Market orders fill at the price set with setPrice; resting limits and algo triggers fire against it.
 // It never does one-cancels-other: neither does Binance.
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { delay, http, HttpResponse } from 'msw';
 import type { RequestHandler } from 'msw';
 import { Decimal } from '../../src/domain/money.ts';
@@ -358,6 +358,63 @@ export class BinanceFake {
       route('get', '/fapi/v1/openAlgoOrders', true, (p) => this.openAlgos(p)),
       route('get', '/fapi/v1/userTrades', true, (p) => this.userTrades(p)),
       route('get', '/fapi/v1/income', true, (p) => this.incomeHistory(p)),
+      ...this.listenKeyHandlers(),
+    ];
+  }
+
+  // ---- user data stream: the listenKey (USER_STREAM security: the API key, no signature) ----
+
+  /** The account's one listenKey and when it lapses (60 minutes after its creation or last keepalive). */
+  private userStream: { listenKey: string; expiresAt: number } | undefined;
+
+  /** The listenKey a user data stream may connect with now; undefined when there is none or it lapsed. */
+  activeListenKey(): string | undefined {
+    const stream = this.userStream;
+    return stream && stream.expiresAt > this.serverTime() ? stream.listenKey : undefined;
+  }
+
+  /** Lets the listenKey lapse now (as an hour without keepalive would); returns the key that lapsed. */
+  expireListenKey(): string | undefined {
+    const key = this.userStream?.listenKey;
+    this.userStream = undefined;
+    return key;
+  }
+
+  private listenKeyHandlers(): RequestHandler[] {
+    const keyed = (method: 'post' | 'put' | 'delete', answer: () => unknown) => http[method](`${this.baseUrl}/fapi/v1/listenKey`, async ({ request }) => {
+      const url = new URL(request.url);
+      const record: RecordedRequest = { method: request.method, path: url.pathname, params: Object.fromEntries(url.searchParams), authenticated: false };
+      this.requests.push(record);
+      const failure = this.takeFailure(request.method, url.pathname);
+      if (failure?.kind === 'network') return HttpResponse.error();
+      if (failure) return this.errorResponse(new Refusal(failure.status, failure.code ?? -1000, failure.msg ?? 'An unknown error occured while processing the request.', failure.headers));
+      if (request.headers.get('x-mbx-apikey') !== this.apiKey) return this.errorResponse(new Refusal(401, -2015, 'Invalid API-key, IP, or permissions for action.'));
+      record.authenticated = true;
+      try {
+        return HttpResponse.json(answer() as Record<string, unknown>);
+      } catch (error) {
+        if (error instanceof Refusal) return this.errorResponse(error);
+        throw error;
+      }
+    });
+    const HOUR = 60 * 60_000;
+    return [
+      // POST with a live key answers that key (and extends it), as Binance does: one key per account.
+      keyed('post', () => {
+        const listenKey = this.activeListenKey() ?? randomBytes(32).toString('hex');
+        this.userStream = { listenKey, expiresAt: this.serverTime() + HOUR };
+        return { listenKey };
+      }),
+      keyed('put', () => {
+        const listenKey = this.activeListenKey();
+        if (listenKey === undefined) return refuse(-1125, 'This listenKey does not exist.');
+        this.userStream = { listenKey, expiresAt: this.serverTime() + HOUR };
+        return { listenKey };
+      }),
+      keyed('delete', () => {
+        this.userStream = undefined;
+        return {};
+      }),
     ];
   }
 

@@ -17,6 +17,8 @@ import {
 import type { Logger } from '../../ops/logger.ts';
 import { alpacaErrorMapper } from './errors.ts';
 import { OrderNames } from './order-names.ts';
+import { ALPACA_STREAM_URLS, AlpacaTradeStream } from './trade-stream.ts';
+import type { OrderStream, OrderStreamOptions } from '../order-stream.ts';
 import { bracketLegs, flatten, orderBody, toInstrument, toOrder, toPosition } from './mapping.ts';
 import { splitPair, toAlpacaSymbol, toTradewireSymbol } from './symbols.ts';
 import {
@@ -41,6 +43,8 @@ export interface AlpacaBrokerOptions {
   baseUrl?: string | undefined;
   /** Market data (quotes); the same host serves paper and live. */
   dataUrl?: string | undefined;
+  /** The trade_updates WebSocket; defaults to the environment's unless baseUrl points elsewhere (then none without this). */
+  streamUrl?: string | undefined;
   logger: Pick<Logger, 'debug' | 'trace'>;
   timeoutMs?: number | undefined;
   clock?: (() => Date) | undefined;
@@ -113,6 +117,8 @@ export class AlpacaBroker implements Broker {
   private readonly assets = new Map<string, { instrument: Instrument; at: number }>();
   private session: { clock: WireClock; at: number } | undefined;
   private readonly names = new OrderNames();
+  private readonly streamAuth: () => string;
+  private readonly streamUrl: string | undefined;
 
   constructor(options: AlpacaBrokerOptions) {
     this.name = options.name;
@@ -127,6 +133,9 @@ export class AlpacaBroker implements Broker {
       request.headers.set('APCA-API-SECRET-KEY', secretKey);
       return request;
     };
+    this.streamAuth = () => JSON.stringify({ action: 'auth', key: keyId, secret: secretKey });
+    // A REST base of one's own (a proxy, a fake) with Alpaca's own stream host would mix two venues: none unless named.
+    this.streamUrl = options.streamUrl ?? (options.baseUrl === undefined ? ALPACA_STREAM_URLS[options.environment] : undefined);
     const common = {
       broker: BROKER, timeoutMs: options.timeoutMs ?? 10_000, logger: options.logger, clock: this.clock, fetch: options.fetch, sign,
       mapError: alpacaErrorMapper(this.clock), requestIdHeaders: ['x-request-id'],
@@ -139,6 +148,15 @@ export class AlpacaBroker implements Broker {
   async connect(): Promise<void> {
     const account = await this.get('/v2/account', accountSchema);
     if (account.account_blocked === true) throw new PermissionDeniedError(`alpaca account '${this.name}' is blocked`, { broker: BROKER });
+  }
+
+  /** trade_updates over WebSocket: fills and cancels as they happen, under the client ids tradewire knows. */
+  orderStream(options: OrderStreamOptions): OrderStream | undefined {
+    if (this.streamUrl === undefined) return undefined;
+    return new AlpacaTradeStream({
+      ...options, account: this.name, url: this.streamUrl, authMessage: this.streamAuth,
+      clientIdFor: (orderId, alpacaClientId) => this.names.clientIdFor(orderId, alpacaClientId),
+    });
   }
 
   async disconnect(): Promise<void> {

@@ -22,6 +22,8 @@ import {
   CLIENT_ID_ALPHABET, CLIENT_ID_MAX, algoIdOf, fromWireAlgo, fromWireOrder, fromWireSide, isAlgoOrderId, positionSideOf,
 } from './mapping.ts';
 import { algoReplacement, bridgeFor, isReducing, placementFor } from './requests.ts';
+import { BINANCE_STREAM_URLS, BinanceUserStream } from './user-stream.ts';
+import type { OrderStream, OrderStreamOptions } from '../order-stream.ts';
 import {
   accountSchema, acknowledgementSchema, algoOrderSchema, balancesSchema, cancelAlgoSchema, dualSideSchema, fundingIncomeSchema, leverageBracketSchema,
   leverageSchema, orderSchema, positionRiskV2Schema, positionRiskV3Schema, serverTimeSchema, tickerPricesSchema, userTradesSchema,
@@ -36,6 +38,10 @@ export interface BinanceBrokerOptions {
   apiSecret: string;
   /** Overrides the environment's base URL (a proxy, a local fake). */
   baseUrl?: string | undefined;
+  /** The user data stream's WebSocket host (without /ws); defaults to the environment's unless baseUrl points elsewhere (then none without this). */
+  streamUrl?: string | undefined;
+  /** How often the user data stream's listenKey is kept alive; default 30 minutes. */
+  keepaliveMs?: number | undefined;
   /** Applied per symbol before its first entry; absent: whatever is set on the exchange stays. */
   leverage?: number | undefined;
   marginType?: 'isolated' | 'cross' | undefined;
@@ -141,6 +147,18 @@ export class BinanceUsdmBroker implements Broker {
       }));
       this.options.logger.info({ event: 'broker.position_mode', account: this.name, hedge: this.hedge }, `position mode set to ${this.hedge ? 'hedge' : 'one-way'}`);
     }
+  }
+
+  /** The user data stream: ORDER_TRADE_UPDATE, ALGO_UPDATE and ACCOUNT_UPDATE as they happen. */
+  orderStream(options: OrderStreamOptions): OrderStream | undefined {
+    const { environment, baseUrl } = this.options;
+    // A REST base of one's own (a proxy, a fake) with Binance's own stream host would mix two venues: none unless named.
+    const streamUrl = this.options.streamUrl ?? (baseUrl === undefined ? BINANCE_STREAM_URLS[environment] : undefined);
+    if (streamUrl === undefined) return undefined;
+    return new BinanceUserStream({
+      ...options, account: this.name, baseUrl: baseUrl ?? BASE_URLS[environment], streamUrl,
+      apiKey: this.options.apiKey, gate: this.client.gate, fetch: this.options.fetch, keepaliveMs: this.options.keepaliveMs,
+    });
   }
 
   async disconnect(): Promise<void> {

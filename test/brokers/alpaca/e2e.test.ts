@@ -23,7 +23,8 @@ webhook:
 positions:
   loopIntervalMs: 100
 accounts:
-  alpaca: { broker: alpaca, environment: paper, keyId: "\${ALPACA_KEY_ID}", secretKey: "\${ALPACA_SECRET_KEY}" }
+  # No trade_updates stream: its default host is Alpaca's own (tests never leave loopback); test/portfolio/order-streams-alpaca.test.ts covers it.
+  alpaca: { broker: alpaca, environment: paper, keyId: "\${ALPACA_KEY_ID}", secretKey: "\${ALPACA_SECRET_KEY}", streams: false }
 strategies:
   default:
     account: alpaca
