@@ -1,6 +1,6 @@
 // How big an entry is, and how much a partial close takes: sizing modes, then step, caps and instrument minimums.
 import { HUNDRED, ZERO, floorToStep, percentOf } from './money.ts';
-import type { Decimal } from './money.ts';
+import { Decimal } from './money.ts';
 import type { Instrument } from './instrument.ts';
 
 export type SizingMode =
@@ -28,6 +28,12 @@ export interface SizingInput {
   quotePrice?: Decimal | undefined;
   /** The protective stop's price, for the risk modes. */
   stopPrice?: Decimal | undefined;
+  /**
+   * How far (percent of the price) an entry that is not a limit order may fill beyond the price it is sized from, against
+   * the position: the risk modes count it into the risk per unit, so that a slipped fill with an absolute stop stays
+   * within the budget. Absent: 0.
+   */
+  expectedSlippagePercent?: Decimal | undefined;
   equity: Decimal;
   buyingPower?: Decimal | undefined;
   /** Risk limit: the position (existing plus this entry) may be worth at most this percent of equity. */
@@ -74,6 +80,24 @@ export function kellyFraction(winRate: Decimal, payoff: Decimal): Decimal {
   return winRate.minus(winRate.neg().plus(1).div(payoff));
 }
 
+/**
+ * What an entry may slip by per unit, against the position: a long fills higher, a short lower, either way the
+ * distance to the stop grows by price × slippage. A limit entry fills at its limit or better: nothing.
+ */
+function entrySlippage(input: SizingInput, price: Decimal): Decimal {
+  const slippage = input.expectedSlippagePercent;
+  if (slippage === undefined || slippage.lte(0) || sizingPrice(input)?.source === 'limit') return ZERO;
+  return percentOf(price, slippage);
+}
+
+// The project's Decimal rounds half-even at 40 digits; a quotient below a whole step can round up onto it.
+const RoundingDown = Decimal.clone({ rounding: Decimal.ROUND_DOWN });
+
+/** The most whole steps whose total risk stays within the budget: the quotient is truncated, never rounded up. */
+function wholeStepsWithin(budget: Decimal, perUnit: Decimal, step: Decimal): Decimal {
+  return floorToStep(new Decimal(new RoundingDown(budget).div(perUnit)), step);
+}
+
 type RawSize = { quantity: Decimal; caps: SizingCap[] } | SizingResult;
 
 function isResult(raw: RawSize): raw is SizingResult {
@@ -105,10 +129,11 @@ function rawQuantity(input: SizingInput, price: Decimal): RawSize {
     case 'risk_percent':
     case 'risk_dollar_amount': {
       if (input.stopPrice === undefined) return refuse('missing_stop', `${mode} sizing needs a stop loss: the risk per share is |entry − stop|`);
-      const perUnit = price.minus(input.stopPrice).abs();
-      if (perUnit.isZero()) return refuse('invalid_stop', `the stop ${input.stopPrice} equals the entry price ${price}: the risk per share would be zero`);
+      const distance = price.minus(input.stopPrice).abs();
+      if (distance.isZero()) return refuse('invalid_stop', `the stop ${input.stopPrice} equals the entry price ${price}: the risk per share would be zero`);
       const budget = mode === 'risk_percent' ? percentOf(input.equity, value) : value;
-      return { quantity: budget.div(perUnit), caps: [] };
+      const perUnit = distance.plus(entrySlippage(input, price));
+      return { quantity: wholeStepsWithin(budget, perUnit, input.instrument.stepSize), caps: [] };
     }
     case 'percent_of_position': {
       if (input.positionQuantity === undefined || input.positionQuantity.isZero()) {

@@ -1,7 +1,7 @@
 // The executor: one execution job (a signal at one account) → intent → risk → sizing → orders, journalled at each step.
 import { ulid } from 'ulid';
 import { acceptsPrices, type Broker } from '../brokers/broker.ts';
-import type { StrategyConfig, SubscriptionConfig } from '../config/schema.ts';
+import { expectedSlippagePercent, type StrategyConfig, type SubscriptionConfig } from '../config/schema.ts';
 import type { ProtectionLegs } from '../domain/brackets.ts';
 import type { Instrument } from '../domain/instrument.ts';
 import { decideIntent, type Intent } from '../domain/intent.ts';
@@ -570,8 +570,9 @@ export class Executor {
   private sizingInput(work: Work, instrument: Instrument, equity: Decimal, buyingPower: Decimal, price: Decimal, stopPrice: Decimal | undefined,
     maxPositionPercent: Decimal | undefined, existing: Position | undefined): SizingInput | { refusal: string } {
     const { alert, strategy, subscription } = work;
+    const accountConfig = this.ctx.config().accounts[work.job.account];
     const common = { limitPrice: alert.limitPrice, alertPrice: alert.price ?? price, stopPrice, equity, buyingPower, maxPositionPercent,
-      positionQuantity: existing?.quantity, instrument };
+      positionQuantity: existing?.quantity, instrument, expectedSlippagePercent: accountConfig ? expectedSlippagePercent(accountConfig) : undefined };
     if (alert.quantity !== undefined && subscription.quantityFromAlert) {
       return { ...common, mode: alert.quantityType ?? 'fixed_quantity', value: alert.quantity };
     }
