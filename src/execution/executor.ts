@@ -6,7 +6,7 @@ import type { ProtectionLegs } from '../domain/brackets.ts';
 import type { Instrument } from '../domain/instrument.ts';
 import { decideIntent, type Intent } from '../domain/intent.ts';
 import { Decimal, ZERO } from '../domain/money.ts';
-import type { OrderType, PositionSide } from '../domain/order.ts';
+import type { OrderType, PositionSide, Quote } from '../domain/order.ts';
 import { unrealizedPnl } from '../domain/position.ts';
 import { checkEntryRisk, checkMargin } from '../domain/risk.ts';
 import { kellyFraction, sizePosition, sizeReduction, type SizingInput } from '../domain/sizing.ts';
@@ -345,6 +345,24 @@ export class Executor {
     return resting.length;
   }
 
+  /**
+   * The symbol's quote for sizing an entry, no older than execution.maxQuoteAgeSeconds: an old one is fetched once
+   * more (a venue's snapshot can lag), and if it is still old the entry is refused rather than sized from a price
+   * the market has left. Undefined when the venue has no quote at all.
+   */
+  private async freshQuote(work: Work): Promise<{ last: Decimal } | { stale: string } | undefined> {
+    const { ctx } = this;
+    const maxAgeMs = ctx.config().execution.maxQuoteAgeSeconds * 1000;
+    let quote: Quote | undefined;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      quote = (await work.broker.quotes([work.job.symbol])).get(work.job.symbol);
+      if (!quote || ctx.now().getTime() - quote.time.getTime() <= maxAgeMs) return quote;
+    }
+    if (!quote) return undefined;
+    const age = Math.round((ctx.now().getTime() - quote.time.getTime()) / 1000);
+    return { stale: `stale_quote: the last quote for ${work.job.symbol} is ${age} s old (${quote.time.toISOString()}, execution.maxQuoteAgeSeconds ${maxAgeMs / 1000}); the entry was not sized from it` };
+  }
+
   /** Opens a position on `side`, or adds to `existing`: risk, sizing, the entry, and its protection once it fills. */
   private async open(work: Work, side: PositionSide, existing: Position | undefined): Promise<ExecutionOutcome> {
     const { ctx } = this;
@@ -356,8 +374,11 @@ export class Executor {
     const risk = { ...strategy.risk, ...(work.subscription.risk ?? {}) };
 
     let quotePrice: Decimal | undefined;
-    if (alert.price === undefined && alert.limitPrice === undefined) {
-      quotePrice = (await broker.quotes([job.symbol])).get(job.symbol)?.last;
+    // Only an entry with no price of its own is sized from a quote (a stop entry prices from its stop).
+    if (alert.price === undefined && alert.limitPrice === undefined && alert.stopPrice === undefined) {
+      const quote = await this.freshQuote(work);
+      if (quote && 'stale' in quote) return refused(quote.stale);
+      quotePrice = quote?.last;
     }
     const basePrice = alert.limitPrice ?? alert.stopPrice ?? alert.price ?? quotePrice;
     if (!basePrice) return refused(`no_price: no alert price and no quote for ${job.symbol}`);

@@ -1,7 +1,9 @@
 // The executor's last checks before an entry leaves: the halt read again, the quote's age, sizing with the account's
 // expected slippage, and a reversal that could not open its short saying so.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../helpers/executor-harness.ts';
+import type { Quote } from '../../src/domain/order.ts';
+import { Decimal } from '../../src/domain/money.ts';
+import { createHarness, overriding, type Harness } from '../helpers/executor-harness.ts';
 
 const config = (account: string, strategy: string) => `
 accounts:
@@ -32,5 +34,56 @@ describe('risk sizing at the executor', () => {
     await h.executor.execute(h.job({ ticker: 'NASDAQ:AAPL', action: 'buy', sentiment: 'long', price: '50', stopLoss: { stopPrice: '48' } }));
     // |50.5 − 48| = 2.5 → 400
     expect(h.ctx.positions.findOpen('paper', 'AAPL')?.quantity.toFixed()).toBe('400');
+  });
+});
+
+describe('the quote an entry is sized from', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  /** A venue whose quotes for AAPL are served from `answers` in turn (the last one repeated), each `age` seconds old. */
+  async function quoting(answers: Array<{ last: string; ageSeconds: number }>) {
+    const calls: Date[] = [];
+    const harness = await createHarness({
+      configText: config('    slippagePercent: 0', '    sizing: { mode: dollar_amount, value: 1000 }\n    stopLoss: { percent: 2 }'),
+      wrap: (paper) => overriding(paper, {
+        quotes: async (symbols: string[]) => {
+          const answer = answers[Math.min(calls.length, answers.length - 1)] ?? { last: '50', ageSeconds: 0 };
+          calls.push(new Date());
+          const quote: Quote = { symbol: 'AAPL', last: new Decimal(answer.last), time: new Date(Date.now() - answer.ageSeconds * 1000) };
+          return new Map(symbols.filter((s) => s === 'AAPL').map((s) => [s, quote]));
+        },
+      }),
+    });
+    await harness.paper.updatePrice('AAPL', '50');
+    return { harness, calls };
+  }
+  const NO_PRICE = { ticker: 'NASDAQ:AAPL', action: 'buy', sentiment: 'long' };
+
+  it('a quote older than execution.maxQuoteAgeSeconds (10 s) is fetched again, and the entry refused as stale_quote when it stays old', async () => {
+    const { harness, calls } = await quoting([{ last: '40', ageSeconds: 60 }]);
+    h = harness;
+    const outcome = await h.executor.execute(h.job(NO_PRICE));
+    expect(outcome).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/^stale_quote: the last quote for AAPL is 60 s old/) });
+    expect(calls).toHaveLength(2);
+    expect(await h.paper.openOrders()).toEqual([]);
+    expect(await h.paper.positions()).toEqual([]);
+    expect(h.ctx.orders.openOrders('paper')).toEqual([]);
+  });
+
+  it('a stale quote fetched again and found fresh sizes from the fresh price: 1000 at 50 is 20 shares, not 25 at the stale 40', async () => {
+    const { harness, calls } = await quoting([{ last: '40', ageSeconds: 30 }, { last: '50', ageSeconds: 1 }]);
+    h = harness;
+    expect(await h.executor.execute(h.job(NO_PRICE))).toEqual({ status: 'executed' });
+    expect(calls).toHaveLength(2);
+    expect(h.ctx.positions.findOpen('paper', 'AAPL')?.quantity.toFixed()).toBe('20');
+  });
+
+  it('a fresh quote is used at once', async () => {
+    const { harness, calls } = await quoting([{ last: '50', ageSeconds: 2 }]);
+    h = harness;
+    expect(await h.executor.execute(h.job(NO_PRICE))).toEqual({ status: 'executed' });
+    expect(calls).toHaveLength(1);
+    expect(h.ctx.positions.findOpen('paper', 'AAPL')?.quantity.toFixed()).toBe('20');
   });
 });
