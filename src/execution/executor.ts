@@ -122,13 +122,15 @@ export class Executor {
     if (executions.length < job.accounts.length || executions.some((e) => !TERMINAL_EXECUTION.has(e.status))) return;
     const executed = executions.filter((e) => e.status === 'executed');
     const others = executions.filter((e) => e.status !== 'executed');
+    // An execution that went through may carry a note (a reversal's skipped short): the signal keeps it.
+    const noted = executions.filter((e) => e.status !== 'executed' || e.reason !== undefined);
     let status: SignalStatus;
     if (others.length === 0) status = 'executed';
     else if (executed.length > 0) status = 'partial';
     else if (others.some((e) => e.status === 'failed')) status = 'failed';
     else if (others.every((e) => e.status === others[0]?.status) && (others[0]?.status === 'stale' || others[0]?.status === 'halted')) status = others[0].status;
     else status = 'rejected';
-    const reasons = others.map((e) => (executions.length > 1 ? `${e.account}: ${e.reason ?? e.status}` : e.reason ?? e.status));
+    const reasons = noted.map((e) => (executions.length > 1 ? `${e.account}: ${e.reason ?? e.status}` : e.reason ?? e.status));
     this.ctx.signals.updateStatus(job.signalId, status, reasons.length > 0 ? reasons.join('; ') : undefined);
   }
 
@@ -277,7 +279,9 @@ export class Executor {
       case 'exit_and_cancel': {
         if (intent.kind === 'exit_and_cancel') await this.cancelEntries(work);
         if (!position) return ok();
-        return this.close(work, position, intent.percent === undefined ? undefined : { percent: intent.percent });
+        const closed = await this.close(work, position, intent.percent === undefined ? undefined : { percent: intent.percent });
+        const skipped = intent.kind === 'close' && intent.percent === undefined ? this.skippedShort(work, position) : undefined;
+        return closed.status === 'executed' && skipped ? { status: 'executed', reason: skipped } : closed;
       }
       case 'reduce': {
         if (!position) return refused('no_op: nothing left to reduce');
@@ -298,6 +302,17 @@ export class Executor {
         return ok();
       }
     }
+  }
+
+  /**
+   * A sell short (or without a sentiment) on a long would have reversed it had the strategy allowed shorts: the close
+   * went through, and the signal says the short was skipped rather than reading as a plain exit.
+   */
+  private skippedShort(work: Work, position: Position): string | undefined {
+    const { alert, strategy } = work;
+    if (alert.action !== 'sell' || position.side !== 'long' || strategy.allowShorts || !strategy.allowReversal) return undefined;
+    if (alert.sentiment !== 'short' && alert.sentiment !== undefined) return undefined;
+    return 'reversal_skipped:shorts_disabled: the long was closed; no short opened (allowShorts is off)';
   }
 
   /** Why an entry may not be placed now, before any work: too old in the queue, or trading halted. */

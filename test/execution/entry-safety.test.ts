@@ -87,3 +87,30 @@ describe('the quote an entry is sized from', () => {
     expect(h.ctx.positions.findOpen('paper', 'AAPL')?.quantity.toFixed()).toBe('20');
   });
 });
+
+describe('a reversal the strategy cannot complete', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  it('with shorts off, a sell short on a long closes it and the signal says the short was skipped', async () => {
+    h = await createHarness({ configText: config('    slippagePercent: 0', '    allowShorts: false\n    allowReversal: true\n    sizing: { mode: fixed_quantity, value: 10 }') });
+    await h.paper.updatePrice('AAPL', '100');
+    expect(await h.executor.execute(h.job({ ticker: 'NASDAQ:AAPL', action: 'buy', sentiment: 'long', price: '100' }))).toEqual({ status: 'executed' });
+
+    const job = h.job({ ticker: 'NASDAQ:AAPL', action: 'sell', sentiment: 'short', price: '101' });
+    const outcome = await h.executor.execute(job);
+    expect(outcome).toEqual({ status: 'executed', reason: expect.stringMatching(/^reversal_skipped:shorts_disabled: /) });
+    expect(h.ctx.signals.findById(job.signalId)).toMatchObject({ status: 'executed', reason: expect.stringMatching(/^reversal_skipped:shorts_disabled: the long was closed; no short opened/) });
+    expect(h.ctx.positions.findOpen('paper', 'AAPL')).toBeUndefined();
+    expect(await h.paper.positions()).toEqual([]);
+  });
+
+  it('a sell flat on a long is a plain close: no note', async () => {
+    h = await createHarness({ configText: config('    slippagePercent: 0', '    allowShorts: false\n    allowReversal: true\n    sizing: { mode: fixed_quantity, value: 10 }') });
+    await h.paper.updatePrice('AAPL', '100');
+    await h.executor.execute(h.job({ ticker: 'NASDAQ:AAPL', action: 'buy', sentiment: 'long', price: '100' }));
+    const job = h.job({ ticker: 'NASDAQ:AAPL', action: 'sell', sentiment: 'flat', price: '101' });
+    expect(await h.executor.execute(job)).toEqual({ status: 'executed' });
+    expect(h.ctx.signals.findById(job.signalId)).toMatchObject({ status: 'executed', reason: undefined });
+  });
+});
