@@ -188,11 +188,26 @@ export class Executor {
     if (prior.length === 0) return undefined;
     ctx.logger.warn({ event: 'execution.resumed', signalId: job.signalId, account: job.account, orders: prior.map((o) => `${o.leg}:${o.status}`) },
       'resuming an execution an earlier attempt started');
+    let haltedEntry: ExecutionOutcome | undefined;
     for (const order of prior) {
-      // place() finds a journalled intent, looks it up at the broker by client id, and sends it only if the broker never saw it.
-      if (order.status === 'pending_submit' || order.status === 'unknown') await ctx.tracker.place(broker, order);
-      else await ctx.tracker.refresh(broker, order.clientOrderId);
+      const inDoubt = order.status === 'pending_submit' || order.status === 'unknown';
+      // An entry the earlier attempt journalled but may never have sent, and the account is halted since (and with it
+      // its bracket's legs): looked up, never sent; one the broker never saw is rejected here, so it never leaves.
+      const halted = inDoubt && (order.leg === 'entry' || (haltedEntry && order.leg !== 'exit')) ? haltedEntry ?? this.haltedNow(job.account) : undefined;
+      if (halted) {
+        const known = await ctx.tracker.refresh(broker, order.clientOrderId);
+        if (known.status === 'pending_submit' || known.status === 'unknown') {
+          ctx.orders.updateFromBroker(order.clientOrderId, { status: 'rejected', reason: halted.reason ?? 'halted' });
+          if (order.leg === 'entry') haltedEntry = halted;
+        }
+      } else if (inDoubt) {
+        // place() finds a journalled intent, looks it up at the broker by client id, and sends it only if the broker never saw it.
+        await ctx.tracker.place(broker, order);
+      } else {
+        await ctx.tracker.refresh(broker, order.clientOrderId);
+      }
     }
+    if (haltedEntry && !prior.some((o) => o.leg === 'exit')) return haltedEntry;
     const instrument = await broker.instrument(job.symbol);
     const exit = ctx.orders.ordersForSignal(job.signalId).find((o) => o.account === job.account && o.leg === 'exit');
     const entry = ctx.orders.ordersForSignal(job.signalId).find((o) => o.account === job.account && o.leg === 'entry');
@@ -321,12 +336,15 @@ export class Executor {
     const maxDelay = (work.strategy.maxExecutionDelaySeconds ?? config.execution.maxExecutionDelaySeconds) * 1000;
     const waited = this.ctx.now().getTime() - work.receivedAt.getTime();
     if (waited > maxDelay) return { status: 'stale', reason: `stale: waited ${Math.round(waited / 1000)} s in the queue (maxExecutionDelaySeconds ${maxDelay / 1000})` };
-    const day = tradingDay(this.ctx.now(), accountTimeZone(this.ctx, work.job.account));
-    if (this.ctx.accountState.isHalted(work.job.account, day)) {
-      const state = this.ctx.accountState.get(work.job.account);
-      return { status: 'halted', reason: `halted: ${state?.haltedReason ?? 'trading is halted'}` };
-    }
-    return undefined;
+    return this.haltedNow(work.job.account);
+  }
+
+  /** The account's halt as the journal holds it now (never a copy): the outcome of an entry it stops. */
+  private haltedNow(account: string): ExecutionOutcome | undefined {
+    const day = tradingDay(this.ctx.now(), accountTimeZone(this.ctx, account));
+    if (!this.ctx.accountState.isHalted(account, day)) return undefined;
+    const state = this.ctx.accountState.get(account);
+    return { status: 'halted', reason: `halted: ${state?.haltedReason ?? 'trading is halted'}` };
   }
 
   /** What the alert asks for that this broker cannot do: refused, never silently ignored. */
@@ -454,6 +472,11 @@ export class Executor {
       const margin = checkMargin({ ...impact, equity: account.equity, maxMarginPercent: risk.maxMarginPercent });
       if (!margin.ok) return refused(`${margin.reason}: ${margin.detail}`);
     }
+    // The halt is read again from the journal with nothing awaited between here and the entry's intent being journalled:
+    // a kill switch that tripped while this job sized it (or waited on the broker above) stops it here, and one that
+    // trips after sees the intent and waits for this job (kill-switch.ts).
+    const halted = this.haltedNow(job.account);
+    if (halted) return halted;
     if (!existing && (protection === 'native' || protection === 'attached')) {
       return this.openBracket(work, { instrument, side, entrySide, quantity: sized.quantity, legs, entryId, positionId, day });
     }

@@ -243,15 +243,31 @@ export class KillSwitch {
     return result;
   }
 
-  /** Cancels resting entries and closes every open tradewire position (never an external one) with reason kill_switch. */
+  /**
+   * Waits for the account's executions in flight, cancels resting entries (and any the broker holds from an intent
+   * in doubt), then closes every open tradewire position (never an external one) with reason kill_switch.
+   */
   private async flatten(account: string, result: KillSwitchEvaluation): Promise<void> {
     const { ctx } = this;
     const broker = ctx.brokers.get(account);
+    // The halt is in the journal now, and every executor reads it again just before an entry leaves: a job started
+    // from here on places none. One already past that check is sending its entry, or booking and protecting its
+    // fill: waited for (at most the fill timeout), so that its entry is cancelled or its position closed below.
+    await this.inFlightSettled(account);
     for (const order of ctx.orders.openOrders(account)) {
-      if (order.leg !== 'entry' || order.status === 'pending_submit' || order.status === 'unknown') continue;
+      if (order.leg !== 'entry') continue;
       try {
-        await ctx.tracker.cancel(broker, order.clientOrderId);
+        if (order.status === 'pending_submit' || order.status === 'unknown') {
+          // Its job did not finish in time (or died): ask the broker, never send it; a live one there is cancelled.
+          const known = await ctx.tracker.refresh(broker, order.clientOrderId);
+          if (known.status === 'pending_submit' || known.status === 'unknown' || isTerminal(known.status)) continue;
+        }
+        const after = await ctx.tracker.cancel(broker, order.clientOrderId);
         result.cancelledEntries.push(order.clientOrderId);
+        if (after.filledQuantity.gt(0) && after.positionId === undefined) {
+          ctx.logger.warn({ event: 'kill_switch.entry_unbooked', account, clientOrderId: order.clientOrderId, filled: after.filledQuantity.toFixed() },
+            'an entry cancelled by the kill switch had filled before its position was booked: the next evaluation closes it once booked');
+        }
       } catch (error) {
         ctx.logger.error({ event: 'kill_switch.cancel_failed', account, clientOrderId: order.clientOrderId, err: String(error) }, 'kill switch could not cancel a resting entry');
       }
@@ -271,7 +287,27 @@ export class KillSwitch {
       }
     }
   }
+
+  /** Waits until no execution of the account is running (a live lease), at most the fill timeout; says what it left. */
+  private async inFlightSettled(account: string): Promise<void> {
+    const { ctx } = this;
+    const deadline = ctx.now().getTime() + this.fillTimeoutMs;
+    let running = ctx.executions.listRunning(account, ctx.now());
+    if (running.length === 0) return;
+    ctx.logger.warn({ event: 'kill_switch.waiting', account, executions: running.map((e) => e.signalId) }, `kill switch waits for ${running.length} execution(s) in flight`);
+    while (running.length > 0 && ctx.now().getTime() < deadline) {
+      await ctx.sleep(IN_FLIGHT_POLL_MS);
+      running = ctx.executions.listRunning(account, ctx.now());
+    }
+    if (running.length > 0) {
+      ctx.logger.error({ event: 'kill_switch.in_flight', account, executions: running.map((e) => e.signalId) },
+        'executions still in flight after the wait: flattening what is booked now; the next evaluation takes the rest');
+    }
+  }
 }
+
+/** How often the kill switch looks again whether an execution in flight has finished. */
+const IN_FLIGHT_POLL_MS = 25;
 
 /** The account is halted by today's kill-switch trip (its reason, lifting tomorrow), not by hand. */
 function killSwitchHaltStands(state: { halted: boolean; haltedReason?: string | undefined; haltedUntilDay?: string | undefined } | undefined, day: string): boolean {

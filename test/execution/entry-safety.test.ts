@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Quote } from '../../src/domain/order.ts';
 import { Decimal } from '../../src/domain/money.ts';
+import { idFor } from '../../src/execution/position-actions.ts';
 import { createHarness, overriding, type Harness } from '../helpers/executor-harness.ts';
 
 const config = (account: string, strategy: string) => `
@@ -112,5 +113,31 @@ describe('a reversal the strategy cannot complete', () => {
     const job = h.job({ ticker: 'NASDAQ:AAPL', action: 'sell', sentiment: 'flat', price: '101' });
     expect(await h.executor.execute(job)).toEqual({ status: 'executed' });
     expect(h.ctx.signals.findById(job.signalId)).toMatchObject({ status: 'executed', reason: undefined });
+  });
+});
+
+describe('the halt at an entry an earlier attempt journalled', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  it('a re-run finding its entry intent unsent while the account is halted never sends it: the intent is rejected, the signal halted', async () => {
+    h = await createHarness();
+    await h.paper.updatePrice('AAPL', '100');
+    const job = h.job({ ticker: 'NASDAQ:AAPL', action: 'buy', sentiment: 'long', price: '100' });
+    // The earlier attempt journalled its entry and died before the broker heard of it; the kill switch tripped since.
+    h.ctx.signals.insert({ signalId: job.signalId, strategy: 'default', ticker: 'NASDAQ:AAPL', symbol: 'AAPL', action: 'buy', sentiment: 'long',
+      payload: job.rawPayload, receivedAt: new Date(job.receivedAt), status: 'queued', contentHash: job.contentHash });
+    const { execution } = h.ctx.executions.createOrGet({ signalId: job.signalId, account: 'paper', strategy: 'default' });
+    const entryId = idFor(h.paper, { source: job.signalId, account: 'paper', leg: 'entry' });
+    h.ctx.orders.recordIntent({ clientOrderId: entryId, account: 'paper', strategy: 'default', symbol: 'AAPL', side: 'buy', leg: 'entry', type: 'market',
+      quantity: new Decimal('10'), signalId: job.signalId, executionId: execution.id });
+    h.ctx.accountState.halt('paper', 'kill_switch: test');
+
+    const outcome = await h.executor.execute(job);
+    expect(outcome).toEqual({ status: 'halted', reason: 'halted: kill_switch: test' });
+    expect(h.ctx.signals.findById(job.signalId)?.status).toBe('halted');
+    expect(h.ctx.orders.findByClientOrderId(entryId)).toMatchObject({ status: 'rejected', reason: 'halted: kill_switch: test' });
+    expect(await h.paper.getOrder({ clientOrderId: entryId, symbol: 'AAPL' })).toBeUndefined();
+    expect(await h.paper.positions()).toEqual([]);
   });
 });
