@@ -292,3 +292,28 @@ describe('the kill switch against entries already on their way', () => {
     expect(h.ctx.positions.listClosed({}).map((c) => [c.symbol, c.exitReason]).sort()).toEqual([['AAPL', 'kill_switch'], ['MSFT', 'kill_switch']]);
   });
 });
+
+describe('the kill switch and a resting entry that filled unseen', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  it('a limit entry that filled at the broker before anyone booked it is booked and closed with the rest, not left held', async () => {
+    h = await createHarness({ configText: CONFIG() });
+    const ks = new KillSwitch(h.ctx, { fillTimeoutMs: 2000 });
+    expect(await h.executor.execute(h.job(BUY))).toEqual({ status: 'executed' }); // 500 AAPL at 100
+    await h.paper.updatePrice('MSFT', '51');
+    expect(await h.executor.execute(h.job({ ticker: 'NASDAQ:MSFT', action: 'buy', sentiment: 'long', price: '51', orderType: 'limit', limitPrice: '50' })))
+      .toEqual({ status: 'executed' });
+    await ks.evaluate('paper', { marks: new Map([['AAPL', d('100')], ['MSFT', d('51')]]) });
+    await h.paper.updatePrice('MSFT', '49.9'); // the limit fills at the venue; the journal still says it rests
+    expect((await h.paper.positions()).map((p) => p.symbol).sort()).toEqual(['AAPL', 'MSFT']);
+
+    await h.paper.updatePrice('AAPL', '89');
+    const tripped = await ks.evaluate('paper', { marks: new Map([['AAPL', d('89')], ['MSFT', d('49.9')]]) });
+    expect(tripped.tripped).toBe(true);
+    expect([...tripped.closed].sort()).toEqual(['AAPL', 'MSFT']);
+    expect(await h.paper.positions()).toEqual([]);
+    expect(h.ctx.positions.listClosed({}).map((c) => [c.symbol, c.quantity.toFixed(), c.exitReason]).sort())
+      .toEqual([['AAPL', '500', 'kill_switch'], ['MSFT', '500', 'kill_switch']]);
+  });
+});
