@@ -93,9 +93,14 @@ function entrySlippage(input: SizingInput, price: Decimal): Decimal {
 // The project's Decimal rounds half-even at 40 digits; a quotient below a whole step can round up onto it.
 const RoundingDown = Decimal.clone({ rounding: Decimal.ROUND_DOWN });
 
-/** The most whole steps whose total risk stays within the budget: the quotient is truncated, never rounded up. */
+/** amount ÷ price truncated at the last digit: a quantity that money buys is never rounded up past it. */
+function divDown(amount: Decimal, price: Decimal): Decimal {
+  return new Decimal(new RoundingDown(amount).div(price));
+}
+
+/** The most whole steps whose total risk stays within the budget. */
 function wholeStepsWithin(budget: Decimal, perUnit: Decimal, step: Decimal): Decimal {
-  return floorToStep(new Decimal(new RoundingDown(budget).div(perUnit)), step);
+  return floorToStep(divDown(budget, perUnit), step);
 }
 
 type RawSize = { quantity: Decimal; caps: SizingCap[] } | SizingResult;
@@ -116,16 +121,16 @@ function rawQuantity(input: SizingInput, price: Decimal): RawSize {
     const scaled = full.mul(k.fraction).mul(HUNDRED);
     const capped = scaled.gt(k.maxPercent);
     const pct = capped ? k.maxPercent : scaled;
-    return { quantity: percentOf(input.equity, pct).div(price), caps: capped ? ['kelly_max_percent'] : [] };
+    return { quantity: divDown(percentOf(input.equity, pct), price), caps: capped ? ['kelly_max_percent'] : [] };
   }
   if (value === undefined) return refuse('missing_value', `sizing mode ${mode} needs a value`);
   switch (mode) {
     case 'fixed_quantity':
       return { quantity: value, caps: [] };
     case 'dollar_amount':
-      return { quantity: value.div(price), caps: [] };
+      return { quantity: divDown(value, price), caps: [] };
     case 'percent_of_equity':
-      return { quantity: percentOf(input.equity, value).div(price), caps: [] };
+      return { quantity: divDown(percentOf(input.equity, value), price), caps: [] };
     case 'risk_percent':
     case 'risk_dollar_amount': {
       if (input.stopPrice === undefined) return refuse('missing_stop', `${mode} sizing needs a stop loss: the risk per share is |entry − stop|`);
@@ -170,7 +175,7 @@ export function sizePosition(input: SizingInput): SizingResult {
       return refuse('risk:max_position_percent', `the position is already worth ${held}, at or above ${input.maxPositionPercent}% of equity (${limit})`);
     }
     if (quantity.mul(price).gt(room)) {
-      quantity = floorToStep(room.div(price), instrument.stepSize);
+      quantity = floorToStep(divDown(room, price), instrument.stepSize);
       cappedBy.push('max_position_percent');
       capNotes.push(`max position ${input.maxPositionPercent}% of equity`);
     }
@@ -178,7 +183,7 @@ export function sizePosition(input: SizingInput): SizingResult {
   if (input.buyingPower !== undefined) {
     if (input.buyingPower.lte(0)) return refuse('risk:buying_power', `no buying power left (${input.buyingPower})`);
     if (quantity.mul(price).gt(input.buyingPower)) {
-      quantity = floorToStep(input.buyingPower.div(price), instrument.stepSize);
+      quantity = floorToStep(divDown(input.buyingPower, price), instrument.stepSize);
       cappedBy.push('buying_power');
       capNotes.push(`buying power ${input.buyingPower}`);
     }

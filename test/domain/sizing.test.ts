@@ -82,6 +82,13 @@ describe('risk sizing with the expected slippage', () => {
     expect(result.quantity).toBe('2');
   });
 
+  it('the same for a dollar amount and the buying-power cap: what the money buys is truncated, never rounded onto a step', () => {
+    const cheap = defaultInstrument('CHEAP', { minNotional: d('0') });
+    const almost = d(`0.8${'9'.repeat(44)}`);
+    expect(ok(size({ mode: 'dollar_amount', value: almost, alertPrice: d('0.3'), instrument: cheap })).quantity).toBe('2');
+    expect(ok(size({ mode: 'fixed_quantity', value: d('10'), alertPrice: d('0.3'), buyingPower: almost, instrument: cheap })).quantity).toBe('2');
+  });
+
   it('property: quantity × worst-case risk per unit never exceeds the budget', () => {
     const decimal = (min: number, max: number, places: number) => fc.integer({ min: min * 10 ** places, max: max * 10 ** places }).map((n) => new Decimal(n).div(10 ** places));
     fc.assert(fc.property(
