@@ -211,7 +211,8 @@ export class Executor {
     const instrument = await broker.instrument(job.symbol);
     const exit = ctx.orders.ordersForSignal(job.signalId).find((o) => o.account === job.account && o.leg === 'exit');
     const entry = ctx.orders.ordersForSignal(job.signalId).find((o) => o.account === job.account && o.leg === 'entry');
-    if (exit && !entry) {
+    // A reversal's new entry stopped by the halt: its close is booked as if it had been the whole signal.
+    if (exit && (!entry || haltedEntry)) {
       const position = exit.positionId ? ctx.positions.findById(exit.positionId) : undefined;
       if (position && position.status !== 'closed' && exit.status === 'filled') {
         const record = closeRecord(ctx, position, exit, 'signal');
@@ -220,6 +221,7 @@ export class Executor {
       } else if (position && position.status === 'closing' && exit.status !== 'filled') {
         return failed(`exit_unfilled: the exit order ${exit.clientOrderId} is ${exit.status}`);
       }
+      if (haltedEntry) return { status: 'halted', reason: `${haltedEntry.reason ?? 'halted'} (the position was closed; no new entry)` };
       // A reversal closes with the alert's own side (a buy closes the short) and then opens: let the normal path open.
       const reversal = (work.alert.action === 'buy' || work.alert.action === 'sell') && work.alert.sentiment !== 'flat' && exit.side === work.alert.action;
       return reversal ? undefined : ok();
