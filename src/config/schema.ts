@@ -1,7 +1,7 @@
 // The one zod schema of tradewire's config file: every default of PRODUCT.md lives here, so a minimal file gets them.
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import { isDecimalText, toDecimal } from '../domain/money.ts';
+import { isDecimalText, toDecimal, type Decimal } from '../domain/money.ts';
 
 const DECIMAL_HINT = 'expected a decimal number such as 0.05 (plain digits, no hex, NaN or Infinity)';
 
@@ -104,15 +104,30 @@ const webhookSchema = z.strictObject({
   strategyBurst: positiveInt.default(200),
 });
 
+/**
+ * Expected entry slippage of a real broker's account when none is configured, in percent: 0.1 % is a few ticks beyond a
+ * liquid stock's or a major perpetual's spread, and errs on the side of a smaller position.
+ */
+export const DEFAULT_EXPECTED_SLIPPAGE_PERCENT = '0.1';
+
 const killSwitchSchema = z.strictObject({
   maxDailyLossPercent: positiveDecimal.prefault('5'),
   flatten: z.boolean().default(true),
+});
+
+const accountSizingSchema = z.strictObject({
+  expectedSlippagePercent: nonNegativeDecimal.optional().describe(
+    'How far (percent of the price) a market or stop entry may fill beyond the price it is sized from. risk_percent and '
+    + 'risk_dollar_amount count it into the risk per unit, so a slipped fill with an absolute stop stays within the budget. '
+    + `Absent: the paper account's slippagePercent; ${DEFAULT_EXPECTED_SLIPPAGE_PERCENT} for a real broker.`,
+  ),
 });
 
 // Every account's trading day (kill switch, daily P&L) starts at midnight in its own zone.
 const accountCommon = {
   timeZone: timeZoneSchema.default('UTC'),
   killSwitch: killSwitchSchema.prefault({}),
+  sizing: accountSizingSchema.prefault({}),
 };
 
 const paperAccountSchema = z.strictObject({
@@ -396,6 +411,9 @@ const rawConfigSchema = z.strictObject({
   execution: z.strictObject({
     maxExecutionDelaySeconds: positiveInt.default(60),
     reversalTimeoutSeconds: positiveInt.default(30),
+    maxQuoteAgeSeconds: positiveInt.default(10).describe(
+      'An entry sized from a quote older than this fetches it again once, and is refused as stale_quote if it is still older.',
+    ),
   }).prefault({}),
   backup: z.strictObject({
     dir: nonEmpty.default('data/backups'),
@@ -458,6 +476,12 @@ export type RiskConfig = z.output<typeof riskSchema>;
 export type StopLossConfig = z.output<typeof stopLossSchema>;
 export type TakeProfitConfig = z.output<typeof takeProfitSchema>;
 export type LogLevel = Config['logging']['level'];
+
+/** The entry slippage sizing reckons with at an account: its own setting, else the paper venue's, else the default. */
+export function expectedSlippagePercent(account: AccountConfig): Decimal {
+  if (account.sizing.expectedSlippagePercent !== undefined) return account.sizing.expectedSlippagePercent;
+  return account.broker === 'paper' ? account.slippagePercent : toDecimal(DEFAULT_EXPECTED_SLIPPAGE_PERCENT);
+}
 
 /** Expands the 'tradingview' preset; undefined means every source is allowed. */
 export function allowedSourceList(server: ServerConfig): string[] | undefined {

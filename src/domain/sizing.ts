@@ -1,6 +1,6 @@
 // How big an entry is, and how much a partial close takes: sizing modes, then step, caps and instrument minimums.
 import { HUNDRED, ZERO, floorToStep, percentOf } from './money.ts';
-import type { Decimal } from './money.ts';
+import { Decimal } from './money.ts';
 import type { Instrument } from './instrument.ts';
 
 export type SizingMode =
@@ -28,6 +28,12 @@ export interface SizingInput {
   quotePrice?: Decimal | undefined;
   /** The protective stop's price, for the risk modes. */
   stopPrice?: Decimal | undefined;
+  /**
+   * How far (percent of the price) an entry that is not a limit order may fill beyond the price it is sized from, against
+   * the position: the risk modes count it into the risk per unit, so that a slipped fill with an absolute stop stays
+   * within the budget. Absent: 0.
+   */
+  expectedSlippagePercent?: Decimal | undefined;
   equity: Decimal;
   buyingPower?: Decimal | undefined;
   /** Risk limit: the position (existing plus this entry) may be worth at most this percent of equity. */
@@ -74,6 +80,29 @@ export function kellyFraction(winRate: Decimal, payoff: Decimal): Decimal {
   return winRate.minus(winRate.neg().plus(1).div(payoff));
 }
 
+/**
+ * What an entry may slip by per unit, against the position: a long fills higher, a short lower, either way the
+ * distance to the stop grows by price × slippage. A limit entry fills at its limit or better: nothing.
+ */
+function entrySlippage(input: SizingInput, price: Decimal): Decimal {
+  const slippage = input.expectedSlippagePercent;
+  if (slippage === undefined || slippage.lte(0) || sizingPrice(input)?.source === 'limit') return ZERO;
+  return percentOf(price, slippage);
+}
+
+// The project's Decimal rounds half-even at 40 digits; a quotient below a whole step can round up onto it.
+const RoundingDown = Decimal.clone({ rounding: Decimal.ROUND_DOWN });
+
+/** amount ÷ price truncated at the last digit: a quantity that money buys is never rounded up past it. */
+function divDown(amount: Decimal, price: Decimal): Decimal {
+  return new Decimal(new RoundingDown(amount).div(price));
+}
+
+/** The most whole steps whose total risk stays within the budget. */
+function wholeStepsWithin(budget: Decimal, perUnit: Decimal, step: Decimal): Decimal {
+  return floorToStep(divDown(budget, perUnit), step);
+}
+
 type RawSize = { quantity: Decimal; caps: SizingCap[] } | SizingResult;
 
 function isResult(raw: RawSize): raw is SizingResult {
@@ -92,23 +121,24 @@ function rawQuantity(input: SizingInput, price: Decimal): RawSize {
     const scaled = full.mul(k.fraction).mul(HUNDRED);
     const capped = scaled.gt(k.maxPercent);
     const pct = capped ? k.maxPercent : scaled;
-    return { quantity: percentOf(input.equity, pct).div(price), caps: capped ? ['kelly_max_percent'] : [] };
+    return { quantity: divDown(percentOf(input.equity, pct), price), caps: capped ? ['kelly_max_percent'] : [] };
   }
   if (value === undefined) return refuse('missing_value', `sizing mode ${mode} needs a value`);
   switch (mode) {
     case 'fixed_quantity':
       return { quantity: value, caps: [] };
     case 'dollar_amount':
-      return { quantity: value.div(price), caps: [] };
+      return { quantity: divDown(value, price), caps: [] };
     case 'percent_of_equity':
-      return { quantity: percentOf(input.equity, value).div(price), caps: [] };
+      return { quantity: divDown(percentOf(input.equity, value), price), caps: [] };
     case 'risk_percent':
     case 'risk_dollar_amount': {
       if (input.stopPrice === undefined) return refuse('missing_stop', `${mode} sizing needs a stop loss: the risk per share is |entry − stop|`);
-      const perUnit = price.minus(input.stopPrice).abs();
-      if (perUnit.isZero()) return refuse('invalid_stop', `the stop ${input.stopPrice} equals the entry price ${price}: the risk per share would be zero`);
+      const distance = price.minus(input.stopPrice).abs();
+      if (distance.isZero()) return refuse('invalid_stop', `the stop ${input.stopPrice} equals the entry price ${price}: the risk per share would be zero`);
       const budget = mode === 'risk_percent' ? percentOf(input.equity, value) : value;
-      return { quantity: budget.div(perUnit), caps: [] };
+      const perUnit = distance.plus(entrySlippage(input, price));
+      return { quantity: wholeStepsWithin(budget, perUnit, input.instrument.stepSize), caps: [] };
     }
     case 'percent_of_position': {
       if (input.positionQuantity === undefined || input.positionQuantity.isZero()) {
@@ -145,7 +175,7 @@ export function sizePosition(input: SizingInput): SizingResult {
       return refuse('risk:max_position_percent', `the position is already worth ${held}, at or above ${input.maxPositionPercent}% of equity (${limit})`);
     }
     if (quantity.mul(price).gt(room)) {
-      quantity = floorToStep(room.div(price), instrument.stepSize);
+      quantity = floorToStep(divDown(room, price), instrument.stepSize);
       cappedBy.push('max_position_percent');
       capNotes.push(`max position ${input.maxPositionPercent}% of equity`);
     }
@@ -153,7 +183,7 @@ export function sizePosition(input: SizingInput): SizingResult {
   if (input.buyingPower !== undefined) {
     if (input.buyingPower.lte(0)) return refuse('risk:buying_power', `no buying power left (${input.buyingPower})`);
     if (quantity.mul(price).gt(input.buyingPower)) {
-      quantity = floorToStep(input.buyingPower.div(price), instrument.stepSize);
+      quantity = floorToStep(divDown(input.buyingPower, price), instrument.stepSize);
       cappedBy.push('buying_power');
       capNotes.push(`buying power ${input.buyingPower}`);
     }

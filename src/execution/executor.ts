@@ -1,12 +1,12 @@
 // The executor: one execution job (a signal at one account) → intent → risk → sizing → orders, journalled at each step.
 import { ulid } from 'ulid';
 import { acceptsPrices, type Broker } from '../brokers/broker.ts';
-import type { StrategyConfig, SubscriptionConfig } from '../config/schema.ts';
+import { expectedSlippagePercent, type StrategyConfig, type SubscriptionConfig } from '../config/schema.ts';
 import type { ProtectionLegs } from '../domain/brackets.ts';
 import type { Instrument } from '../domain/instrument.ts';
 import { decideIntent, type Intent } from '../domain/intent.ts';
 import { Decimal, ZERO } from '../domain/money.ts';
-import type { OrderType, PositionSide } from '../domain/order.ts';
+import type { OrderType, PositionSide, Quote } from '../domain/order.ts';
 import { unrealizedPnl } from '../domain/position.ts';
 import { checkEntryRisk, checkMargin } from '../domain/risk.ts';
 import { kellyFraction, sizePosition, sizeReduction, type SizingInput } from '../domain/sizing.ts';
@@ -122,13 +122,15 @@ export class Executor {
     if (executions.length < job.accounts.length || executions.some((e) => !TERMINAL_EXECUTION.has(e.status))) return;
     const executed = executions.filter((e) => e.status === 'executed');
     const others = executions.filter((e) => e.status !== 'executed');
+    // An execution that went through may carry a note (a reversal's skipped short): the signal keeps it.
+    const noted = executions.filter((e) => e.status !== 'executed' || e.reason !== undefined);
     let status: SignalStatus;
     if (others.length === 0) status = 'executed';
     else if (executed.length > 0) status = 'partial';
     else if (others.some((e) => e.status === 'failed')) status = 'failed';
     else if (others.every((e) => e.status === others[0]?.status) && (others[0]?.status === 'stale' || others[0]?.status === 'halted')) status = others[0].status;
     else status = 'rejected';
-    const reasons = others.map((e) => (executions.length > 1 ? `${e.account}: ${e.reason ?? e.status}` : e.reason ?? e.status));
+    const reasons = noted.map((e) => (executions.length > 1 ? `${e.account}: ${e.reason ?? e.status}` : e.reason ?? e.status));
     this.ctx.signals.updateStatus(job.signalId, status, reasons.length > 0 ? reasons.join('; ') : undefined);
   }
 
@@ -186,15 +188,31 @@ export class Executor {
     if (prior.length === 0) return undefined;
     ctx.logger.warn({ event: 'execution.resumed', signalId: job.signalId, account: job.account, orders: prior.map((o) => `${o.leg}:${o.status}`) },
       'resuming an execution an earlier attempt started');
+    let haltedEntry: ExecutionOutcome | undefined;
     for (const order of prior) {
-      // place() finds a journalled intent, looks it up at the broker by client id, and sends it only if the broker never saw it.
-      if (order.status === 'pending_submit' || order.status === 'unknown') await ctx.tracker.place(broker, order);
-      else await ctx.tracker.refresh(broker, order.clientOrderId);
+      const inDoubt = order.status === 'pending_submit' || order.status === 'unknown';
+      // An entry the earlier attempt journalled but may never have sent, and the account is halted since (and with it
+      // its bracket's legs): looked up, never sent; one the broker never saw is rejected here, so it never leaves.
+      const halted = inDoubt && (order.leg === 'entry' || (haltedEntry && order.leg !== 'exit')) ? haltedEntry ?? this.haltedNow(job.account) : undefined;
+      if (halted) {
+        const known = await ctx.tracker.refresh(broker, order.clientOrderId);
+        if (known.status === 'pending_submit' || known.status === 'unknown') {
+          ctx.orders.updateFromBroker(order.clientOrderId, { status: 'rejected', reason: halted.reason ?? 'halted' });
+          if (order.leg === 'entry') haltedEntry = halted;
+        }
+      } else if (inDoubt) {
+        // place() finds a journalled intent, looks it up at the broker by client id, and sends it only if the broker never saw it.
+        await ctx.tracker.place(broker, order);
+      } else {
+        await ctx.tracker.refresh(broker, order.clientOrderId);
+      }
     }
+    if (haltedEntry && !prior.some((o) => o.leg === 'exit')) return haltedEntry;
     const instrument = await broker.instrument(job.symbol);
     const exit = ctx.orders.ordersForSignal(job.signalId).find((o) => o.account === job.account && o.leg === 'exit');
     const entry = ctx.orders.ordersForSignal(job.signalId).find((o) => o.account === job.account && o.leg === 'entry');
-    if (exit && !entry) {
+    // A reversal's new entry stopped by the halt: its close is booked as if it had been the whole signal.
+    if (exit && (!entry || haltedEntry)) {
       const position = exit.positionId ? ctx.positions.findById(exit.positionId) : undefined;
       if (position && position.status !== 'closed' && exit.status === 'filled') {
         const record = closeRecord(ctx, position, exit, 'signal');
@@ -203,6 +221,7 @@ export class Executor {
       } else if (position && position.status === 'closing' && exit.status !== 'filled') {
         return failed(`exit_unfilled: the exit order ${exit.clientOrderId} is ${exit.status}`);
       }
+      if (haltedEntry) return { status: 'halted', reason: `${haltedEntry.reason ?? 'halted'} (the position was closed; no new entry)` };
       // A reversal closes with the alert's own side (a buy closes the short) and then opens: let the normal path open.
       const reversal = (work.alert.action === 'buy' || work.alert.action === 'sell') && work.alert.sentiment !== 'flat' && exit.side === work.alert.action;
       return reversal ? undefined : ok();
@@ -277,7 +296,9 @@ export class Executor {
       case 'exit_and_cancel': {
         if (intent.kind === 'exit_and_cancel') await this.cancelEntries(work);
         if (!position) return ok();
-        return this.close(work, position, intent.percent === undefined ? undefined : { percent: intent.percent });
+        const closed = await this.close(work, position, intent.percent === undefined ? undefined : { percent: intent.percent });
+        const skipped = intent.kind === 'close' && intent.percent === undefined ? this.skippedShort(work, position) : undefined;
+        return closed.status === 'executed' && skipped ? { status: 'executed', reason: skipped } : closed;
       }
       case 'reduce': {
         if (!position) return refused('no_op: nothing left to reduce');
@@ -300,18 +321,32 @@ export class Executor {
     }
   }
 
+  /**
+   * A sell short (or without a sentiment) on a long would have reversed it had the strategy allowed shorts: the close
+   * went through, and the signal says the short was skipped rather than reading as a plain exit.
+   */
+  private skippedShort(work: Work, position: Position): string | undefined {
+    const { alert, strategy } = work;
+    if (alert.action !== 'sell' || position.side !== 'long' || strategy.allowShorts || !strategy.allowReversal) return undefined;
+    if (alert.sentiment !== 'short' && alert.sentiment !== undefined) return undefined;
+    return 'reversal_skipped:shorts_disabled: the long was closed; no short opened (allowShorts is off)';
+  }
+
   /** Why an entry may not be placed now, before any work: too old in the queue, or trading halted. */
   private entryBlocked(work: Work): ExecutionOutcome | undefined {
     const config = this.ctx.config();
     const maxDelay = (work.strategy.maxExecutionDelaySeconds ?? config.execution.maxExecutionDelaySeconds) * 1000;
     const waited = this.ctx.now().getTime() - work.receivedAt.getTime();
     if (waited > maxDelay) return { status: 'stale', reason: `stale: waited ${Math.round(waited / 1000)} s in the queue (maxExecutionDelaySeconds ${maxDelay / 1000})` };
-    const day = tradingDay(this.ctx.now(), accountTimeZone(this.ctx, work.job.account));
-    if (this.ctx.accountState.isHalted(work.job.account, day)) {
-      const state = this.ctx.accountState.get(work.job.account);
-      return { status: 'halted', reason: `halted: ${state?.haltedReason ?? 'trading is halted'}` };
-    }
-    return undefined;
+    return this.haltedNow(work.job.account);
+  }
+
+  /** The account's halt as the journal holds it now (never a copy): the outcome of an entry it stops. */
+  private haltedNow(account: string): ExecutionOutcome | undefined {
+    const day = tradingDay(this.ctx.now(), accountTimeZone(this.ctx, account));
+    if (!this.ctx.accountState.isHalted(account, day)) return undefined;
+    const state = this.ctx.accountState.get(account);
+    return { status: 'halted', reason: `halted: ${state?.haltedReason ?? 'trading is halted'}` };
   }
 
   /** What the alert asks for that this broker cannot do: refused, never silently ignored. */
@@ -345,6 +380,24 @@ export class Executor {
     return resting.length;
   }
 
+  /**
+   * The symbol's quote for sizing an entry, no older than execution.maxQuoteAgeSeconds: an old one is fetched once
+   * more (a venue's snapshot can lag), and if it is still old the entry is refused rather than sized from a price
+   * the market has left. Undefined when the venue has no quote at all.
+   */
+  private async freshQuote(work: Work): Promise<{ last: Decimal } | { stale: string } | undefined> {
+    const { ctx } = this;
+    const maxAgeMs = ctx.config().execution.maxQuoteAgeSeconds * 1000;
+    let quote: Quote | undefined;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      quote = (await work.broker.quotes([work.job.symbol])).get(work.job.symbol);
+      if (!quote || ctx.now().getTime() - quote.time.getTime() <= maxAgeMs) return quote;
+    }
+    if (!quote) return undefined;
+    const age = Math.round((ctx.now().getTime() - quote.time.getTime()) / 1000);
+    return { stale: `stale_quote: the last quote for ${work.job.symbol} is ${age} s old (${quote.time.toISOString()}, execution.maxQuoteAgeSeconds ${maxAgeMs / 1000}); the entry was not sized from it` };
+  }
+
   /** Opens a position on `side`, or adds to `existing`: risk, sizing, the entry, and its protection once it fills. */
   private async open(work: Work, side: PositionSide, existing: Position | undefined): Promise<ExecutionOutcome> {
     const { ctx } = this;
@@ -356,8 +409,11 @@ export class Executor {
     const risk = { ...strategy.risk, ...(work.subscription.risk ?? {}) };
 
     let quotePrice: Decimal | undefined;
-    if (alert.price === undefined && alert.limitPrice === undefined) {
-      quotePrice = (await broker.quotes([job.symbol])).get(job.symbol)?.last;
+    // Only an entry with no price of its own is sized from a quote (a stop entry prices from its stop).
+    if (alert.price === undefined && alert.limitPrice === undefined && alert.stopPrice === undefined) {
+      const quote = await this.freshQuote(work);
+      if (quote && 'stale' in quote) return refused(quote.stale);
+      quotePrice = quote?.last;
     }
     const basePrice = alert.limitPrice ?? alert.stopPrice ?? alert.price ?? quotePrice;
     if (!basePrice) return refused(`no_price: no alert price and no quote for ${job.symbol}`);
@@ -418,6 +474,11 @@ export class Executor {
       const margin = checkMargin({ ...impact, equity: account.equity, maxMarginPercent: risk.maxMarginPercent });
       if (!margin.ok) return refused(`${margin.reason}: ${margin.detail}`);
     }
+    // The halt is read again from the journal with nothing awaited between here and the entry's intent being journalled:
+    // a kill switch that tripped while this job sized it (or waited on the broker above) stops it here, and one that
+    // trips after sees the intent and waits for this job (kill-switch.ts).
+    const halted = this.haltedNow(job.account);
+    if (halted) return halted;
     if (!existing && (protection === 'native' || protection === 'attached')) {
       return this.openBracket(work, { instrument, side, entrySide, quantity: sized.quantity, legs, entryId, positionId, day });
     }
@@ -570,8 +631,9 @@ export class Executor {
   private sizingInput(work: Work, instrument: Instrument, equity: Decimal, buyingPower: Decimal, price: Decimal, stopPrice: Decimal | undefined,
     maxPositionPercent: Decimal | undefined, existing: Position | undefined): SizingInput | { refusal: string } {
     const { alert, strategy, subscription } = work;
+    const accountConfig = this.ctx.config().accounts[work.job.account];
     const common = { limitPrice: alert.limitPrice, alertPrice: alert.price ?? price, stopPrice, equity, buyingPower, maxPositionPercent,
-      positionQuantity: existing?.quantity, instrument };
+      positionQuantity: existing?.quantity, instrument, expectedSlippagePercent: accountConfig ? expectedSlippagePercent(accountConfig) : undefined };
     if (alert.quantity !== undefined && subscription.quantityFromAlert) {
       return { ...common, mode: alert.quantityType ?? 'fixed_quantity', value: alert.quantity };
     }

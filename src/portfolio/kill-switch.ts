@@ -1,11 +1,14 @@
 // The kill switch: the day's loss against the equity the account started the day with; at the limit, flatten and halt until the next day.
+import { ulid } from 'ulid';
 import { HUNDRED, ZERO, Decimal } from '../domain/money.ts';
-import { isTerminal } from '../domain/order.ts';
+import { isTerminal, type PositionSide } from '../domain/order.ts';
 import { tradingDay } from '../domain/trading-day.ts';
 import type { ExecutionContext } from '../execution/context.ts';
-import { accountTimeZone, closePosition, idFor } from '../execution/position-actions.ts';
+import { accountTimeZone, closePosition, idFor, openingSide, recordEntryFills } from '../execution/position-actions.ts';
 import { unrealizedPnl as positionPnl } from '../domain/position.ts';
 import type { AccountState } from '../store/account-state-repo.ts';
+import type { Execution } from '../store/executions-repo.ts';
+import type { JournalFill, JournalOrder } from '../store/orders-repo.ts';
 import type { Position } from '../store/positions-repo.ts';
 
 export interface DayLossInput {
@@ -243,15 +246,31 @@ export class KillSwitch {
     return result;
   }
 
-  /** Cancels resting entries and closes every open tradewire position (never an external one) with reason kill_switch. */
+  /**
+   * Waits for the account's executions in flight, cancels resting entries (and any the broker holds from an intent
+   * in doubt), then closes every open tradewire position (never an external one) with reason kill_switch.
+   */
   private async flatten(account: string, result: KillSwitchEvaluation): Promise<void> {
     const { ctx } = this;
     const broker = ctx.brokers.get(account);
+    // The halt is in the journal now, and every executor reads it again just before an entry leaves: a job started
+    // from here on places none. One already past that check is sending its entry, or booking and protecting its
+    // fill: waited for (at most the fill timeout), so that its entry is cancelled or its position closed below.
+    const stillRunning = new Set((await this.inFlightSettled(account)).map((e) => e.id));
     for (const order of ctx.orders.openOrders(account)) {
-      if (order.leg !== 'entry' || order.status === 'pending_submit' || order.status === 'unknown') continue;
+      if (order.leg !== 'entry') continue;
       try {
-        await ctx.tracker.cancel(broker, order.clientOrderId);
-        result.cancelledEntries.push(order.clientOrderId);
+        let after = order;
+        if (order.status === 'pending_submit' || order.status === 'unknown') {
+          // Its job did not finish in time (or died): ask the broker, never send it; a live one there is cancelled.
+          after = await ctx.tracker.refresh(broker, order.clientOrderId);
+        }
+        if (after.status !== 'pending_submit' && after.status !== 'unknown' && !isTerminal(after.status)) {
+          after = await ctx.tracker.cancel(broker, order.clientOrderId);
+          result.cancelledEntries.push(order.clientOrderId);
+        }
+        // What it filled is closed below with the rest: booked first unless its own job is still at it.
+        if (after.executionId === undefined || !stillRunning.has(after.executionId)) bookUnbookedFills(ctx, after);
       } catch (error) {
         ctx.logger.error({ event: 'kill_switch.cancel_failed', account, clientOrderId: order.clientOrderId, err: String(error) }, 'kill switch could not cancel a resting entry');
       }
@@ -271,7 +290,72 @@ export class KillSwitch {
       }
     }
   }
+
+  /** Waits until no execution of the account is running (a live lease), at most the fill timeout; returns those still running. */
+  private async inFlightSettled(account: string): Promise<Execution[]> {
+    const { ctx } = this;
+    const deadline = ctx.now().getTime() + this.fillTimeoutMs;
+    let running = ctx.executions.listRunning(account, ctx.now());
+    if (running.length === 0) return running;
+    ctx.logger.warn({ event: 'kill_switch.waiting', account, executions: running.map((e) => e.signalId) }, `kill switch waits for ${running.length} execution(s) in flight`);
+    while (running.length > 0 && ctx.now().getTime() < deadline) {
+      await ctx.sleep(IN_FLIGHT_POLL_MS);
+      running = ctx.executions.listRunning(account, ctx.now());
+    }
+    if (running.length > 0) {
+      ctx.logger.error({ event: 'kill_switch.in_flight', account, executions: running.map((e) => e.signalId) },
+        'executions still in flight after the wait: flattening what is booked now; the next evaluation takes the rest');
+    }
+    return running;
+  }
 }
+
+/**
+ * An entry that filled (in whole or part) beyond what the journal's positions hold, a resting entry whose fills
+ * nobody had seen yet: its position is opened or grown by the fills it lacks, so that the flatten closes them too.
+ */
+function bookUnbookedFills(ctx: ExecutionContext, entry: JournalOrder): void {
+  if (entry.filledQuantity.lte(0)) return;
+  const fills = ctx.orders.fillsForOrder(entry.clientOrderId);
+  if (fills.length === 0) return;
+  const owner = { account: entry.account, strategy: entry.strategy, symbol: entry.symbol, signalId: entry.signalId };
+  let position = entry.positionId ? ctx.positions.findById(entry.positionId) : undefined;
+  if (!position) {
+    const open = ctx.positions.findOpen(entry.account, entry.symbol);
+    if (open && (open.signalId === undefined || open.signalId !== entry.signalId)) {
+      ctx.logger.error({ event: 'kill_switch.entry_unbooked', account: entry.account, clientOrderId: entry.clientOrderId, positionId: open.id },
+        'a filled entry meets another live position in its symbol: left for reconciliation');
+      return;
+    }
+    if (open) {
+      ctx.orders.linkPosition(entry.clientOrderId, open.id);
+      position = open;
+    }
+  }
+  if (!position) {
+    const side: PositionSide = entry.side === 'buy' ? 'long' : 'short';
+    recordEntryFills(ctx, owner, ulid(), side, undefined, entry, tradingDay(ctx.now(), accountTimeZone(ctx, entry.account)), fills);
+    return;
+  }
+  if (position.status !== 'open') return;
+  // The position's fills (opening side plus, closing side minus) beyond its booked quantity are this entry's newest.
+  const opening = openingSide(position.side);
+  const net = ctx.orders.ordersForPosition(position.id).reduce((sum, order) => {
+    const filled = ctx.orders.fillsForOrder(order.clientOrderId).reduce((s, f) => s.plus(f.quantity), ZERO);
+    return order.side === opening ? sum.plus(filled) : sum.minus(filled);
+  }, ZERO);
+  let missing = net.minus(position.quantity);
+  const unbooked: JournalFill[] = [];
+  for (let i = fills.length - 1; i >= 0 && missing.gt(0); i -= 1) {
+    const fill = fills[i] as JournalFill;
+    unbooked.unshift(fill);
+    missing = missing.minus(fill.quantity);
+  }
+  if (unbooked.length > 0) recordEntryFills(ctx, owner, position.id, position.side, position, entry, position.tradingDay, unbooked);
+}
+
+/** How often the kill switch looks again whether an execution in flight has finished. */
+const IN_FLIGHT_POLL_MS = 25;
 
 /** The account is halted by today's kill-switch trip (its reason, lifting tomorrow), not by hand. */
 function killSwitchHaltStands(state: { halted: boolean; haltedReason?: string | undefined; haltedUntilDay?: string | undefined } | undefined, day: string): boolean {

@@ -5,7 +5,7 @@ import { ulid } from 'ulid';
 import type { Broker } from '../brokers/broker.ts';
 import { ProtectionLostError } from '../domain/errors.ts';
 import type { Instrument } from '../domain/instrument.ts';
-import { roundToTick, ZERO, type Decimal } from '../domain/money.ts';
+import { roundToTickDirected, ZERO, type Decimal } from '../domain/money.ts';
 import { isTerminal, type Order, type PositionSide } from '../domain/order.ts';
 import { observePrice, trailingStopLevel, unrealizedPnl } from '../domain/position.ts';
 import type { Signal } from '../domain/signal.ts';
@@ -757,7 +757,8 @@ export class PositionManager {
     const current = atBroker.stopPrice ?? stopLeg.stopPrice;
     if (!level || !current) return;
     const instrument = await this.instrument(broker, p.account, p.symbol);
-    const next = roundToTick(level, instrument.tickSize);
+    // Onto the tick toward the price (a long's up, a short's down): the stop may be a hair tighter than its trail, never looser.
+    const next = roundToTickDirected(level, instrument.tickSize, p.side === 'long' ? 'up' : 'down');
     const tighter = p.side === 'long' ? next.gt(current) : next.lt(current);
     if (!tighter) return;
     if (broker.capabilities.amend) {

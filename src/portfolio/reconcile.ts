@@ -16,8 +16,10 @@ export const EXTERNAL_STRATEGY = '(external)';
 export type ReconcileDifferenceKind =
   /** (a) the journal holds a position the broker no longer has: closed in the journal. */
   | 'position_missing_at_broker'
-  /** (b) the broker holds a different quantity: the journal takes the broker's. */
+  /** (b) the broker holds less: the journal takes the broker's quantity and books the part gone. */
   | 'quantity_mismatch'
+  /** The broker holds more than tradewire opened: the surplus is external, never adopted into the position. */
+  | 'external_surplus'
   /** The broker holds the other side: the journal's position is closed and the broker's recorded as external. */
   | 'side_mismatch'
   /** (c) a broker position tradewire did not open: recorded as 'external', never traded. */
@@ -296,8 +298,11 @@ function correctQuantity(ctx: ExecutionContext, position: Position, held: Broker
     ctx.positions.update(position.id, { entryFees: feesLeft });
     report({ ...base, detail: `journal ${position.quantity.toFixed()}, broker ${held.quantity.toFixed()}: journal corrected; the ${gone.toFixed()} gone booked as reconcile at the ${quote ? 'last quote' : 'entry price'} ${price.toFixed()} (P&L estimated); resting protection is still sized for ${position.quantity.toFixed()}` });
   } else {
-    ctx.positions.update(position.id, { quantity: held.quantity });
-    report({ ...base, detail: `journal ${position.quantity.toFixed()}, broker ${held.quantity.toFixed()} (broker average ${held.averagePrice.toFixed()}): journal corrected; resting protection is still sized for ${position.quantity.toFixed()}` });
+    // More than tradewire opened: someone else bought (or sold short) on top of it. Adopting it would let a later exit
+    // or stop sell what tradewire never opened, at a cost it never paid: the position and its protection stay as opened.
+    const surplus = held.quantity.minus(position.quantity);
+    report({ kind: 'external_surplus', symbol: position.symbol, positionId: position.id,
+      detail: `broker ${held.quantity.toFixed()}, tradewire ${position.quantity.toFixed()}: the ${surplus.toFixed()} more were not opened by tradewire and are external, never traded; the position and its protection stay sized for ${position.quantity.toFixed()}` });
   }
 }
 

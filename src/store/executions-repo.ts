@@ -95,6 +95,12 @@ export class ExecutionsRepo {
     return result.changes === 1;
   }
 
+  /** The account's executions a live worker is running now (status running, lease not lapsed): what the kill switch waits for. */
+  listRunning(account: string, now: Date = this.now()): Execution[] {
+    return (this.db.prepare(`SELECT * FROM executions WHERE account = ? AND status = 'running' AND lease_expires_at >= ? ORDER BY id`)
+      .all(account, timeText(now)) as ExecutionRow[]).map(fromRow);
+  }
+
   /** Gives the lease up; only its owner can. */
   release(executionId: number, owner: string): boolean {
     const result = this.db.prepare(`

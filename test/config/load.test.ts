@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, loadConfigWithSources } from '../../src/config/load.ts';
-import { allowedSourceList, isLiveAccount } from '../../src/config/schema.ts';
+import { allowedSourceList, expectedSlippagePercent, isLiveAccount } from '../../src/config/schema.ts';
+import { Decimal } from '../../src/domain/money.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tw-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,7 +52,7 @@ describe('the shipped config', () => {
     expect(config.logging.level).toBe('info');
     expect(config.positions.loopIntervalMs).toBe(1000);
     expect(config.retries).toEqual({ attempts: 3, baseDelayMs: 250, maxDelayMs: 5000 });
-    expect(config.execution).toEqual({ maxExecutionDelaySeconds: 60, reversalTimeoutSeconds: 30 });
+    expect(config.execution).toEqual({ maxExecutionDelaySeconds: 60, reversalTimeoutSeconds: 30, maxQuoteAgeSeconds: 10 });
 
     const paper = config.accounts.paper;
     expect(paper?.broker).toBe('paper');
@@ -64,6 +65,9 @@ describe('the shipped config', () => {
     expect(paper.timeZone).toBe('UTC');
     expect(paper.killSwitch.maxDailyLossPercent.toString()).toBe('5');
     expect(paper.killSwitch.flatten).toBe(true);
+    // Risk sizing reckons with the paper venue's own slippage unless told otherwise.
+    expect(expectedSlippagePercent(paper).toString()).toBe('0.05');
+    expect(expectedSlippagePercent({ ...paper, sizing: { expectedSlippagePercent: new Decimal('0.2') } }).toString()).toBe('0.2');
 
     const strategy = config.strategies.default;
     expect(strategy?.subscriptions).toEqual([{ account: 'paper', quantityFromAlert: true }]);

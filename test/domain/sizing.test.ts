@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Decimal } from '../../src/domain/money.ts';
 import { defaultInstrument } from '../../src/domain/instrument.ts';
@@ -56,6 +57,57 @@ describe('sizing modes', () => {
 
   it('a mode without its value is refused', () => {
     expect(size({ mode: 'dollar_amount' })).toMatchObject({ ok: false, reason: 'missing_value' });
+  });
+});
+
+describe('risk sizing with the expected slippage', () => {
+  it('a long pays the slippage on the way in: 1000 at risk, entry 50 slipping 0.5 % to 50.25, stop 48 is 444 shares (not 500)', () => {
+    // worst-case risk per share |50.25 − 48| = 2.25; 1000 / 2.25 = 444.4… → 444; 444 × 2.25 = 999 ≤ 1000
+    expect(ok(size({ mode: 'risk_percent', value: d('1'), stopPrice: d('48'), expectedSlippagePercent: d('0.5') })).quantity).toBe('444');
+  });
+
+  it('a short slips down on the way in: 250 at risk, entry 100 slipping 1 % to 99, stop 102.5 is 71 shares', () => {
+    // |99 − 102.5| = 3.5; 250 / 3.5 = 71.4… → 71
+    expect(ok(size({ mode: 'risk_dollar_amount', value: d('250'), alertPrice: d('100'), stopPrice: d('102.5'), expectedSlippagePercent: d('1') })).quantity).toBe('71');
+  });
+
+  it('a limit entry fills at its limit or better: no slippage is added to it', () => {
+    expect(ok(size({ mode: 'risk_percent', value: d('1'), limitPrice: d('50'), stopPrice: d('48'), expectedSlippagePercent: d('0.5') })).quantity).toBe('500');
+  });
+
+  it('never rounds up, even where the division lands a hair below a whole step and rounds to it', () => {
+    // 0.8999…9 (44 nines) / 0.3 is 2.9999…97, which 40 significant digits round to 3: and 3 × 0.3 = 0.9 is over the budget.
+    const budget = d(`0.8${'9'.repeat(44)}`);
+    const result = ok(size({ mode: 'risk_dollar_amount', value: budget, alertPrice: d('10.3'), stopPrice: d('10') }));
+    expect(result.quantity).toBe('2');
+  });
+
+  it('the same for a dollar amount and the buying-power cap: what the money buys is truncated, never rounded onto a step', () => {
+    const cheap = defaultInstrument('CHEAP', { minNotional: d('0') });
+    const almost = d(`0.8${'9'.repeat(44)}`);
+    expect(ok(size({ mode: 'dollar_amount', value: almost, alertPrice: d('0.3'), instrument: cheap })).quantity).toBe('2');
+    expect(ok(size({ mode: 'fixed_quantity', value: d('10'), alertPrice: d('0.3'), buyingPower: almost, instrument: cheap })).quantity).toBe('2');
+  });
+
+  it('property: quantity × worst-case risk per unit never exceeds the budget', () => {
+    const decimal = (min: number, max: number, places: number) => fc.integer({ min: min * 10 ** places, max: max * 10 ** places }).map((n) => new Decimal(n).div(10 ** places));
+    fc.assert(fc.property(
+      decimal(1, 100000, 4), // entry price
+      fc.double({ min: 0.0001, max: 0.5, noNaN: true }).map((f) => new Decimal(f.toFixed(6))), // stop distance as a fraction of the price
+      fc.boolean(), // long or short
+      decimal(1, 1_000_000, 2), // budget
+      decimal(0, 2, 3), // expected slippage, percent
+      fc.constantFrom('1', '0.1', '0.001', '0.00001', '3'), // step
+      (price, distance, long, budget, slippage, step) => {
+        const stop = long ? price.mul(Decimal.sub(1, distance)) : price.mul(distance.plus(1));
+        const instrument = defaultInstrument('X', { stepSize: d(step), minQuantity: d(step), minNotional: d('0'), fractionable: true });
+        const result = sizePosition({ mode: 'risk_dollar_amount', value: budget, alertPrice: price, stopPrice: stop, expectedSlippagePercent: slippage, equity: d('1e12'), instrument });
+        if (!result.ok) return result.reason === 'risk:min_quantity';
+        const filled = long ? price.mul(slippage.div(100).plus(1)) : price.mul(Decimal.sub(1, slippage.div(100)));
+        const worst = filled.minus(stop).abs();
+        return result.quantity.mul(worst).lte(budget) && result.quantity.mod(d(step)).isZero();
+      },
+    ), { numRuns: 2000, seed: 12 });
   });
 });
 

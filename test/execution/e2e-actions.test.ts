@@ -429,11 +429,11 @@ describe('the action × sentiment table, end to end (one daemon, one ticker per 
       expect(h.position('SNL')).toMatchObject({ side: 'short', quantity: '10', average_entry_price: '101' });
     });
 
-    it('sell with no sentiment on a long only closes it when the strategy does not allow shorts', async () => {
+    it('sell with no sentiment on a long only closes it when the strategy does not allow shorts, and says the short was skipped', async () => {
       const first = await h.signal({ strategy: 'default', ticker: 'SND', ...LONG, price: '100', quantity: '5' });
       expect(first.status).toBe('executed');
       const s = await h.signal({ strategy: 'default', ticker: 'SND', action: 'sell', price: '101' });
-      expect(s).toMatchObject({ status: 'executed', reason: null });
+      expect(s).toMatchObject({ status: 'executed', reason: expect.stringMatching(/^reversal_skipped:shorts_disabled: /) });
       expect(h.ordersOf(s.signal_id).map(shape)).toEqual([exit('sell', '5', '101')]);
       expect(h.position('SND')).toBeUndefined();
       expect(h.closed('SND')).toEqual([expect.objectContaining({ realized_pnl: '5' })]);

@@ -1,10 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Broker } from '../../src/brokers/broker.ts';
+import { PAPER_CAPABILITIES } from '../../src/brokers/paper/paper-broker.ts';
+import type { OrderRequest } from '../../src/domain/order.ts';
 import { Decimal } from '../../src/domain/money.ts';
 import { tradingDay } from '../../src/domain/trading-day.ts';
 import { dayLoss, KillSwitch, nextTradingDay, unrealizedPnl } from '../../src/portfolio/kill-switch.ts';
 import { AccountStateRepo } from '../../src/store/account-state-repo.ts';
 import { openDatabase } from '../../src/store/db.ts';
-import { createHarness, type Harness } from '../helpers/executor-harness.ts';
+import { createHarness, overriding, type Harness } from '../helpers/executor-harness.ts';
 
 const d = (text: string) => new Decimal(text);
 
@@ -206,5 +209,111 @@ describe("the position loop's screen (watch)", () => {
     const atLimit = await ks.watch('paper', input('90', -4999.9999999));
     expect([atLimit?.lossPercent.toFixed(), atLimit?.reached, atLimit?.tripped]).toEqual(['5', true, true]);
     expect(h.ctx.accountState.isHalted('paper', tradingDay(new Date(), 'UTC'))).toBe(true);
+  });
+});
+
+/** A door a test holds shut: `reached` resolves when code arrives at it, which then waits until the test opens it. */
+function door() {
+  let arrive!: () => void;
+  let open!: () => void;
+  const reached = new Promise<void>((resolve) => { arrive = resolve; });
+  const opened = new Promise<void>((resolve) => { open = resolve; });
+  return { reached, open, pass: async () => { arrive(); await opened; } };
+}
+
+describe('the kill switch against entries already on their way', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+  const MSFT = { ticker: 'NASDAQ:MSFT', action: 'buy', sentiment: 'long', price: '50' };
+
+  /** Opens 500 AAPL at 100, marks the day's base, then sends the MSFT entry (held at `held`) without waiting for it. */
+  async function tripWhileHeld(harness: Harness, ks: KillSwitch, held: ReturnType<typeof door>) {
+    expect(await harness.executor.execute(harness.job(BUY))).toEqual({ status: 'executed' });
+    await harness.paper.updatePrice('MSFT', '50');
+    await ks.evaluate('paper', { marks: marks('100') });
+    const job = harness.job(MSFT);
+    const entry = harness.executor.execute(job);
+    await held.reached; // the MSFT job has passed its risk check
+    await harness.paper.updatePrice('AAPL', '89');
+    const tripping = ks.evaluate('paper', { marks: marks('89') });
+    // The door opens once the halt is in the journal, whatever else the kill switch is still doing.
+    const day = tradingDay(new Date(), 'UTC');
+    while (!harness.ctx.accountState.isHalted('paper', day)) await new Promise((r) => setTimeout(r, 2));
+    held.open();
+    const [outcome, evaluation] = await Promise.all([entry, tripping]);
+    return { job, outcome, evaluation };
+  }
+
+  it('a job past its risk check, held just before its entry leaves, meets the halt: nothing reaches the broker and the signal is halted', async () => {
+    const held = door();
+    const placed: OrderRequest[] = [];
+    h = await createHarness({
+      configText: CONFIG(),
+      wrap: (paper) => overriding(paper, {
+        capabilities: { ...PAPER_CAPABILITIES, marginPreview: true },
+        // The last await between the risk check and the entry: the margin preview.
+        marginImpact: async (request: OrderRequest) => {
+          if (request.symbol === 'MSFT') await held.pass();
+          return { initialMargin: d('0'), leverage: d('1'), availableMargin: d('1000000') };
+        },
+        placeOrder: async (request: OrderRequest) => { placed.push(request); return paper.placeOrder(request); },
+      } as Partial<Broker>),
+    });
+    const ks = new KillSwitch(h.ctx, { fillTimeoutMs: 2000 });
+    const { job, outcome, evaluation } = await tripWhileHeld(h, ks, held);
+
+    expect(evaluation.tripped).toBe(true);
+    expect(outcome).toMatchObject({ status: 'halted', reason: expect.stringMatching(/^halted: kill_switch: day loss/) });
+    expect(h.ctx.signals.findById(job.signalId)?.status).toBe('halted');
+    expect(placed.filter((r) => r.symbol === 'MSFT')).toEqual([]);
+    expect(h.ctx.orders.ordersForSignal(job.signalId)).toEqual([]);
+    expect(await h.paper.positions()).toEqual([]);
+  });
+
+  it('an entry whose broker call is in flight when it trips is waited for, and what it filled is flattened with the rest', async () => {
+    const held = door();
+    h = await createHarness({
+      configText: CONFIG(),
+      wrap: (paper) => overriding(paper, {
+        placeOrder: async (request: OrderRequest) => {
+          if (request.symbol === 'MSFT' && request.leg === 'entry') await held.pass();
+          return paper.placeOrder(request);
+        },
+      } as Partial<Broker>),
+    });
+    const ks = new KillSwitch(h.ctx, { fillTimeoutMs: 2000 });
+    const { evaluation } = await tripWhileHeld(h, ks, held);
+
+    expect(evaluation.tripped).toBe(true);
+    expect([...evaluation.closed].sort()).toEqual(['AAPL', 'MSFT']);
+    expect(await h.paper.positions()).toEqual([]);
+    expect(await h.paper.openOrders()).toEqual([]);
+    expect(h.ctx.positions.listOpen('paper')).toEqual([]);
+    expect(h.ctx.positions.listClosed({}).map((c) => [c.symbol, c.exitReason]).sort()).toEqual([['AAPL', 'kill_switch'], ['MSFT', 'kill_switch']]);
+  });
+});
+
+describe('the kill switch and a resting entry that filled unseen', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  it('a limit entry that filled at the broker before anyone booked it is booked and closed with the rest, not left held', async () => {
+    h = await createHarness({ configText: CONFIG() });
+    const ks = new KillSwitch(h.ctx, { fillTimeoutMs: 2000 });
+    expect(await h.executor.execute(h.job(BUY))).toEqual({ status: 'executed' }); // 500 AAPL at 100
+    await h.paper.updatePrice('MSFT', '51');
+    expect(await h.executor.execute(h.job({ ticker: 'NASDAQ:MSFT', action: 'buy', sentiment: 'long', price: '51', orderType: 'limit', limitPrice: '50' })))
+      .toEqual({ status: 'executed' });
+    await ks.evaluate('paper', { marks: new Map([['AAPL', d('100')], ['MSFT', d('51')]]) });
+    await h.paper.updatePrice('MSFT', '49.9'); // the limit fills at the venue; the journal still says it rests
+    expect((await h.paper.positions()).map((p) => p.symbol).sort()).toEqual(['AAPL', 'MSFT']);
+
+    await h.paper.updatePrice('AAPL', '89');
+    const tripped = await ks.evaluate('paper', { marks: new Map([['AAPL', d('89')], ['MSFT', d('49.9')]]) });
+    expect(tripped.tripped).toBe(true);
+    expect([...tripped.closed].sort()).toEqual(['AAPL', 'MSFT']);
+    expect(await h.paper.positions()).toEqual([]);
+    expect(h.ctx.positions.listClosed({}).map((c) => [c.symbol, c.quantity.toFixed(), c.exitReason]).sort())
+      .toEqual([['AAPL', '500', 'kill_switch'], ['MSFT', '500', 'kill_switch']]);
   });
 });

@@ -282,6 +282,42 @@ describe('position manager: protection resting at the broker (after_fill, paper)
   });
 });
 
+describe('position manager: a trail kept as a fixed stop order', () => {
+  let r: Rig | undefined;
+  afterEach(async () => { await r?.close(); r = undefined; });
+
+  /** A position protected by a plain stop order at the broker, trailing by `trailPercent` (the manager moves the order). */
+  async function trailingFixedStop(rig: Rig, side: 'long' | 'short', stopPrice: string, trailPercent: string) {
+    await rig.open({ action: side === 'long' ? 'buy' : 'sell', price: '100', stopLoss: { stopPrice }, takeProfit: { limitPrice: side === 'long' ? '150' : '50' } });
+    const position = openOf(rig);
+    if (!position) throw new Error('no position');
+    rig.ctx.positions.update(position.id, { trailPercent: new Decimal(trailPercent) });
+    const stop = rig.ctx.orders.ordersForPosition(position.id).find((o) => o.leg === 'stop');
+    expect(stop?.type).toBe('stop');
+  }
+  const restingStop = async (rig: Rig) => (await rig.paper.openOrders()).find((o) => o.type === 'stop')?.stopPrice?.toFixed();
+
+  it("a long's moved stop rounds up to the tick, never below its trail: high 100.20 less 3 % is 97.194 → 97.20, not 97.19", async () => {
+    r = await rig();
+    await trailingFixedStop(r, 'long', '97', '3');
+    await r.paper.updatePrice('AAPL', '100.2');
+    await r.manager.tick();
+    await r.manager.tick();
+    expect(openOf(r)?.stopPrice?.toFixed()).toBe('97.2');
+    expect(await restingStop(r)).toBe('97.2');
+  });
+
+  it("a short's moved stop rounds down to the tick: low 99.90 plus 3 % is 102.897 → 102.89, not 102.90", async () => {
+    r = await rig();
+    await trailingFixedStop(r, 'short', '103', '3');
+    await r.paper.updatePrice('AAPL', '99.9');
+    await r.manager.tick();
+    await r.manager.tick();
+    expect(openOf(r)?.stopPrice?.toFixed()).toBe('102.89');
+    expect(await restingStop(r)).toBe('102.89');
+  });
+});
+
 /**
  * The paper market fills whole. This wrapper keeps limit entries to itself and fills them in the parts the test
  * asks for: each part is a real paper market order (so the paper account holds what the journal books, and fees

@@ -56,22 +56,34 @@ describe('reconciliation corrects the journal to the broker, never by trading', 
     expect(await h.paper.openOrders()).toEqual([]);
   });
 
-  it('a quantity reduced at the broker is taken by the journal and the part gone is booked; a quantity grown is taken as it is', async () => {
+  it('a quantity reduced at the broker is taken by the journal and the part gone is booked', async () => {
     h = await createHarness();
     const position = await openAapl(h);
     await h.paper.placeOrder({ clientOrderId: 'manual-sell-1', symbol: 'AAPL', side: 'sell', type: 'market', quantity: d('4') });
 
-    let report = await reconcileAccount(h.ctx, 'paper', NOW);
+    const report = await reconcileAccount(h.ctx, 'paper', NOW);
     expect(kinds(report)).toEqual(['quantity_mismatch']);
     expect(report.differences[0]?.detail).toMatch(/journal 10, broker 6/);
     expect(h.ctx.positions.findById(position.id)?.quantity.toFixed()).toBe('6');
     expect(h.ctx.positions.closedForPosition(position.id).map((c) => [c.quantity.toFixed(), c.exitReason])).toEqual([['4', 'reconcile']]);
 
+  });
+
+  it('a larger quantity at the broker is reported as external and never adopted: a later exit sells only what tradewire opened', async () => {
+    h = await createHarness();
+    const position = await openAapl(h); // 10 AAPL, its stop and target sized for 10
     await h.paper.placeOrder({ clientOrderId: 'manual-buy-1', symbol: 'AAPL', side: 'buy', type: 'market', quantity: d('5') });
-    report = await reconcileAccount(h.ctx, 'paper', NOW);
-    expect(kinds(report)).toEqual(['quantity_mismatch']);
-    expect(h.ctx.positions.findById(position.id)?.quantity.toFixed()).toBe('11');
-    expect(h.ctx.positions.findById(position.id)?.status).toBe('open');
+
+    const report = await reconcileAccount(h.ctx, 'paper', NOW);
+    expect(kinds(report)).toEqual(['external_surplus']);
+    expect(report.differences[0]?.detail).toMatch(/broker 15, tradewire 10: the 5 more were not opened by tradewire/);
+    const after = h.ctx.positions.findById(position.id);
+    expect([after?.quantity.toFixed(), after?.averageEntryPrice.toFixed(), after?.status]).toEqual(['10', '100', 'open']);
+    expect((await h.paper.openOrders()).map((o) => o.quantity.toFixed())).toEqual(['10', '10']);
+
+    // The strategy's exit closes its own 10; the 5 bought by hand stay where they are.
+    expect(await h.executor.execute(h.job({ ticker: 'NASDAQ:AAPL', action: 'sell', sentiment: 'flat', price: '100' }))).toEqual({ status: 'executed' });
+    expect((await h.paper.positions()).map((p) => [p.symbol, p.side, p.quantity.toFixed()])).toEqual([['AAPL', 'long', '5']]);
   });
 
   it('the broker holding the other side: the journal\'s position is closed as reconcile, the broker\'s recorded as external, our protection cancelled', async () => {
