@@ -203,6 +203,25 @@ describe('an entry whose answer was lost after the venue carried it out is place
     expect(fake.positionAmount('BTCUSDT').toFixed()).toBe('0.01');
   });
 
+  it('a cancel carried out whose answer was lost is looked up, found cancelled, and not sent again', async () => {
+    const intent: OrderIntent = { ...entry('BTCUSDT', '0.01'), type: 'limit', limitPrice: new Decimal('50000'), timeInForce: 'gtc' };
+    expect((await rig.tracker.place(broker, intent)).status).toBe('accepted');
+    fake.failNext({ method: 'DELETE', path: orderPath, status: 503, code: -1001, msg: 'Internal error.', afterExecution: true });
+    const journal = await rig.tracker.cancel(broker, intent.clientOrderId);
+    expect(journal.status).toBe('cancelled');
+    expect(fake.calls(orderPath, 'DELETE')).toHaveLength(1);
+  });
+
+  it('an amend carried out whose answer was lost is looked up, and not sent again when the venue shows the change', async () => {
+    const intent: OrderIntent = { ...entry('BTCUSDT', '0.01'), type: 'limit', limitPrice: new Decimal('50000'), timeInForce: 'gtc' };
+    await rig.tracker.place(broker, intent);
+    fake.failNext({ method: 'PUT', path: orderPath, status: 0, kind: 'network', afterExecution: true });
+    const journal = await rig.tracker.amend(broker, intent.clientOrderId, { quantity: new Decimal('0.01'), limitPrice: new Decimal('51000') });
+    expect(journal.limitPrice?.toFixed()).toBe('51000');
+    expect(fake.calls(orderPath, 'PUT')).toHaveLength(1);
+    expect((await broker.getOrder({ clientOrderId: intent.clientOrderId, symbol: 'BTCUSDT' }))?.limitPrice?.toFixed()).toBe('51000');
+  });
+
   it('a 418 ban is waited out per its Retry-After, then the order goes once', async () => {
     fake.failNext({ method: 'POST', path: orderPath, status: 418, code: -1003, msg: 'Way too many requests; IP banned until later.', headers: { 'retry-after': '30' } });
     const intent = entry('BTCUSDT', '0.01');
