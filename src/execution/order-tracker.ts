@@ -59,8 +59,9 @@ export class OrderTracker {
     const full = this.requestFor(intent, request);
     // Set once any try may have reached the venue: from then on every retry, and the final verdict, look first.
     const doubt = { unknown: false };
+    let placed: Order;
     try {
-      const placed = await withRetries(
+      placed = await withRetries(
         () => broker.placeOrder(full),
         this.deps.retry,
         { ...this.deps.retryDeps, onRetry: (info) => this.deps.logger.warn({ event: 'order.retry', clientOrderId: intent.clientOrderId, attempt: info.attempt, delayMs: info.delayMs, err: brokerReason(info.error) }, 'retrying order placement') },
@@ -68,8 +69,6 @@ export class OrderTracker {
         // client id again once the first order has filled), so look before placing again.
         async (error) => (this.inDoubt(doubt, error) ? this.lookup(broker, intent.clientOrderId) : undefined),
       );
-      this.deps.logger.info({ event: 'order.placed', clientOrderId: intent.clientOrderId, brokerOrderId: placed.id, status: placed.status, leg: intent.leg, symbol: intent.symbol }, 'order placed');
-      return await this.sync(broker, placed);
     } catch (error) {
       if (error instanceof DuplicateClientOrderIdError || this.inDoubt(doubt, error)) {
         // A refusal that follows a try in doubt proves nothing (the first try may hold the margin the second lacked).
@@ -86,6 +85,9 @@ export class OrderTracker {
       this.deps.logger.warn({ event: 'order.rejected', clientOrderId: intent.clientOrderId, reason: order.reason }, 'order refused');
       throw new OrderFailedError(order, error);
     }
+    this.deps.logger.info({ event: 'order.placed', clientOrderId: intent.clientOrderId, brokerOrderId: placed.id, status: placed.status, leg: intent.leg, symbol: intent.symbol }, 'order placed');
+    // Placed: a failure to read its fills from here on is the journal's lag, never a refusal (the next run looks it up).
+    return this.sync(broker, placed);
   }
 
   /**

@@ -222,6 +222,17 @@ describe('an entry whose answer was lost after the venue carried it out is place
     expect((await broker.getOrder({ clientOrderId: intent.clientOrderId, symbol: 'BTCUSDT' }))?.limitPrice?.toFixed()).toBe('51000');
   });
 
+  it('an entry placed whose fills cannot be read yet is never journalled rejected; the next run finds it and books the fill', async () => {
+    fake.failNext({ method: 'GET', path: '/fapi/v1/userTrades', status: 400, code: -1000, msg: 'An unknown error occured while processing the request.' });
+    const intent = entry('BTCUSDT', '0.01');
+    await failureOf(rig.tracker.place(broker, intent));
+    expect(rig.orders.findByClientOrderId(intent.clientOrderId)?.status).not.toBe('rejected');
+    const again = await rig.tracker.place(broker, intent);
+    expect(again.status).toBe('filled');
+    expect(fake.calls(orderPath, 'POST')).toHaveLength(1);
+    expect(fake.positionAmount('BTCUSDT').toFixed()).toBe('0.01');
+  });
+
   it('a 418 ban is waited out per its Retry-After, then the order goes once', async () => {
     fake.failNext({ method: 'POST', path: orderPath, status: 418, code: -1003, msg: 'Way too many requests; IP banned until later.', headers: { 'retry-after': '30' } });
     const intent = entry('BTCUSDT', '0.01');
