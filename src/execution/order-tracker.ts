@@ -132,8 +132,26 @@ export class OrderTracker {
   }
 
   private async syncBracket(broker: Broker, legs: BracketIntents): Promise<BracketJournal> {
-    const refreshLeg = async (intent: OrderIntent | undefined) => (intent ? this.refresh(broker, intent.clientOrderId) : undefined);
-    return { entry: await this.refresh(broker, legs.entry.clientOrderId), stop: await refreshLeg(legs.stop), target: await refreshLeg(legs.target) };
+    const entry = await this.refresh(broker, legs.entry.clientOrderId);
+    return { entry, stop: await this.refreshLeg(broker, entry, legs.stop), target: await this.refreshLeg(broker, entry, legs.target) };
+  }
+
+  /**
+   * A bracket leg's state. When the bracket's answer was lost (found afterwards by its entry's id), a venue that names
+   * legs itself (Alpaca) never told us its names: the leg is then the resting order on the symbol with exactly the leg's
+   * side, type, size and price that no other journalled order claims, and it is booked under our client id.
+   */
+  private async refreshLeg(broker: Broker, entry: JournalOrder, intent: OrderIntent | undefined): Promise<JournalOrder | undefined> {
+    if (!intent) return undefined;
+    const leg = await this.refresh(broker, intent.clientOrderId);
+    if (leg.status !== 'pending_submit' || entry.brokerOrderId === undefined || ['pending_submit', 'unknown', 'rejected'].includes(entry.status)) return leg;
+    const open = await withRetries(() => broker.openOrders(intent.symbol), this.deps.retry, this.deps.retryDeps);
+    const same = (a: OrderChange['stopPrice'], b: OrderChange['stopPrice']): boolean => (a === undefined ? b === undefined : b !== undefined && a.eq(b));
+    const match = open.find((o) => o.id !== entry.brokerOrderId && (o.parentId === undefined || o.parentId === entry.brokerOrderId)
+      && o.side === intent.side && o.type === intent.type && o.quantity.eq(intent.quantity)
+      && same(o.stopPrice, intent.stopPrice) && same(o.limitPrice, intent.limitPrice)
+      && this.deps.orders.findByBrokerOrderId(intent.account, o.id) === undefined);
+    return match ? this.sync(broker, { ...match, clientOrderId: intent.clientOrderId }) : leg;
   }
 
   private requestFor(intent: OrderIntent, extra: Partial<OrderRequest> = {}): OrderRequest {
