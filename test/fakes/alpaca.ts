@@ -5,6 +5,8 @@
 // until the entry fills, then `new`, and a leg that fills cancels its sibling; cancelling one order of a
 // bracket cancels the group; PATCH replaces an order with a successor (`replaced_by`); a reused
 // client_order_id is 422; buying power and held shares are 403; unknown assets 404 (assets) or 422 (orders).
+// GET /v2/orders returns at most 500 orders, by submission time, `after`/`until` exclusive. failNext() can also take an
+// order and then answer 503 or drop the connection, as a real venue can.
 import { randomUUID } from 'node:crypto';
 import { HttpResponse, delay, http } from 'msw';
 import type { RequestHandler } from 'msw';

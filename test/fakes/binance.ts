@@ -7,6 +7,9 @@
 // closePosition trigger in one direction (-4130), one-way and hedge position modes (-4061, -1106).
 // Market orders fill at the price set with setPrice; resting limits and algo triggers fire against it.
 // It never does one-cancels-other: neither does Binance.
+// Failures (failNext/inject): refusals, a dropped connection, no answer, and the unforgiving ones: a request carried out
+// whose answer is then a 5xx, -1006/-1007 or a dropped connection (afterExecution), and rateLimit(): 429s with a
+// Retry-After that escalate to a 418 IP ban for a client that does not wait.
 import { createHmac } from 'node:crypto';
 import { delay, http, HttpResponse } from 'msw';
 import type { RequestHandler } from 'msw';
