@@ -250,6 +250,7 @@ class FetchHttpClient implements HttpClient {
     // The request may have been carried out: the caller looks the order up by its client id.
     if (status === 408 || status === 504) return new TimeoutError(message, details);
     if (status === 429 || status === 418) return new RateLimitError(message, { ...details, retryAfterMs });
+    // A 5xx says nothing about whether the request was carried out: BrokerUnavailableError has an unknown outcome.
     if (status >= 500) return new BrokerUnavailableError(message, details);
     if (status === 400 || status === 409 || status === 422) return new OrderRejectedError(message, details);
     return new BrokerError(message, details);
@@ -262,7 +263,10 @@ class FetchHttpClient implements HttpClient {
       return new TimeoutError(`${this.broker} ${method} ${path}: no answer within ${timeoutMs} ms (the outcome is unknown)`, { broker: this.broker, cause: error });
     }
     const reason = describeCause(error);
-    return new NetworkError(`${this.broker} ${method} ${path}: network failure${reason ? ` (${reason})` : ''}`, { broker: this.broker, cause: error });
+    // Only a failure that happened before a connection existed proves the venue never saw the request.
+    const sent = !NOT_SENT_CODES.has(causeCode(error) ?? '');
+    return new NetworkError(`${this.broker} ${method} ${path}: network failure${reason ? ` (${reason})` : ''}${sent ? ' (the outcome is unknown)' : ''}`,
+      { broker: this.broker, cause: error, sent });
   }
 
   private parseBody(text: string, headers: Headers): { ok: true; value: unknown } | { ok: false; value: string } {
@@ -372,10 +376,20 @@ function vendorFields(body: unknown): { code: string | number | undefined; vendo
   };
 }
 
-function describeCause(error: unknown): string | undefined {
+/** Connection errors raised before any byte of the request left: the venue cannot have acted on it. */
+const NOT_SENT_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT',
+  'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function causeCode(error: unknown): string | undefined {
   if (!(error instanceof Error)) return undefined;
   const cause = (error as { cause?: unknown }).cause;
   const code = (cause as { code?: unknown } | undefined)?.code ?? (error as { code?: unknown }).code;
-  if (typeof code === 'string') return code;
-  return error.message || undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function describeCause(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  return causeCode(error) ?? (error.message || undefined);
 }

@@ -14,6 +14,11 @@ export class BrokerError extends Error {
   readonly vendorMessage: string | undefined;
   readonly requestId: string | undefined;
   readonly retryable: boolean = false;
+  /**
+   * The request may have reached the venue and been carried out even though no good answer came back (a timeout, a
+   * connection dropped after sending, a 5xx, Binance's -1006/-1007). Never place again before looking the order up.
+   */
+  readonly outcomeUnknown: boolean = false;
   /** A short machine-readable kind, used as the recorded reason (`insufficient_funds`). */
   readonly kind: string = 'broker_error';
 
@@ -45,9 +50,23 @@ export class TransientError extends BrokerError {
   override readonly retryable: boolean = true;
   override readonly kind: string = 'transient';
 }
-export class NetworkError extends TransientError { override readonly kind: string = 'network'; }
+/**
+ * The connection failed. Unless it is known to have failed before the request went out (`sent: false`: refused,
+ * no such host), the venue may have received and carried out the request.
+ */
+export class NetworkError extends TransientError {
+  override readonly kind: string = 'network';
+  override readonly outcomeUnknown: boolean;
+  constructor(message: string, details: BrokerErrorDetails & { sent?: boolean | undefined }) {
+    super(message, details);
+    this.outcomeUnknown = details.sent !== false;
+  }
+}
 /** The outcome is unknown: the order may or may not exist. Look it up by client id before retrying. */
-export class TimeoutError extends TransientError { override readonly kind: string = 'timeout'; }
+export class TimeoutError extends TransientError {
+  override readonly kind: string = 'timeout';
+  override readonly outcomeUnknown: boolean = true;
+}
 export class RateLimitError extends TransientError {
   override readonly kind: string = 'rate_limited';
   readonly retryAfterMs: number | undefined;
@@ -56,7 +75,11 @@ export class RateLimitError extends TransientError {
     this.retryAfterMs = details.retryAfterMs;
   }
 }
-export class BrokerUnavailableError extends TransientError { override readonly kind: string = 'broker_unavailable'; }
+/** A 5xx: the venue's own failure, which says nothing about whether the request was carried out (Binance says so outright). */
+export class BrokerUnavailableError extends TransientError {
+  override readonly kind: string = 'broker_unavailable';
+  override readonly outcomeUnknown: boolean = true;
+}
 
 /**
  * A protective order was taken down to be re-placed (a stop moved at a venue that cannot amend it) and could not be
@@ -75,4 +98,13 @@ export class InvariantError extends Error {
 
 export function isRetryable(error: unknown): boolean {
   return error instanceof BrokerError && error.retryable;
+}
+
+/**
+ * True when the failed request may still have been carried out at the venue, so its outcome must be looked up (by
+ * client id) before anything is sent again. False for answers that prove the request was refused: a 4xx with a code,
+ * a 429 or 418 (the venue did not execute it), a connection refused before sending, a local rate-limit hold.
+ */
+export function mayHaveReachedVenue(error: unknown): boolean {
+  return error instanceof BrokerError && error.outcomeUnknown;
 }

@@ -1,6 +1,6 @@
 // Places orders safely and keeps the journal in step: intent first, retries inside the call, lookup by client id.
 import type { Broker } from '../brokers/broker.ts';
-import { DuplicateClientOrderIdError, TimeoutError, BrokerError } from '../domain/errors.ts';
+import { BrokerError, DuplicateClientOrderIdError, mayHaveReachedVenue } from '../domain/errors.ts';
 import type { BracketRequest, Order, OrderChange, OrderRequest, OrderStatus } from '../domain/order.ts';
 import { isTerminal } from '../domain/order.ts';
 import type { JournalOrder, OrderIntent, OrdersRepo } from '../store/orders-repo.ts';
@@ -57,29 +57,37 @@ export class OrderTracker {
       if (known) return this.sync(broker, known);
     }
     const full = this.requestFor(intent, request);
+    // Set once any try may have reached the venue: from then on every retry, and the final verdict, look first.
+    const doubt = { unknown: false };
+    let placed: Order;
     try {
-      const placed = await withRetries(
+      placed = await withRetries(
         () => broker.placeOrder(full),
         this.deps.retry,
         { ...this.deps.retryDeps, onRetry: (info) => this.deps.logger.warn({ event: 'order.retry', clientOrderId: intent.clientOrderId, attempt: info.attempt, delayMs: info.delayMs, err: brokerReason(info.error) }, 'retrying order placement') },
-        // After a timeout the first try may have reached the broker: look before placing again.
-        async (error) => (error instanceof TimeoutError ? this.lookup(broker, intent.clientOrderId) : undefined),
+        // A timeout, a dropped connection, a 5xx: the try may have been carried out (Binance even takes the same
+        // client id again once the first order has filled), so look before placing again.
+        async (error) => (this.inDoubt(doubt, error) ? this.lookup(broker, intent.clientOrderId) : undefined),
       );
-      this.deps.logger.info({ event: 'order.placed', clientOrderId: intent.clientOrderId, brokerOrderId: placed.id, status: placed.status, leg: intent.leg, symbol: intent.symbol }, 'order placed');
-      return await this.sync(broker, placed);
     } catch (error) {
-      if (error instanceof DuplicateClientOrderIdError) {
-        const known = await this.lookup(broker, intent.clientOrderId);
+      if (error instanceof DuplicateClientOrderIdError || this.inDoubt(doubt, error)) {
+        // A refusal that follows a try in doubt proves nothing (the first try may hold the margin the second lacked).
+        const known = await this.lookup(broker, intent.clientOrderId).catch(() => undefined);
         if (known) return this.sync(broker, known);
       }
-      if (error instanceof TimeoutError) {
+      if (doubt.unknown) {
+        // Still unknown after every try: journalled so, the next run or reconciliation looks it up instead of placing again.
         const order = this.deps.orders.updateFromBroker(intent.clientOrderId, { status: 'unknown', reason: brokerReason(error) });
+        this.deps.logger.warn({ event: 'order.unknown', clientOrderId: intent.clientOrderId, reason: order.reason }, 'order outcome unknown');
         throw new OrderFailedError(order, error);
       }
       const order = this.deps.orders.updateFromBroker(intent.clientOrderId, { status: 'rejected', reason: brokerReason(error) });
       this.deps.logger.warn({ event: 'order.rejected', clientOrderId: intent.clientOrderId, reason: order.reason }, 'order refused');
       throw new OrderFailedError(order, error);
     }
+    this.deps.logger.info({ event: 'order.placed', clientOrderId: intent.clientOrderId, brokerOrderId: placed.id, status: placed.status, leg: intent.leg, symbol: intent.symbol }, 'order placed');
+    // Placed: a failure to read its fills from here on is the journal's lag, never a refusal (the next run looks it up).
+    return this.sync(broker, placed);
   }
 
   /**
@@ -105,13 +113,15 @@ export class OrderTracker {
       },
       takeProfit: legs.target && { type: 'limit', limitPrice: legs.target.limitPrice, clientOrderId: legs.target.clientOrderId },
     };
+    const doubt = { unknown: false };
     try {
       await withRetries(() => broker.placeBracket(bracket), this.deps.retry, this.deps.retryDeps,
-        async (error) => (error instanceof TimeoutError ? this.lookup(broker, legs.entry.clientOrderId).then((o) => (o ? true : undefined)) : undefined));
+        async (error) => (this.inDoubt(doubt, error) ? this.lookup(broker, legs.entry.clientOrderId).then((o) => (o ? true : undefined)) : undefined));
       this.deps.logger.info({ event: 'order.placed', clientOrderId: legs.entry.clientOrderId, bracket: true, symbol: legs.entry.symbol }, 'bracket placed');
     } catch (error) {
-      if (!(error instanceof DuplicateClientOrderIdError && await this.lookup(broker, legs.entry.clientOrderId))) {
-        const status = error instanceof TimeoutError ? 'unknown' : 'rejected';
+      const lookFirst = error instanceof DuplicateClientOrderIdError || this.inDoubt(doubt, error);
+      if (!(lookFirst && await this.lookup(broker, legs.entry.clientOrderId).catch(() => undefined))) {
+        const status = doubt.unknown ? 'unknown' : 'rejected';
         for (const intent of intents) this.deps.orders.updateFromBroker(intent.clientOrderId, { status, reason: brokerReason(error) });
         const entry = this.deps.orders.findByClientOrderId(legs.entry.clientOrderId);
         if (!entry) throw error;
@@ -122,8 +132,26 @@ export class OrderTracker {
   }
 
   private async syncBracket(broker: Broker, legs: BracketIntents): Promise<BracketJournal> {
-    const refreshLeg = async (intent: OrderIntent | undefined) => (intent ? this.refresh(broker, intent.clientOrderId) : undefined);
-    return { entry: await this.refresh(broker, legs.entry.clientOrderId), stop: await refreshLeg(legs.stop), target: await refreshLeg(legs.target) };
+    const entry = await this.refresh(broker, legs.entry.clientOrderId);
+    return { entry, stop: await this.refreshLeg(broker, entry, legs.stop), target: await this.refreshLeg(broker, entry, legs.target) };
+  }
+
+  /**
+   * A bracket leg's state. When the bracket's answer was lost (found afterwards by its entry's id), a venue that names
+   * legs itself (Alpaca) never told us its names: the leg is then the resting order on the symbol with exactly the leg's
+   * side, type, size and price that no other journalled order claims, and it is booked under our client id.
+   */
+  private async refreshLeg(broker: Broker, entry: JournalOrder, intent: OrderIntent | undefined): Promise<JournalOrder | undefined> {
+    if (!intent) return undefined;
+    const leg = await this.refresh(broker, intent.clientOrderId);
+    if (leg.status !== 'pending_submit' || entry.brokerOrderId === undefined || ['pending_submit', 'unknown', 'rejected'].includes(entry.status)) return leg;
+    const open = await withRetries(() => broker.openOrders(intent.symbol), this.deps.retry, this.deps.retryDeps);
+    const same = (a: OrderChange['stopPrice'], b: OrderChange['stopPrice']): boolean => (a === undefined ? b === undefined : b !== undefined && a.eq(b));
+    const match = open.find((o) => o.id !== entry.brokerOrderId && (o.parentId === undefined || o.parentId === entry.brokerOrderId)
+      && o.side === intent.side && o.type === intent.type && o.quantity.eq(intent.quantity)
+      && same(o.stopPrice, intent.stopPrice) && same(o.limitPrice, intent.limitPrice)
+      && this.deps.orders.findByBrokerOrderId(intent.account, o.id) === undefined);
+    return match ? this.sync(broker, { ...match, clientOrderId: intent.clientOrderId }) : leg;
   }
 
   private requestFor(intent: OrderIntent, extra: Partial<OrderRequest> = {}): OrderRequest {
@@ -149,8 +177,16 @@ export class OrderTracker {
     const current = this.deps.orders.findByClientOrderId(clientOrderId);
     if (!current) throw new Error(`order ${clientOrderId} is not in the journal`);
     if (isTerminal(current.status)) return current;
+    const doubt = { unknown: false };
     try {
-      await withRetries(() => broker.cancelOrder({ clientOrderId, symbol: current.symbol }), this.deps.retry, this.deps.retryDeps);
+      // A cancel in doubt may have landed: if the order has ended meanwhile, there is nothing left to cancel.
+      const ended = await withRetries(() => broker.cancelOrder({ clientOrderId, symbol: current.symbol }).then(() => undefined), this.deps.retry, this.deps.retryDeps,
+        async (error) => {
+          if (!this.inDoubt(doubt, error)) return undefined;
+          const after = await this.refresh(broker, clientOrderId);
+          return isTerminal(after.status) ? after : undefined;
+        });
+      if (ended) return ended;
     } catch (error) {
       // The order may have filled or been cancelled meanwhile: the broker's state decides.
       const after = await this.refresh(broker, clientOrderId);
@@ -169,10 +205,23 @@ export class OrderTracker {
   async amend(broker: Broker, clientOrderId: string, change: Pick<OrderChange, 'quantity' | 'stopPrice' | 'limitPrice'>): Promise<JournalOrder> {
     const current = this.deps.orders.findByClientOrderId(clientOrderId);
     if (!current) throw new Error(`order ${clientOrderId} is not in the journal`);
-    await withRetries(() => broker.modifyOrder({ clientOrderId, symbol: current.symbol }, change), this.deps.retry, this.deps.retryDeps);
+    const doubt = { unknown: false };
+    await withRetries(() => broker.modifyOrder({ clientOrderId, symbol: current.symbol }, change).then(() => false), this.deps.retry, this.deps.retryDeps,
+      // An amend in doubt may have landed (at Alpaca it even replaced the order): if the venue shows the change, it is done.
+      async (error) => {
+        if (!this.inDoubt(doubt, error)) return undefined;
+        const known = await this.lookup(broker, clientOrderId);
+        return known && showsChange(known, change) ? true : undefined;
+      });
     this.deps.logger.info({ event: 'order.amended', clientOrderId, quantity: change.quantity?.toFixed(), stopPrice: change.stopPrice?.toFixed(),
       limitPrice: change.limitPrice?.toFixed() }, `amended ${clientOrderId}`);
     return this.deps.orders.recordAmend(clientOrderId, change);
+  }
+
+  /** Whether this failure, or an earlier one of the same call, leaves the outcome unknown; remembers it. */
+  private inDoubt(doubt: { unknown: boolean }, error: unknown): boolean {
+    if (mayHaveReachedVenue(error)) doubt.unknown = true;
+    return doubt.unknown;
   }
 
   private async lookup(broker: Broker, clientOrderId: string): Promise<Order | undefined> {
@@ -207,4 +256,10 @@ export class OrderTracker {
     }
     return updated;
   }
+}
+
+/** Whether the venue's order already carries every value of an amend. */
+function showsChange(order: Order, change: Pick<OrderChange, 'quantity' | 'stopPrice' | 'limitPrice'>): boolean {
+  const same = (want: OrderChange['quantity'], have: OrderChange['quantity']): boolean => want === undefined || (have !== undefined && have.eq(want));
+  return same(change.quantity, order.quantity) && same(change.stopPrice, order.stopPrice) && same(change.limitPrice, order.limitPrice);
 }

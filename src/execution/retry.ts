@@ -5,7 +5,12 @@ export interface RetryPolicy {
   attempts: number;       // total tries, the first included
   baseDelayMs: number;    // the first backoff ceiling, doubling each time
   maxDelayMs: number;     // the ceiling of any backoff, unless Retry-After asks for longer
+  /** The longest Retry-After a call waits out; a longer one (a Binance IP ban runs 2 minutes to 3 days) fails at once. */
+  maxRetryAfterMs?: number | undefined;
 }
+
+/** A job waits out a venue's Retry-After up to this long by default: a minute-old entry is still worth placing, an hour-old one is not. */
+export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
 
 export interface RetryDeps {
   sleep: (ms: number) => Promise<void>;
@@ -40,6 +45,8 @@ export async function withRetries<T>(
       return await call(attempt);
     } catch (error) {
       if (!isRetryable(error) || attempt >= policy.attempts) throw error;
+      // Asked to stay away for longer than a job should hang on: give up now, with the venue's reason, rather than sleep through it.
+      if (error instanceof RateLimitError && (error.retryAfterMs ?? 0) > (policy.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS)) throw error;
       const delayMs = backoffDelay(policy, attempt, error, deps.random);
       deps.onRetry?.({ attempt, delayMs, error });
       await deps.sleep(delayMs);

@@ -1,4 +1,6 @@
 // The shared broker HTTP core against msw: bodies, lossless numbers, timeouts, the error tree, Retry-After, rate limits, secrets.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { http, HttpResponse, delay } from 'msw';
 import { z } from 'zod';
@@ -6,7 +8,7 @@ import { createHttpClient, parseRetryAfter } from '../../src/brokers/http.ts';
 import type { HttpClientOptions, HttpErrorContext } from '../../src/brokers/http.ts';
 import {
   AuthenticationError, BrokerError, BrokerUnavailableError, InsufficientFundsError, NetworkError, OrderNotFoundError,
-  OrderRejectedError, PermissionDeniedError, RateLimitError, TimeoutError,
+  mayHaveReachedVenue, OrderRejectedError, PermissionDeniedError, RateLimitError, TimeoutError,
 } from '../../src/domain/errors.ts';
 import { Decimal } from '../../src/domain/money.ts';
 import { createLogger } from '../../src/ops/logger.ts';
@@ -146,6 +148,31 @@ describe('transport failures', () => {
     expect(error.broker).toBe('testbroker');
   });
 
+  it('a connection dropped after the request was sent leaves the outcome unknown; a connection refused before it proves nothing was done', async () => {
+    // Real sockets on loopback: one server reads the whole request and hangs up without answering; a closed port refuses.
+    const dropper = createServer((req) => { req.resume(); req.on('end', () => req.socket.destroy()); });
+    await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
+    const port = (dropper.address() as AddressInfo).port;
+    try {
+      const dropped = await failure(client({ baseUrl: `http://127.0.0.1:${port}` }).request({ method: 'POST', path: '/v2/orders', json: { qty: '1' }, schema: anything }));
+      expect(dropped).toBeInstanceOf(NetworkError);
+      expect(mayHaveReachedVenue(dropped)).toBe(true);
+      expect(dropped.message).toMatch(/outcome is unknown/);
+    } finally {
+      await new Promise((resolve) => dropper.close(resolve));
+    }
+    const refused = await failure(client({ baseUrl: `http://127.0.0.1:${port}` }).request({ method: 'POST', path: '/v2/orders', json: { qty: '1' }, schema: anything }));
+    expect(refused).toBeInstanceOf(NetworkError);
+    expect(refused.retryable).toBe(true);
+    expect(mayHaveReachedVenue(refused)).toBe(false);
+    expect(refused.message).toMatch(/ECONNREFUSED/);
+  });
+
+  it('msw\'s dropped connection (no cause to tell when) is taken as possibly carried out', async () => {
+    server.use(http.post(`${BASE}/v2/orders`, () => HttpResponse.error()));
+    expect(mayHaveReachedVenue(await failure(client().request({ method: 'POST', path: '/v2/orders', json: {}, schema: anything })))).toBe(true);
+  });
+
   it('an injected fetch is used instead of the global one, looked up on every call', async () => {
     const calls: string[] = [];
     let current: typeof globalThis.fetch = async (input) => { calls.push(`a ${String(input)}`); return new Response('{"n":1}'); };
@@ -177,6 +204,8 @@ describe('the error tree by HTTP status', () => {
       expect(error.code).toBe(4000 + status);
       expect(error.vendorMessage).toBe(`status ${status} said no`);
       expect(error.message).toContain(`answered ${status}`);
+      // 408 and the 5xx say nothing about whether the request was carried out; a 4xx, 429 and 418 say it was not.
+      expect(mayHaveReachedVenue(error)).toBe(status === 408 || status >= 500);
     });
   }
 

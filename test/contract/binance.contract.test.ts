@@ -16,9 +16,11 @@ brokerContract('binance-usdm', async () => {
     },
   });
   server.use(...fake.handlers);
+  // The adapter's clock, moved on past a Retry-After it holds calls for (the fake keeps real time: the limit has passed there too).
+  let lead = 0;
   const broker = new BinanceUsdmBroker({
     name: 'binance', environment: 'testnet', baseUrl: FAKE_BASE_URL, apiKey: FAKE_API_KEY, apiSecret: FAKE_API_SECRET,
-    leverage: 20, marginType: 'isolated', timeoutMs: 1_500, logger: createLogger({ level: 'silent' }),
+    leverage: 20, marginType: 'isolated', timeoutMs: 1_500, logger: createLogger({ level: 'silent' }), clock: () => new Date(Date.now() + lead),
   });
   await broker.connect();
   return {
@@ -26,6 +28,7 @@ brokerContract('binance-usdm', async () => {
     symbol: 'SOLUSDT',
     otherSymbol: 'AVAXUSDT',
     venue: { setPrice: (symbol, price) => { fake.setPrice(symbol, price); }, inject: (kind) => fake.inject(kind) },
+    advanceClock: (ms) => { lead += ms; },
     close: async () => { await broker.disconnect(); },
   };
 });

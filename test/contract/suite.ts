@@ -16,7 +16,10 @@
 //                            no fees, so the suite can assert exact fills);
 //   inject(kind)             makes the next order placement fail the way the venue signals that error
 //                            kind on its wire; returns false when the venue has no such failure (the
-//                            paper broker has no network), and that test is skipped.
+//                            paper broker has no network), and that test is skipped. The `*_after_execution`
+//                            kinds carry the order out first and then fail the answer (a 5xx, a dropped
+//                            connection, Binance's "execution status unknown"), as real venues do.
+// `advanceClock(ms)`, optional, moves the adapter's clock on (past a Retry-After it honours locally).
 // Prices are set around `basePrice` (default '100'; the suite moves between 0.9× and 1.1× of it) and
 // orders trade `quantity` (default '2'); `hugeQuantity` must exceed the account's buying power.
 //
@@ -26,7 +29,7 @@ import type { TestContext } from 'vitest';
 import type { Broker } from '../../src/brokers/broker.ts';
 import {
   AuthenticationError, BrokerError, BrokerUnavailableError, DuplicateClientOrderIdError, InsufficientFundsError, InvalidSymbolError,
-  MarketClosedError, NetworkError, NotSupportedError, OrderNotFoundError, OrderRejectedError, RateLimitError, TimeoutError,
+  MarketClosedError, mayHaveReachedVenue, NetworkError, NotSupportedError, OrderNotFoundError, OrderRejectedError, RateLimitError, TimeoutError,
 } from '../../src/domain/errors.ts';
 import type { Instrument } from '../../src/domain/instrument.ts';
 import { Decimal, roundToTick } from '../../src/domain/money.ts';
@@ -43,8 +46,16 @@ export const INJECTABLE_ERRORS = {
   unavailable: BrokerUnavailableError,
   network: NetworkError,
   timeout: TimeoutError,
+  unavailable_after_execution: BrokerUnavailableError,
+  network_after_execution: NetworkError,
+  unknown_status_after_execution: TimeoutError,
 } as const;
 export type InjectableError = keyof typeof INJECTABLE_ERRORS;
+
+/** The kinds after which the order may exist at the venue: the adapter must say the outcome is unknown. */
+const OUTCOME_UNKNOWN: ReadonlySet<InjectableError> = new Set([
+  'unavailable', 'network', 'timeout', 'unavailable_after_execution', 'network_after_execution', 'unknown_status_after_execution',
+]);
 
 export interface ContractVenue {
   /** The venue's last price for a symbol; resting orders trigger against it before this resolves. */
@@ -63,6 +74,8 @@ export interface ContractSetup {
   basePrice?: string | undefined;
   quantity?: string | undefined;
   hugeQuantity?: string | undefined;
+  /** Moves the adapter's clock on, e.g. past a Retry-After it honours by holding calls locally. */
+  advanceClock?(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -394,7 +407,20 @@ export function brokerContract(name: string, setup: () => Promise<ContractSetup>
           const error = await broker.placeOrder(order).then(() => undefined, (e: unknown) => e);
           expect(error).toBeInstanceOf(type);
           expect((error as BrokerError).broker).toBeTruthy();
-          if (kind !== 'timeout') expect((await broker.openOrders(s.symbol)).map((o) => o.clientOrderId)).not.toContain(order.clientOrderId);
+          expect(mayHaveReachedVenue(error)).toBe(OUTCOME_UNKNOWN.has(kind));
+          if (error instanceof RateLimitError) {
+            // A venue that is rate limiting says when to come back; the adapter may hold calls until then.
+            expect(error.retryAfterMs).toBeGreaterThan(0);
+            s.advanceClock?.((error.retryAfterMs ?? 0) + 1);
+          }
+          const open = (await broker.openOrders(s.symbol)).map((o) => o.clientOrderId);
+          if (kind.endsWith('_after_execution')) {
+            // Carried out before the answer failed: the order rests at the venue and is found by its client id.
+            expect(open).toContain(order.clientOrderId);
+            expect((await broker.getOrder({ clientOrderId: order.clientOrderId, symbol: s.symbol }))?.status).toBe('accepted');
+          } else if (kind !== 'timeout') {
+            expect(open).not.toContain(order.clientOrderId);
+          }
         });
       }
     });

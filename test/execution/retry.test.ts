@@ -54,3 +54,23 @@ describe('broker call retries', () => {
     expect(placements).toBe(1);
   });
 });
+
+describe('Retry-After beyond what a job waits', () => {
+  it('waits out a Retry-After up to the policy\'s longest, and fails at once, with the venue\'s error, beyond it', async () => {
+    const waits: number[] = [];
+    const deps = { sleep: async (ms: number) => { waits.push(ms); }, random: () => 0 };
+    let calls = 0;
+    const within = await withRetries(async () => {
+      if (++calls === 1) throw new RateLimitError('slow down', { broker: 'x', retryAfterMs: 30_000 });
+      return 'ok';
+    }, { ...POLICY, maxRetryAfterMs: 30_000 }, deps);
+    expect(within).toBe('ok');
+    expect(waits).toEqual([30_000]);
+
+    const ban = new RateLimitError('IP banned (418)', { broker: 'x', retryAfterMs: 120_000 });
+    calls = 0;
+    await expect(withRetries(async () => { calls++; throw ban; }, POLICY, deps)).rejects.toBe(ban);
+    expect(calls).toBe(1);
+    expect(waits).toEqual([30_000]);
+  });
+});

@@ -5,6 +5,8 @@
 // until the entry fills, then `new`, and a leg that fills cancels its sibling; cancelling one order of a
 // bracket cancels the group; PATCH replaces an order with a successor (`replaced_by`); a reused
 // client_order_id is 422; buying power and held shares are 403; unknown assets 404 (assets) or 422 (orders).
+// GET /v2/orders returns at most 500 orders, by submission time, `after`/`until` exclusive. failNext() can also take an
+// order and then answer 503 or drop the connection, as a real venue can.
 import { randomUUID } from 'node:crypto';
 import { HttpResponse, delay, http } from 'msw';
 import type { RequestHandler } from 'msw';
@@ -20,7 +22,13 @@ export interface AlpacaFakeOptions {
   now?: (() => Date) | undefined;
 }
 
-export type AlpacaFailure = 'authentication' | 'insufficient_funds' | 'invalid_symbol' | 'order_rejected' | 'market_closed' | 'rate_limited' | 'unavailable' | 'network' | 'timeout';
+/**
+ * What the next order placement meets. Most kinds refuse it (nothing is done); `unavailable` and `network` fail before
+ * the order is taken; the `*_after_execution` kinds take the order (it rests or fills as usual) and then answer 503 or
+ * drop the connection, which Alpaca can do as any venue can: the caller cannot tell the two apart.
+ */
+export type AlpacaFailure = 'authentication' | 'insufficient_funds' | 'invalid_symbol' | 'order_rejected' | 'market_closed' | 'rate_limited' | 'unavailable' | 'network' | 'timeout'
+  | 'unavailable_after_execution' | 'network_after_execution' | 'wash_trade' | 'forbidden';
 
 export interface FakeAsset {
   symbol: string;          // Alpaca's form: 'AAPL', 'BTC/USD'
@@ -207,6 +215,12 @@ export class AlpacaFake {
 
     if (route === 'POST /v2/orders') {
       const failure = this.failures.shift();
+      if (failure === 'unavailable_after_execution' || failure === 'network_after_execution') {
+        const taken = this.placeOrder(body, headers);
+        // A refusal is still the answer; an order taken is lost behind the failure.
+        if (!taken.ok) return taken;
+        return failure === 'network_after_execution' ? HttpResponse.error() : this.failure('unavailable');
+      }
       if (failure) return this.failure(failure);
       return this.placeOrder(body, headers);
     }
@@ -255,6 +269,10 @@ export class AlpacaFake {
       case 'rate_limited': return HttpResponse.json({ code: 42910000, message: 'rate limit exceeded' }, { status: 429, headers: { 'x-ratelimit-limit': '200', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.ceil(this.now().getTime() / 1000) + 3) } });
       case 'unavailable': return HttpResponse.json({ code: 50010000, message: 'internal server error occurred' }, { status: 503 });
       case 'network': return HttpResponse.error();
+      // The account's permissions, not the order: the only 403 that is about the key.
+      case 'forbidden': return HttpResponse.json({ code: 40310000, message: 'forbidden' }, { status: 403 });
+      case 'wash_trade': return HttpResponse.json({ code: 40310000, message: 'potential wash trade detected. use complex orders', reject_reason: 'opposite side market/stop order exists' }, { status: 403 });
+      case 'unavailable_after_execution': case 'network_after_execution': throw new Error(`${kind} is answered after the order is taken`);
       case 'timeout': await delay(3_000); return HttpResponse.json({ code: 50010000, message: 'too late' }, { status: 504 });
       case 'market_closed': throw new Error('market_closed is the clock, not a failure');
     }
@@ -510,15 +528,47 @@ export class AlpacaFake {
     return this.assets.get(text) ?? [...this.assets.values()].find((a) => a.symbol.replace('/', '') === text);
   }
 
+  /**
+   * Rests `count` open buy limits on a symbol at once (an account with many open orders), submitted `spacingMs` apart
+   * and ending now; a `burst` of them shares one submission time, as orders sent together can. Returns their client ids, oldest first.
+   */
+  restOpenOrders(symbol: string, count: number, options: { spacingMs?: number; burst?: { from: number; count: number } } = {}): string[] {
+    const asset = this.asset(symbol);
+    if (!asset) throw new Error(`alpaca fake: no asset ${symbol}`);
+    const spacing = options.spacingMs ?? 1_000;
+    const end = this.now().getTime();
+    const ids: string[] = [];
+    const burst = options.burst ?? { from: 0, count: 0 };
+    let at = end - count * spacing;
+    for (let i = 0; i < count; i++) {
+      if (!(i > burst.from && i < burst.from + burst.count)) at += spacing;
+      const created = new Date(at);
+      const o: FakeOrder = {
+        id: randomUUID(), client_order_id: `rest-${randomUUID()}`, symbol: asset.symbol, asset_class: asset.class, qty: d(1), filled_qty: ZERO, filled_avg_price: null,
+        order_class: '', type: 'limit', side: 'buy', time_in_force: asset.class === 'crypto' ? 'gtc' : 'day', limit_price: d('0.01'), stop_price: null, trail_price: null,
+        trail_percent: null, hwm: null, extended_hours: false, status: 'new', triggered: false, created_at: created, updated_at: created, filled_at: null,
+        canceled_at: null, replaced_by: null, replaces: null, parent: null, legs: [],
+      };
+      this.orders.set(o.id, o);
+      ids.push(o.client_order_id);
+    }
+    return ids;
+  }
+
+  /** GET /v2/orders as Alpaca answers it: by submission time (desc unless asked), `after`/`until` exclusive, at most 500 (50 unless asked). */
   private listOrders(query: Record<string, string>): unknown[] {
     const status = query.status ?? 'open';
     const nested = query.nested === 'true';
     const wanted = query.symbols?.split(',').map((s) => this.asset(s)?.symbol);
-    let list = [...this.orders.values()].filter((o) => (status === 'all' || (status === 'open') === LIVE.has(o.status)) && (!wanted || wanted.includes(o.symbol)));
+    const after = query.after ? new Date(query.after).getTime() : -Infinity;
+    const until = query.until ? new Date(query.until).getTime() : Infinity;
+    let list = [...this.orders.values()].filter((o) => (status === 'all' || (status === 'open') === LIVE.has(o.status)) && (!wanted || wanted.includes(o.symbol))
+      && o.created_at.getTime() > after && o.created_at.getTime() < until);
     if (nested) list = list.filter((o) => o.parent === null);
     list.sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
     if (query.direction !== 'asc') list.reverse();
-    return list.slice(0, Number(query.limit ?? 50)).map((o) => this.orderJson(o, nested));
+    // A larger limit is not an error at Alpaca: the page is silently cut at 500, which is what hides the rest.
+    return list.slice(0, Math.min(500, Number(query.limit ?? 50))).map((o) => this.orderJson(o, nested));
   }
 
   private orderJson(o: FakeOrder, nested: boolean): Record<string, unknown> {

@@ -7,6 +7,9 @@
 // closePosition trigger in one direction (-4130), one-way and hedge position modes (-4061, -1106).
 // Market orders fill at the price set with setPrice; resting limits and algo triggers fire against it.
 // It never does one-cancels-other: neither does Binance.
+// Failures (failNext/inject): refusals, a dropped connection, no answer, and the unforgiving ones: a request carried out
+// whose answer is then a 5xx, -1006/-1007 or a dropped connection (afterExecution), and rateLimit(): 429s with a
+// Retry-After that escalate to a 418 IP ban for a client that does not wait.
 import { createHmac, randomBytes } from 'node:crypto';
 import { delay, http, HttpResponse } from 'msw';
 import type { RequestHandler } from 'msw';
@@ -59,7 +62,26 @@ interface Failure {
   headers?: Record<string, string>;
   /** network: the connection fails; timeout: no answer, nothing done; lost: done at the venue, the answer never arrives. */
   kind?: 'network' | 'timeout' | 'lost';
+  /**
+   * The venue carries the request out first and only then answers with this failure (a 5xx, -1006/-1007, or with
+   * kind 'network' a dropped connection), as Binance warns: a 5xx's "execution status is UNKNOWN and could have been a success".
+   */
+  afterExecution?: boolean;
   times: number;
+}
+
+/** Binance's escalation for a client that ignores 429s; see rateLimit(). */
+interface RateLimitRule {
+  method?: string | undefined;
+  path?: string | RegExp | undefined;
+  retryAfterSeconds: number;
+  banAfter: number;
+  banSeconds: number;
+  /** The next matching request starts the limit. */
+  armed: boolean;
+  limitedUntil: number;
+  early: number;
+  bannedUntil: number;
 }
 
 interface FakeOrder {
@@ -171,6 +193,7 @@ export class BinanceFake {
   private readonly positions = new Map<string, FakePosition>();
   private readonly trades: FakeTrade[] = [];
   private readonly failures: Failure[] = [];
+  private rateRule: RateLimitRule | undefined;
   private readonly now: () => number;
   private nextOrderId = 8_100_000_001;
   private nextAlgoId = 2_146_760;
@@ -220,11 +243,29 @@ export class BinanceFake {
     this.failures.push({ times: 1, ...failure });
   }
 
+  /**
+   * Rate limiting as Binance enforces it: the next matching request is answered 429 (-1003) with Retry-After; every
+   * request before that time has passed is answered 429 again, and the `banAfter`-th such request earns a 418 IP ban
+   * with Retry-After `banSeconds`. A request during a ban is answered 418 and doubles what is left of it, as Binance
+   * lengthens bans (2 minutes up to 3 days). Both clocks are the exchange's (serverTime()).
+   */
+  rateLimit(options: { retryAfterSeconds?: number; banAfter?: number; banSeconds?: number; method?: string; path?: string | RegExp } = {}): void {
+    this.rateRule = {
+      method: options.method, path: options.path, retryAfterSeconds: options.retryAfterSeconds ?? 5, banAfter: options.banAfter ?? 2,
+      banSeconds: options.banSeconds ?? 120, armed: true, limitedUntil: 0, early: 0, bannedUntil: 0,
+    };
+  }
+
+  /** Whether the IP is banned now (a test asserts the client never earned a ban). */
+  get banned(): boolean {
+    return this.rateRule !== undefined && this.serverTime() < this.rateRule.bannedUntil;
+  }
+
   /** The contract suite's error kinds, on the next order placement, as Binance signals each on its wire. */
   inject(kind: InjectableError): boolean {
     const path = /^\/fapi\/v1\/(order|algoOrder)$/;
-    const on = (status: number, code: number, msg: string, headers?: Record<string, string>): boolean => {
-      this.failNext({ method: 'POST', path, status, code, msg, headers });
+    const on = (status: number, code: number, msg: string, headers?: Record<string, string>, afterExecution?: boolean): boolean => {
+      this.failNext({ method: 'POST', path, status, code, msg, headers, afterExecution });
       return true;
     };
     switch (kind) {
@@ -233,10 +274,13 @@ export class BinanceFake {
       case 'invalid_symbol': return on(400, -1121, 'Invalid symbol.');
       case 'order_rejected': return on(400, -2010, 'NEW_ORDER_REJECTED');
       case 'market_closed': return on(400, -4140, 'Invalid symbol status for opening position.');
-      case 'rate_limited': return on(429, -1003, 'Too many requests; current limit of IP is 2400 requests per minute.', { 'retry-after': '0' });
+      case 'rate_limited': return on(429, -1003, 'Too many requests; current limit of IP is 2400 requests per minute.', { 'retry-after': '2' });
       case 'unavailable': return on(503, -1001, 'Internal error; unable to process your request. Please try again.');
       case 'network': this.failNext({ method: 'POST', path, status: 0, kind: 'network' }); return true;
       case 'timeout': this.failNext({ method: 'POST', path, status: 0, kind: 'timeout' }); return true;
+      case 'unavailable_after_execution': return on(503, -1001, 'Internal error; unable to process your request. Please try again.', undefined, true);
+      case 'network_after_execution': this.failNext({ method: 'POST', path, status: 0, kind: 'network', afterExecution: true }); return true;
+      case 'unknown_status_after_execution': return on(408, -1007, 'Timeout waiting for response from backend server. Send status unknown; execution status unknown.', undefined, true);
     }
   }
 
@@ -317,15 +361,21 @@ export class BinanceFake {
         for (const [k, v] of new URLSearchParams(body)) params.append(k, v);
         const record: RecordedRequest = { method: request.method, path: url.pathname, params: Object.fromEntries(params), authenticated: false };
         this.requests.push(record);
+        const limited = this.rateLimited(request.method, url.pathname);
+        if (limited) return this.errorResponse(limited);
         const failure = this.takeFailure(request.method, url.pathname);
-        if (failure?.kind === 'network') return HttpResponse.error();
-        if (failure?.kind === 'timeout') { await delay('infinite'); }
-        if (failure && failure.kind !== 'lost') return this.errorResponse(new Refusal(failure.status, failure.code ?? -1000, failure.msg ?? 'An unknown error occured while processing the request.', failure.headers));
+        const failureAnswer = (f: Failure): Response => (f.kind === 'network' ? HttpResponse.error()
+          : this.errorResponse(new Refusal(f.status, f.code ?? -1000, f.msg ?? 'An unknown error occured while processing the request.', f.headers)));
+        const before = failure?.afterExecution === true ? undefined : failure;
+        if (before?.kind === 'timeout') { await delay('infinite'); }
+        if (before && before.kind !== 'lost') return failureAnswer(before);
         try {
           if (signed) this.authenticate(request.headers, url.search.slice(1), body, params);
           record.authenticated = true;
           const result = answer(params);
           if (failure?.kind === 'lost') await delay('infinite');
+          // Carried out; the answer is lost to a 5xx or a dropped connection all the same.
+          if (failure?.afterExecution === true) return failureAnswer(failure);
           return HttpResponse.json(result as Record<string, unknown>, { headers: { 'x-mbx-used-weight-1m': String(this.usedWeight ?? this.requests.length) } });
         } catch (error) {
           if (error instanceof Refusal) return this.errorResponse(error);
@@ -416,6 +466,35 @@ export class BinanceFake {
         return {};
       }),
     ];
+  }
+
+  /** The answer of an active rate limit or ban for this request, if any (see rateLimit()). */
+  private rateLimited(method: string, path: string): Refusal | undefined {
+    const rule = this.rateRule;
+    if (!rule || (rule.method !== undefined && rule.method !== method)) return undefined;
+    if (rule.path !== undefined && !(typeof rule.path === 'string' ? rule.path === path : rule.path.test(path))) return undefined;
+    const now = this.serverTime();
+    const seconds = (ms: number): string => String(Math.ceil(ms / 1000));
+    if (now < rule.bannedUntil) {
+      rule.bannedUntil += rule.bannedUntil - now;
+      return new Refusal(418, -1003, `Way too many requests; IP banned until ${rule.bannedUntil}. Please use the websocket for live updates to avoid bans.`,
+        { 'retry-after': seconds(rule.bannedUntil - now) });
+    }
+    if (now < rule.limitedUntil) {
+      rule.early += 1;
+      if (rule.early >= rule.banAfter) {
+        rule.bannedUntil = now + rule.banSeconds * 1000;
+        return new Refusal(418, -1003, `Way too many requests; IP banned until ${rule.bannedUntil}. Please use the websocket for live updates to avoid bans.`,
+          { 'retry-after': String(rule.banSeconds) });
+      }
+      return new Refusal(429, -1003, 'Too many requests; current limit of IP is 2400 requests per minute.', { 'retry-after': seconds(rule.limitedUntil - now) });
+    }
+    if (rule.armed) {
+      rule.armed = false;
+      rule.limitedUntil = now + rule.retryAfterSeconds * 1000;
+      return new Refusal(429, -1003, 'Too many requests; current limit of IP is 2400 requests per minute.', { 'retry-after': String(rule.retryAfterSeconds) });
+    }
+    return undefined;
   }
 
   private takeFailure(method: string, path: string): Failure | undefined {

@@ -56,6 +56,8 @@ export interface AlpacaBrokerOptions {
 }
 
 const BROKER = 'alpaca';
+/** GET /v2/orders answers at most 500 orders a call. */
+const OPEN_ORDERS_PAGE = 500;
 const ORDER_TYPES: readonly OrderType[] = ['market', 'limit', 'stop', 'stop_limit', 'trailing_stop'];
 const CRYPTO_TYPES: ReadonlySet<OrderType> = new Set(['market', 'limit', 'stop_limit']);
 const CRYPTO_TIFS: ReadonlySet<TimeInForce> = new Set(['gtc', 'ioc']);
@@ -318,11 +320,30 @@ export class AlpacaBroker implements Broker {
   async openOrders(symbol?: string): Promise<Order[]> {
     // Flat, not nested: a filled entry is no longer open, but its bracket legs are, and must be listed.
     // Filtered here rather than by `symbols=`, where Alpaca's crypto spelling differs from its order form.
-    const wires = await this.get('/v2/orders', ordersSchema, { status: 'open', limit: 500, direction: 'asc' });
+    const wires = await this.allOpenOrders();
     const wanted = symbol === undefined ? undefined : toTradewireSymbol(symbol);
     return wires.flatMap(flatten)
       .map(({ wire, parentId }) => toOrder(wire, this.names.clientIdFor(wire.id, wire.client_order_id), parentId))
       .filter((order) => LIVE_STATUSES.has(order.status) && (wanted === undefined || order.symbol === wanted));
+  }
+
+  /**
+   * Every open order, oldest first, in pages of Alpaca's most (500). Each next page asks for orders submitted after the
+   * last one read (its submission time, which `after` filters on), less a millisecond: `after` is exclusive and orders sent together share a submission time, so the
+   * overlap is read twice and kept once rather than skipped.
+   */
+  private async allOpenOrders(): Promise<z.output<typeof ordersSchema>> {
+    const seen = new Map<string, z.output<typeof ordersSchema>[number]>();
+    for (let after: Date | undefined; ;) {
+      const page = await this.get('/v2/orders', ordersSchema, { status: 'open', limit: OPEN_ORDERS_PAGE, direction: 'asc', after: after?.toISOString() });
+      let fresh = 0;
+      for (const wire of page) if (!seen.has(wire.id)) { seen.set(wire.id, wire); fresh++; }
+      const last = page.at(-1);
+      // A short page is the last; a full page of nothing new means one instant holds more than a page: stop rather than loop.
+      if (page.length < OPEN_ORDERS_PAGE || fresh === 0 || !last) break;
+      after = new Date((last.submitted_at ?? last.created_at).getTime() - 1);
+    }
+    return [...seen.values()];
   }
 
   async fills(since?: Date): Promise<Fill[]> {

@@ -19,8 +19,11 @@ export function alpacaErrorMapper(now: () => Date): ErrorMapper {
     if (status === 401) return new AuthenticationError(say('the API key was refused'), details);
     if (status === 403) {
       if (text.includes('buying power')) return new InsufficientFundsError(say('insufficient buying power'), details);
-      // Shares held by other orders (a bracket's legs hold them), wash-trade and day-trading rules: the order, not the account.
-      if (text.includes('insufficient qty') || text.includes('wash trade') || text.includes('pattern day')) return new OrderRejectedError(say('order refused'), details);
+      // Alpaca's own "forbidden" (the key may not do this) is the only 403 about the account rather than the order.
+      if (isPermissionRefusal(text)) return new PermissionDeniedError(say('forbidden'), details);
+      // Everything else Alpaca answers 403 to an order is a rule the order broke, in Alpaca's words: shares held by other
+      // orders (a bracket's legs hold them), "cannot be sold short", wash-trade and day-trading protections.
+      if (ORDER_PATH.test(context.path)) return new OrderRejectedError(say('order refused'), details);
       return new PermissionDeniedError(say('forbidden'), details);
     }
     if (status === 404) {
@@ -41,4 +44,13 @@ export function alpacaErrorMapper(now: () => Date): ErrorMapper {
     }
     return undefined;
   };
+}
+
+/** Order placement and replacement: where a 403 is the order's refusal. */
+const ORDER_PATH = /^\/v2\/(orders|positions)(\/|$|\?)/;
+
+/** Alpaca's authorization refusals ("forbidden", "request is not authorized"), or a 403 with no words at all. */
+function isPermissionRefusal(text: string): boolean {
+  const words = text.trim().replace(/[.!]+$/, '');
+  return words === '' || words === 'forbidden' || words.includes('not authorized') || words.includes('unauthorized');
 }

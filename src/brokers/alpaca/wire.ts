@@ -57,6 +57,8 @@ interface WireOrderShape {
   symbol: string;
   asset_class?: string | undefined;
   created_at: Date;
+  /** What `after`/`until` of GET /v2/orders filter on. */
+  submitted_at?: Date | null | undefined;
   updated_at?: Date | null | undefined;
   qty?: Decimal | undefined;
   filled_qty: Decimal;
@@ -80,6 +82,7 @@ export const orderSchema: z.ZodType<WireOrder> = z.lazy(() => z.object({
   symbol: z.string(),
   asset_class: z.string().optional(),
   created_at: time,
+  submitted_at: time.nullish(),
   updated_at: time.nullish(),
   qty: optionalDecimal,
   filled_qty: wireDecimal,

@@ -14,6 +14,8 @@ export class ClockSkewError extends TransientError {
 export const CODES = {
   unknown: -1000,
   disconnected: -1001,
+  /** "An unexpected response was received from the message bus. Execution status unknown." */
+  unexpectedResponse: -1006,
   /** The backend did not answer in time: the order's outcome is unknown. */
   backendTimeout: -1007,
   tooManyRequests: -1003,
@@ -124,7 +126,9 @@ export function binanceErrorMapper(gate: RateGate): ErrorMapper {
     if (code === CODES.symbolNotOpen) return new MarketClosedError(message, details);
     if (NOT_FOUND.has(code)) return new OrderNotFoundError(message, details);
     if (code === CODES.duplicateClientId) return new DuplicateClientOrderIdError(message, details);
-    if (code === CODES.backendTimeout) return new TimeoutError(message, details);
+    // Binance says both outright: "execution status unknown". Whatever the HTTP status, look before sending again.
+    if (code === CODES.backendTimeout || code === CODES.unexpectedResponse) return new TimeoutError(message, details);
+    // "It is important to NOT treat this as a failure operation; the execution status is UNKNOWN": an unknown outcome.
     if (status >= 500) return new BrokerUnavailableError(message, details);
     if (status === 401 || status === 403) return new AuthenticationError(message, details);
     if (status === 400 && Number.isFinite(code)) return new OrderRejectedError(message, details);

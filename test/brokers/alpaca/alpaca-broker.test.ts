@@ -7,7 +7,7 @@ import { createBroker } from '../../../src/brokers/registry.ts';
 import { parseConfigText } from '../../../src/config/load.ts';
 import {
   AuthenticationError, DuplicateClientOrderIdError, InsufficientFundsError, InvalidOrderError, InvalidSymbolError, MarketClosedError,
-  NotSupportedError, OrderRejectedError, RateLimitError,
+  NotSupportedError, OrderRejectedError, PermissionDeniedError, RateLimitError,
 } from '../../../src/domain/errors.ts';
 import { Decimal } from '../../../src/domain/money.ts';
 import type { OrderRequest } from '../../../src/domain/order.ts';
@@ -273,6 +273,25 @@ describe('errors on Alpaca\'s wire', () => {
     expect((error as OrderRejectedError).vendorMessage).toMatch(/insufficient qty available/);
   });
 
+  it('403 "cannot be sold short" is a rejected order with Alpaca\'s text, not a refused key', async () => {
+    const error = await alpaca().placeOrder(order({ symbol: 'GME', side: 'sell' })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OrderRejectedError);
+    expect(error).not.toBeInstanceOf(AuthenticationError);
+    expect((error as OrderRejectedError).vendorMessage).toMatch(/cannot be sold short/);
+    expect((error as OrderRejectedError).message).toMatch(/cannot be sold short/);
+  });
+
+  it('403 wash trade is a rejected order; only Alpaca\'s own "forbidden" stays a permission error', async () => {
+    paperFake.failNext('wash_trade');
+    const wash = await alpaca().placeOrder(order({ symbol: 'AAPL' })).catch((e: unknown) => e);
+    expect(wash).toBeInstanceOf(OrderRejectedError);
+    expect((wash as OrderRejectedError).vendorMessage).toMatch(/potential wash trade/);
+    paperFake.failNext('forbidden');
+    const forbidden = await alpaca().placeOrder(order({ symbol: 'AAPL' })).catch((e: unknown) => e);
+    expect(forbidden).toBeInstanceOf(PermissionDeniedError);
+    expect(forbidden).toBeInstanceOf(AuthenticationError);
+  });
+
   it('an unknown or inactive asset is InvalidSymbol, from the asset lookup', async () => {
     const broker = alpaca();
     await expect(broker.instrument('ZZZZNOTREAL')).rejects.toBeInstanceOf(InvalidSymbolError);
@@ -361,6 +380,27 @@ strategies:
     } finally {
       dir.cleanup();
     }
+  });
+});
+
+describe('open orders', () => {
+  it('reads every open order of an account with more than Alpaca\'s 500 a page, once each, even where a page ends inside a burst', async () => {
+    const resting = paperFake.restOpenOrders('AAPL', 1_234, { spacingMs: 1_000, burst: { from: 497, count: 8 } });
+    paperFake.calls = [];
+    const open = await alpaca().openOrders('AAPL');
+    const ids = open.map((o) => o.clientOrderId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual([...resting].sort());
+    const listed = named(paperFake.calls, 'GET', '/v2/orders');
+    expect(listed.length).toBeGreaterThan(2);
+    expect(listed.every((c) => Number(c.query.limit) <= 500)).toBe(true);
+  });
+
+  it('a short account is read in one call', async () => {
+    paperFake.restOpenOrders('AAPL', 3);
+    paperFake.calls = [];
+    expect(await alpaca().openOrders()).toHaveLength(3);
+    expect(named(paperFake.calls, 'GET', '/v2/orders')).toHaveLength(1);
   });
 });
 

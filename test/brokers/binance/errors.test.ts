@@ -6,7 +6,7 @@ import { BinanceClient } from '../../../src/brokers/binance/client.ts';
 import type { HttpErrorContext } from '../../../src/brokers/http.ts';
 import {
   AuthenticationError, BrokerError, BrokerUnavailableError, DuplicateClientOrderIdError, InsufficientFundsError, InvalidSymbolError, MarketClosedError,
-  OrderNotFoundError, OrderRejectedError, RateLimitError, TimeoutError,
+  mayHaveReachedVenue, OrderNotFoundError, OrderRejectedError, RateLimitError, TimeoutError,
 } from '../../../src/domain/errors.ts';
 import { accountSchema, leverageBracketSchema } from '../../../src/brokers/binance/wire.ts';
 import { createLogger } from '../../../src/ops/logger.ts';
@@ -62,6 +62,19 @@ describe('binanceErrorMapper', () => {
     expect([-1021, -1007].map((c) => map(400, c)?.retryable)).toEqual([true, true]);
     expect(map(503, -1001)?.retryable).toBe(true);
     expect([-2019, -1121, -2021].map((c) => map(400, c)?.retryable)).toEqual([false, false, false]);
+  });
+
+  it('outcome unknown, so looked up before any retry: -1006 and -1007 whatever their status, and every 5xx; not a refusal, 429 or 418', () => {
+    for (const status of [400, 408, 500, 503]) {
+      for (const code of [-1006, -1007]) {
+        expect(map(status, code)).toBeInstanceOf(TimeoutError);
+        expect(mayHaveReachedVenue(map(status, code))).toBe(true);
+      }
+    }
+    expect(mayHaveReachedVenue(map(503, -1001))).toBe(true);
+    expect(mayHaveReachedVenue(map(502, undefined))).toBe(true);
+    expect([[400, -2019], [400, -4116], [400, -2010], [429, -1003], [418, -1003], [400, -1015]].map(([status, code]) => mayHaveReachedVenue(map(status ?? 0, code))))
+      .toEqual([false, false, false, false, false, false]);
   });
 
   it('a 429 holds the gate for its Retry-After, a 418 for the ban, two minutes when unsaid', () => {
