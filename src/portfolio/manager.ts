@@ -685,36 +685,57 @@ export class PositionManager {
    */
   private async bookProtectiveFills(broker: Broker, book: Book, position: Position): Promise<boolean> {
     const { ctx } = this;
-    const fresh = ctx.positions.findById(position.id);
-    if (!fresh || fresh.status !== 'open') return fresh?.status === 'closed';
-    if (!this.unbookedProtectiveFills(fresh)) return false;
-    const replaceLegs = fresh.protection !== 'native' && fresh.protection !== 'emulated';
-    // A cancel that fails still leaves what is known booked first; the rest is then closed as unprotected.
-    let cancelFailed: { error: unknown } | undefined;
-    if (replaceLegs) {
-      try {
-        await cancelProtection(ctx, broker, fresh);
-      } catch (error) {
-        cancelFailed = { error };
+    const current = ctx.positions.findById(position.id);
+    if (!current || current.status !== 'open') return current?.status === 'closed';
+    if (!this.unbookedProtectiveFills(current)) return false;
+    // Claimed as any closer claims it: an exit signal or a manual close arriving meanwhile waits for the books and the
+    // new legs instead of booking the same fills and sending its own exit; one already holding it books them itself.
+    const now = ctx.now();
+    if (!ctx.positions.claimForClose(current.id, ctx.owner, new Date(now.getTime() + Math.max(30_000, this.fillTimeoutMs * 2)), now)) return false;
+    let held = true;
+    const release = () => {
+      if (held) ctx.positions.releaseClaim(current.id, ctx.owner);
+      held = false;
+    };
+    try {
+      const fresh = ctx.positions.findById(current.id) ?? current;
+      const replaceLegs = fresh.protection !== 'native' && fresh.protection !== 'emulated';
+      // A cancel that fails still leaves what is known booked first; the rest is then closed as unprotected.
+      let cancelFailed: { error: unknown } | undefined;
+      if (replaceLegs) {
+        try {
+          await cancelProtection(ctx, broker, fresh);
+        } catch (error) {
+          cancelFailed = { error };
+        }
       }
+      const unbooked = this.unbookedProtectiveFills(fresh);
+      if (!unbooked) return false;
+      const { net, fills, last } = unbooked;
+      const record = closeRecordOf(ctx, fresh, fills, reasonOfLeg(last));
+      if (net.lte(0)) {
+        const closed = ctx.positions.close(fresh.id, record);
+        held = false;
+        for (const order of protectiveOrders(ctx, fresh.id)) await ctx.tracker.cancel(broker, order.clientOrderId);
+        ctx.logger.info({ event: 'position.closed', positionId: fresh.id, reason: record.exitReason, realizedPnl: closed.realizedPnl.toFixed() }, 'closed by its protective orders, filled in parts');
+        return true;
+      }
+      const { reduced } = reducePosition(ctx, fresh, record, net, ctx.owner);
+      ctx.logger.info({ event: 'position.reduced', positionId: fresh.id, reason: record.exitReason, quantity: record.quantity.toFixed(), remaining: net.toFixed() },
+        `${fresh.symbol}: its ${last.leg} filled ${record.quantity.toFixed()} in part; ${net.toFixed()} left`);
+      // The rest is protected before the claim is given back; closing it as unprotected needs the claim free.
+      if (cancelFailed) {
+        release();
+        await this.unprotected(broker, book, reduced, cancelFailed.error);
+      } else if (replaceLegs) {
+        await this.placeResizedProtection(broker, book, await this.instrument(broker, fresh.account, fresh.symbol), reduced, release);
+      } else {
+        await this.resizeProtection(broker, book, await this.instrument(broker, fresh.account, fresh.symbol), reduced, release);
+      }
+      return false;
+    } finally {
+      release();
     }
-    const unbooked = this.unbookedProtectiveFills(fresh);
-    if (!unbooked) return false;
-    const { net, fills, last } = unbooked;
-    const record = closeRecordOf(ctx, fresh, fills, reasonOfLeg(last));
-    if (net.lte(0)) {
-      const closed = ctx.positions.close(fresh.id, record);
-      for (const order of protectiveOrders(ctx, fresh.id)) await ctx.tracker.cancel(broker, order.clientOrderId);
-      ctx.logger.info({ event: 'position.closed', positionId: fresh.id, reason: record.exitReason, realizedPnl: closed.realizedPnl.toFixed() }, 'closed by its protective orders, filled in parts');
-      return true;
-    }
-    const { reduced } = reducePosition(ctx, fresh, record, net);
-    ctx.logger.info({ event: 'position.reduced', positionId: fresh.id, reason: record.exitReason, quantity: record.quantity.toFixed(), remaining: net.toFixed() },
-      `${fresh.symbol}: its ${last.leg} filled ${record.quantity.toFixed()} in part; ${net.toFixed()} left`);
-    if (cancelFailed) await this.unprotected(broker, book, reduced, cancelFailed.error);
-    else if (replaceLegs) await this.placeResizedProtection(broker, book, await this.instrument(broker, fresh.account, fresh.symbol), reduced);
-    else await this.resizeProtection(broker, book, await this.instrument(broker, fresh.account, fresh.symbol), reduced);
-    return false;
   }
 
   /**
@@ -876,7 +897,8 @@ export class PositionManager {
     this.remember(book, ctx.positions.findById(position.id) ?? position);
   }
 
-  private async resizeProtection(broker: Broker, book: Book, instrument: Instrument, position: Position): Promise<void> {
+  /** `beforeUnprotected` gives back a claim the caller holds: closing the position as unprotected claims it anew. */
+  private async resizeProtection(broker: Broker, book: Book, instrument: Instrument, position: Position, beforeUnprotected?: () => void): Promise<void> {
     const { ctx } = this;
     // A bracket held at the broker (Alpaca) resizes itself: a partial take-profit fill shrinks its stop there.
     // Cancelling and placing two separate exits instead would be refused (one resting sell per position).
@@ -891,14 +913,15 @@ export class PositionManager {
     try {
       await cancelProtection(ctx, broker, position);
     } catch (error) {
+      beforeUnprotected?.();
       await this.unprotected(broker, book, position, error);
       return;
     }
-    await this.placeResizedProtection(broker, book, instrument, position);
+    await this.placeResizedProtection(broker, book, instrument, position, beforeUnprotected);
   }
 
   /** New legs for the position's quantity now, its old ones already cancelled. */
-  private async placeResizedProtection(broker: Broker, book: Book, instrument: Instrument, position: Position): Promise<void> {
+  private async placeResizedProtection(broker: Broker, book: Book, instrument: Instrument, position: Position, beforeUnprotected?: () => void): Promise<void> {
     const { ctx } = this;
     try {
       const legs = currentLegs(position, ctx);
@@ -906,6 +929,7 @@ export class PositionManager {
         await placeProtection(ctx, broker, instrument, position, legs, resizedProtectionIds(ctx, broker, position), { signalId: position.signalId });
       }
     } catch (error) {
+      beforeUnprotected?.();
       await this.unprotected(broker, book, position, error);
       return;
     }

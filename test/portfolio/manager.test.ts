@@ -785,6 +785,40 @@ describe('position manager: closed_positions to the cent (paper fees 0.1 %, char
     expect(r.logs.filter((l) => l.event === 'position.unprotected').map((l) => l.reason)).toEqual([expect.stringMatching(/refuses the cancel/)]);
   });
 
+  it('an exit signal arriving while the loop books a target that filled in part: the loop holds the position, the signal then closes only the rest, once', async () => {
+    const targets = partialTargets();
+    let gateCancel = false;
+    let held = false;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    r = await rig({ feeRate: '0', wrap: (inner, paper) => {
+      const wrapped = targets.wrap(inner, paper);
+      return overriding(wrapped, {
+        cancelOrder: async (ref: OrderRef) => {
+          if (gateCancel) { gateCancel = false; held = true; await gate; } // the loop's first cancel is slow to answer
+          return wrapped.cancelOrder(ref);
+        },
+      });
+    } });
+    await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
+    await targets.fill('4', '110'); // 4 of the target's 10
+    gateCancel = true;
+    const tick = r.manager.tick();
+    while (!held) await new Promise((resolve) => setTimeout(resolve, 5));
+    const exit = r.h.job({ ticker: 'AAPL', action: 'exit' });
+    const signal = r.executor.execute(exit);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the signal meets a position the loop holds
+    release();
+    await tick;
+    expect(await signal).toEqual({ status: 'executed' });
+
+    expect(r.logs.filter((l) => l.event === 'positions.tick_failed' || l.level === 50)).toEqual([]);
+    const exits = r.ctx.orders.ordersForSignal(exit.signalId).filter((o) => o.leg === 'exit');
+    expect(exits.map((o) => [o.quantity.toFixed(), o.status])).toEqual([['6', 'filled']]);
+    expect(closedRows(r).map((c) => [c.reason, c.quantity])).toEqual([['take_profit', '4'], ['signal', '6']]);
+    expect(await r.paper.positions()).toEqual([]);
+  });
+
   it('a close whose exit filled in part before its claim lapsed: the part is booked, the rest closed, the entry fee split between them', async () => {
     r = await rig({ emulated: true, feeRate: '0.001', wrap: partialExit('4') });
     await r.open({ action: 'buy', price: '100', stopLoss: { stopPrice: '95' }, takeProfit: { limitPrice: '110' } });
