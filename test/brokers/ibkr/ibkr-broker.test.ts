@@ -137,8 +137,24 @@ describe('orders on the wire', () => {
       { acctId: FAKE_ACCOUNT, conid: 265598, secType: '265598:STK', parentId: 'twbrk1', orderType: 'LMT', price: 104.4, side: 'SELL', tif: 'GTC', quantity: 3 },
     ]);
     expect([placed.entry.status, placed.stopLoss?.status, placed.takeProfit?.status]).toEqual(['accepted', 'held', 'held']);
-    // The legs are found under tradewire's client ids although IBKR gives children none.
+    // The legs are found under tradewire's client ids although IBKR gives children none, and wait for the entry.
     expect((await broker.getOrder({ clientOrderId: 'twbrk1sl' }))?.id).toBe(placed.stopLoss?.id);
+    const open = await broker.openOrders('AAPL');
+    expect(open.map((o) => [o.clientOrderId, o.type, o.status, o.stopPrice?.toFixed() ?? o.limitPrice?.toFixed()]).sort()).toEqual([
+      ['twbrk1', 'limit', 'accepted', '99.57'], ['twbrk1sl', 'stop', 'held', '95.05'], ['twbrk1tp', 'limit', 'held', '104.4'],
+    ]);
+    fake.setPrice('AAPL', '99.5');
+    expect((await broker.openOrders('AAPL')).map((o) => [o.clientOrderId, o.status]).sort()).toEqual([['twbrk1sl', 'accepted'], ['twbrk1tp', 'accepted']]);
+  });
+
+  it('fills carry the price, the side and tradewire\'s client id', async () => {
+    const { fake, broker } = setup();
+    await broker.connect();
+    fake.setPrice('AAPL', '101.25');
+    const order = await broker.placeOrder({ ...buy('twfill1'), type: 'market', limitPrice: undefined });
+    const fills = await broker.fills(new Date(Date.now() - 60_000));
+    expect(fills.map((f) => [f.orderId, f.clientOrderId, f.symbol, f.side, f.quantity.toFixed(), f.price.toFixed()])).toEqual([[order.id, 'twfill1', 'AAPL', 'buy', '3', '101.25']]);
+    expect(fake.callsTo('GET', /^\/iserver\/account\/trades$/)[0]?.query).toEqual({ days: '1' });
   });
 
   it('a reused cOID places nothing new: the first order comes back', async () => {
