@@ -107,6 +107,7 @@ export class IbkrFake {
   private trades: Array<Record<string, unknown>> = [];
   private failures: IbkrFailure[] = [];
   private questionsNext: FakeQuestion[] = [];
+  private answerLost = false;
   private readonly pending = new Map<string, Pending>();
   private nextOrderId = 1_210_386_759;
   private nextExec = 1;
@@ -139,12 +140,18 @@ export class IbkrFake {
     this.trades = [];
     this.failures = [];
     this.questionsNext = [];
+    this.answerLost = false;
     this.pending.clear();
   }
 
   /** The next order placement fails as the gateway signals this kind of failure. */
   failNext(kind: IbkrFailure): void {
     this.failures.push(kind);
+  }
+
+  /** The next placement is carried out, but its answer never arrives in time (the caller times out: the order exists). */
+  loseNextAnswer(): void {
+    this.answerLost = true;
   }
 
   /** The next placement (or modification) is answered with these questions, one after another, before the order exists. */
@@ -308,7 +315,12 @@ export class IbkrFake {
     if (!Array.isArray(orders) || orders.length === 0) return wireJson({ error: 'no orders' }, 400);
     const refusal = this.validate(orders);
     if (refusal) return refusal;
-    return this.askOrPlace({ orders, questions: this.questionsNext.splice(0) });
+    const answer = this.askOrPlace({ orders, questions: this.questionsNext.splice(0) });
+    if (this.answerLost) {
+      this.answerLost = false;
+      await delay(3_000);
+    }
+    return answer;
   }
 
   private askOrPlace(pending: Pending): Response {

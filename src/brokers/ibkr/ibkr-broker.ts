@@ -12,8 +12,8 @@ import type {
   Quote, TimeInForce,
 } from '../../domain/order.ts';
 import {
-  AuthenticationError, BrokerError, DuplicateClientOrderIdError, InvalidOrderError, InvalidSymbolError, OrderNotFoundError,
-  OrderRejectedError, PermissionDeniedError,
+  AuthenticationError, BrokerError, BrokerUnavailableError, DuplicateClientOrderIdError, InvalidOrderError, InvalidSymbolError, NetworkError,
+  OrderNotFoundError, OrderRejectedError, PermissionDeniedError, TimeoutError,
 } from '../../domain/errors.ts';
 import type { Logger } from '../../ops/logger.ts';
 import { BROKER, errorFromText, ibkrErrorMapper } from './errors.ts';
@@ -527,14 +527,25 @@ export class IbkrBroker implements Broker {
   /** A reused cOID is the same order placed before (a retry after a timeout): that order is the answer; anything else stays an error. */
   private async recoverDuplicate(error: unknown, request: OrderRequest): Promise<Order> {
     if (!(error instanceof DuplicateClientOrderIdError)) throw error;
+    return this.samePlaced(error, request);
+  }
+
+  private async samePlaced(error: unknown, request: OrderRequest): Promise<Order> {
     const found = await this.getOrder({ clientOrderId: request.clientOrderId });
     if (!found || found.symbol !== request.symbol.toUpperCase() || found.side !== request.side || !found.quantity.eq(request.quantity) || found.type !== request.type) throw error;
     return found;
   }
 
-  /** A bracket placed before: the parent is found by its cOID, the children among the live orders by their prices. */
+  /**
+   * A bracket placed before (a reused cOID), or one whose answer was lost (a timeout, a dropped connection, a 5xx: it may
+   * have reached IBKR): the parent is found by its cOID, the children among the live orders by type and price. Only the
+   * adapter can name the children (they carry no cOID), so it looks here rather than leaving it to a lookup by client id.
+   * Nothing found after a lost answer: the original error stands (the caller looks up again before any retry).
+   */
   private async recoverBracket(error: unknown, request: BracketRequest): Promise<BracketOrders> {
-    const entry = await this.recoverDuplicate(error, request.entry);
+    const ambiguous = error instanceof TimeoutError || error instanceof NetworkError || error instanceof BrokerUnavailableError;
+    if (!(error instanceof DuplicateClientOrderIdError) && !ambiguous) throw error;
+    const entry = await this.samePlaced(error, request.entry);
     const live = (await this.liveOrders()).filter((o) => o.ticker.toUpperCase() === entry.symbol && sideOf(o.side) !== entry.side);
     const symbol = entry.symbol;
     const leg = (spec: BracketRequest['stopLoss']): Order | undefined => {

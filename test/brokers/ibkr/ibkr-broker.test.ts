@@ -157,6 +157,22 @@ describe('orders on the wire', () => {
     expect(fake.callsTo('GET', /^\/iserver\/account\/trades$/)[0]?.query).toEqual({ days: '1' });
   });
 
+  it('a bracket whose answer is lost (a timeout) is found at the gateway, its children named by their prices, and placed once', async () => {
+    const { fake, broker } = setup({ timeoutMs: 200 });
+    await broker.connect();
+    fake.loseNextAnswer();
+    const placed = await broker.placeBracket({
+      entry: buy('twlost9'),
+      stopLoss: { type: 'stop', stopPrice: d('95'), clientOrderId: 'twlost9sl' },
+      takeProfit: { type: 'limit', limitPrice: d('104'), clientOrderId: 'twlost9tp' },
+    });
+    expect(fake.callsTo('POST', /\/orders$/)).toHaveLength(1);
+    expect([placed.entry.clientOrderId, placed.stopLoss?.clientOrderId, placed.takeProfit?.clientOrderId]).toEqual(['twlost9', 'twlost9sl', 'twlost9tp']);
+    const stop = fake.liveOrders().find((o) => o.orderType === 'STP');
+    expect(placed.stopLoss?.id).toBe(String(stop?.orderId));
+    expect((await broker.getOrder({ clientOrderId: 'twlost9tp' }))?.limitPrice?.toFixed()).toBe('104');
+  });
+
   it('a reused cOID places nothing new: the first order comes back', async () => {
     const { fake, broker } = setup();
     await broker.connect();
