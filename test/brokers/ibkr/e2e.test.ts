@@ -110,6 +110,19 @@ describe('an alert traded at IBKR through the Client Portal gateway', () => {
     expect(fake.position('AAPL').toFixed()).toBe('0');
   });
 
+  it('an exit signal closes the position and leaves no stop or target working at IBKR (a stray stop could open a short)', async () => {
+    fake.setPrice('AAPL', '100');
+    expect(await signal({ ticker: 'AAPL', action: 'buy', sentiment: 'long', price: '100' })).toMatchObject({ status: 'executed' });
+    expect(fake.position('AAPL').toFixed()).toBe('5');
+    fake.calls = [];
+    fake.setPrice('AAPL', '101');
+    const outcome = await signal({ ticker: 'AAPL', action: 'sell', sentiment: 'flat', price: '101' });
+    expect(outcome, JSON.stringify(outcome)).toMatchObject({ status: 'executed' });
+    expect(fake.position('AAPL').toFixed()).toBe('0');
+    expect(fake.liveOrders().filter((o) => o.conid === fake.conidOf('AAPL'))).toEqual([]);
+    expect(positionOf('AAPL')).toMatchObject({ status: 'closed', exit_reason: 'signal' });
+  });
+
   it('a question the config allows (o0) is confirmed through /iserver/reply, and the bracket is placed', async () => {
     fake.setPrice('MSFT', '400');
     fake.askNext({ messageId: 'o0', text: 'You are about to submit a stop order. Are you sure you want to submit this order?' });
