@@ -5,6 +5,7 @@ import type { Logger } from '../ops/logger.ts';
 import { PaperBroker } from './paper/paper-broker.ts';
 import { BinanceUsdmBroker } from './binance/binance-broker.ts';
 import { AlpacaBroker } from './alpaca/alpaca-broker.ts';
+import { IbkrBroker } from './ibkr/ibkr-broker.ts';
 import { NotSupportedError } from '../domain/errors.ts';
 
 export interface BrokerRegistry {
@@ -59,6 +60,16 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         workingType: account.workingType,
         clock: deps.now,
         logger: deps.logger,
+      });
+    case 'ibkr':
+      return new IbkrBroker({
+        name,
+        accountId: account.accountId,
+        gatewayUrl: account.gatewayUrl,
+        allowedPrompts: account.allowedPrompts,
+        verifyCertificate: account.verifyCertificate,
+        logger: deps.logger,
+        clock: deps.now,
       });
     default:
       throw new NotSupportedError(`account '${name}': the ${account.broker} adapter is not built yet`, { broker: account.broker });

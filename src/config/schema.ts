@@ -198,8 +198,18 @@ const ibkrAccountSchema = z.strictObject({
   // The Client Portal gateway holds the session; paper or live is chosen by the login, so `live` states which.
   gatewayUrl: z.url().default('https://localhost:5000/v1/api'),
   accountId: nonEmpty,
+  /** Gateway question ids ('o163') tradewire may confirm on an order; any other question refuses the order. */
+  allowedPrompts: z.array(z.string().regex(/^[a-z]?\d+$/, 'a message id such as o163')).default([]),
+  /** Absent: off for a gateway on this machine (self-signed certificate), on for any other host; off is refused for another host. */
+  verifyCertificate: z.boolean().optional(),
   live: liveFlag,
   ...accountCommon,
+}).superRefine((account, ctx) => {
+  const host = new URL(account.gatewayUrl).hostname.toLowerCase();
+  const local = ['localhost', '127.0.0.1', '[::1]', '::1'].includes(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
+  if (account.verifyCertificate === false && !local) {
+    ctx.addIssue({ code: 'custom', path: ['verifyCertificate'], message: 'certificate verification can be turned off only for a gateway on this machine (localhost, 127.0.0.1, ::1)' });
+  }
 });
 
 const zerodhaAccountSchema = z.strictObject({
