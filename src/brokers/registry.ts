@@ -5,6 +5,7 @@ import type { Logger } from '../ops/logger.ts';
 import { PaperBroker } from './paper/paper-broker.ts';
 import { BinanceUsdmBroker } from './binance/binance-broker.ts';
 import { AlpacaBroker } from './alpaca/alpaca-broker.ts';
+import { ZerodhaBroker } from './zerodha/zerodha-broker.ts';
 import { NotSupportedError } from '../domain/errors.ts';
 
 export interface BrokerRegistry {
@@ -55,6 +56,19 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         marginType: account.marginType,
         positionMode: account.positionMode,
         workingType: account.workingType,
+        clock: deps.now,
+        logger: deps.logger,
+      });
+    case 'zerodha':
+      return new ZerodhaBroker({
+        name,
+        apiKey: account.apiKey,
+        accessToken: account.accessToken,
+        baseUrl: account.baseUrl,
+        exchange: account.exchange,
+        product: account.product,
+        marketProtection: account.marketProtection,
+        gttStopLimitPercent: account.gttStopLimitPercent,
         clock: deps.now,
         logger: deps.logger,
       });
