@@ -53,6 +53,9 @@ const profileSchema = z.object({ status: z.literal('success'), data: z.object({ 
 interface LegMemory {
   clientOrderId: string;
   type: Order['type'];
+  symbol: string;
+  side: Order['side'];
+  quantity: Decimal;
 }
 
 export function zerodhaCapabilities(product: KiteProduct): Capabilities {
@@ -225,7 +228,7 @@ export class ZerodhaBroker implements Broker {
       }
     }
     const leg = parseLegId(id);
-    if (leg) return this.gttLegOrder(leg.triggerId, leg.role);
+    if (leg) return this.gttLegOrder(leg.triggerId, leg.role, ref.symbol);
     const current = await this.history(id);
     return current ? this.toOrder(current) : undefined;
   }
@@ -471,7 +474,7 @@ export class ZerodhaBroker implements Broker {
     triggerId ??= await this.writeGtt(sym, [mine], last, undefined);
     const id = legId(triggerId, role);
     this.placed.set(request.clientOrderId, id);
-    this.legs.set(id, { clientOrderId: request.clientOrderId, type });
+    this.legs.set(id, { clientOrderId: request.clientOrderId, type, symbol: this.symbolOf(sym.exchange, sym.tradingsymbol), side: request.side, quantity: request.quantity });
     const at = this.now();
     return {
       id, clientOrderId: request.clientOrderId, symbol: this.symbolOf(sym.exchange, sym.tradingsymbol), side: request.side, type, status: 'accepted',
@@ -536,14 +539,28 @@ export class ZerodhaBroker implements Broker {
     }
   }
 
-  private async gttLegOrder(triggerId: number, role: LegRole): Promise<Order | undefined> {
+  private async gttLegOrder(triggerId: number, role: LegRole, symbol?: string): Promise<Order | undefined> {
     const gtt = await this.gtt(triggerId);
-    if (!gtt) return undefined;
+    if (!gtt) return this.goneLeg(legId(triggerId, role), symbol);
     const leg = gttLegs(gtt).find((l) => l.role === role);
     const state = gttLegStatus(gtt.status, leg);
     let placed: WireOrder | undefined;
     if (state.placedOrderId !== undefined) placed = await this.history(state.placedOrderId);
     return this.legOrder(gtt, leg, placed, role, state);
+  }
+
+  /**
+   * A leg whose GTT Kite no longer knows: only tradewire names legs this way, so it existed and was deleted. Reported
+   * as cancelled, never as unknown, so the journal does not keep a stop alive that no longer rests.
+   */
+  private goneLeg(id: string, symbol: string | undefined): Order {
+    const memory = this.legs.get(id);
+    const at = this.now();
+    return {
+      id, clientOrderId: memory?.clientOrderId ?? id, symbol: memory?.symbol ?? (symbol === undefined ? '' : this.normalize(symbol)), side: memory?.side ?? 'sell',
+      type: memory?.type ?? 'stop', status: 'cancelled', quantity: memory?.quantity ?? ZERO, filledQuantity: ZERO, createdAt: at, updatedAt: at,
+      reason: 'its GTT was deleted',
+    };
   }
 
   /** One leg of a GTT as an order: the GTT's state, or once it fired, the state of the order it placed. */
@@ -568,7 +585,8 @@ export class ZerodhaBroker implements Broker {
   /** Takes one leg out of its GTT: a two-leg GTT keeps its other leg (as a single GTT); a single one is deleted. */
   private async cancelGttLeg(triggerId: number, role: LegRole): Promise<void> {
     const gtt = await this.gtt(triggerId);
-    if (!gtt) throw new OrderNotFoundError(`${BROKER}: no GTT ${triggerId}`, { broker: BROKER });
+    // Deleted before (Kite forgets a deleted GTT): nothing rests, so a second cancel is harmless.
+    if (!gtt) return;
     if (gtt.status !== 'active') return; // fired, expired or deleted already: nothing rests to cancel
     const legs = gttLegs(gtt);
     const others = legs.filter((l) => l.role !== role);
