@@ -121,7 +121,10 @@ interface Failure {
   status: number;
   errorType?: string;
   message?: string;
-  kind?: 'network' | 'timeout';
+  /** network: the connection fails; timeout: no answer, nothing done; lost: done at Kite, the answer never arrives. */
+  kind?: 'network' | 'timeout' | 'lost';
+  /** The placement it hits: POST /orders/regular unless told (POST /gtt/triggers). */
+  path?: '/orders/regular' | '/gtt/triggers';
 }
 
 class KiteRefusal extends Error {
@@ -307,14 +310,19 @@ export class KiteFake {
     this.record(request, form, json, denied === undefined);
     if (denied) return denied;
     const path = new URL(request.url).pathname;
-    if (request.method === 'POST' && /^\/orders\/[a-z]+$/.test(path)) {
-      const failure = this.failures.shift();
-      if (failure?.kind === 'network') return HttpResponse.error();
-      if (failure?.kind === 'timeout') await delay('infinite');
-      if (failure) return this.error(failure.status, failure.errorType ?? 'GeneralException', failure.message ?? 'An unexpected error occurred.');
+    let lost = false;
+    const next = this.failures[0];
+    if (request.method === 'POST' && next && (next.path ?? '/orders/regular') === (path.startsWith('/orders/') ? '/orders/regular' : path)) {
+      const failure = this.failures.shift() as Failure;
+      if (failure.kind === 'network') return HttpResponse.error();
+      if (failure.kind === 'timeout') await delay('infinite');
+      if (failure.kind === 'lost') lost = true;
+      else return this.error(failure.status, failure.errorType ?? 'GeneralException', failure.message ?? 'An unexpected error occurred.');
     }
     try {
-      return HttpResponse.json({ status: 'success', data: await fn(request, params, form) });
+      const data = await fn(request, params, form);
+      if (lost) await delay('infinite');
+      return HttpResponse.json({ status: 'success', data });
     } catch (error) {
       if (error instanceof KiteRefusal) return this.error(error.status, error.errorType, error.message);
       throw error;

@@ -93,6 +93,11 @@ export class ZerodhaBroker implements Broker {
   private readonly placed = new BoundedMap<string, string>(REMEMBERED_ORDERS);
   /** GTT leg id → what it was placed as. */
   private readonly legs = new BoundedMap<string, LegMemory>(REMEMBERED_ORDERS);
+  /**
+   * Legs sent whose answer never came (a GTT carries no tag to look it up by): client id → what was sent, so a lookup or
+   * a second placement finds the GTT Kite may have made by its contents instead of making another.
+   */
+  private readonly pendingLegs = new BoundedMap<string, { sym: KiteSymbol; leg: GttLeg; type: Order['type'] }>(REMEMBERED_ORDERS);
 
   constructor(options: ZerodhaBrokerOptions) {
     this.name = options.name;
@@ -173,6 +178,8 @@ export class ZerodhaBroker implements Broker {
       const existing = await this.getOrder({ orderId: known });
       if (existing) return { ...existing, clientOrderId: request.clientOrderId };
     }
+    const adopted = await this.adoptPendingLeg(request.clientOrderId);
+    if (adopted) return adopted;
     if (request.leg === 'stop' || request.leg === 'target') return this.placeGttLeg(request, sym, row.tickSize);
     return this.placeRegular(request, sym);
   }
@@ -223,6 +230,8 @@ export class ZerodhaBroker implements Broker {
     else {
       id = this.placed.get(ref.clientOrderId);
       if (id === undefined) {
+        const adopted = await this.adoptPendingLeg(ref.clientOrderId);
+        if (adopted) return adopted;
         const found = await this.findByTag(ref.clientOrderId);
         return found ? this.toOrder(found) : undefined;
       }
@@ -471,16 +480,43 @@ export class ZerodhaBroker implements Broker {
         this.logger.warn({ event: 'broker.gtt_join_failed', broker: BROKER, triggerId: sibling.gtt.id, err: error.message }, 'GTT not joined; the leg rests alone');
       }
     }
-    triggerId ??= await this.writeGtt(sym, [mine], last, undefined);
+    if (triggerId === undefined) {
+      this.pendingLegs.set(request.clientOrderId, { sym, leg: mine, type });
+      triggerId = await this.writeGtt(sym, [mine], last, undefined);
+    }
     const id = legId(triggerId, role);
-    this.placed.set(request.clientOrderId, id);
-    this.legs.set(id, { clientOrderId: request.clientOrderId, type, symbol: this.symbolOf(sym.exchange, sym.tradingsymbol), side: request.side, quantity: request.quantity });
+    this.remember(request.clientOrderId, id, sym, mine, type);
     const at = this.now();
     return {
       id, clientOrderId: request.clientOrderId, symbol: this.symbolOf(sym.exchange, sym.tradingsymbol), side: request.side, type, status: 'accepted',
       quantity: request.quantity, filledQuantity: ZERO, stopPrice: role === 'sl' ? trigger : undefined, limitPrice: role === 'tp' || type === 'stop_limit' ? price : undefined,
       timeInForce: 'gtc', createdAt: at, updatedAt: at,
     };
+  }
+
+  private remember(clientOrderId: string, id: string, sym: KiteSymbol, leg: GttLeg, type: Order['type']): void {
+    this.pendingLegs.delete(clientOrderId);
+    this.placed.set(clientOrderId, id);
+    this.legs.set(id, { clientOrderId, type, symbol: this.symbolOf(sym.exchange, sym.tradingsymbol), side: toSide(leg.side), quantity: leg.quantity });
+  }
+
+  /** A leg sent without an answer: the active GTT of ours that holds exactly it, if Kite made one; adopted under its client id. */
+  private async adoptPendingLeg(clientOrderId: string): Promise<Order | undefined> {
+    const pending = this.pendingLegs.get(clientOrderId);
+    if (!pending) return undefined;
+    const { sym, leg: sent, type } = pending;
+    const taken = new Set(this.legs.keys());
+    const gtts = await this.client.request({ method: 'GET', path: '/gtt/triggers', schema: gttsSchema });
+    for (const gtt of gtts) {
+      if (gtt.status !== 'active' || gtt.condition.exchange !== sym.exchange || gtt.condition.tradingsymbol !== sym.tradingsymbol) continue;
+      const leg = gttLegs(gtt).find((l) => l.role === sent.role && l.side === sent.side && l.trigger.eq(sent.trigger) && l.price.eq(sent.price) && l.quantity.eq(sent.quantity));
+      if (!leg || taken.has(legId(gtt.id, leg.role))) continue;
+      const id = legId(gtt.id, leg.role);
+      this.remember(clientOrderId, id, sym, leg, type);
+      this.logger.info({ event: 'broker.gtt_adopted', broker: BROKER, clientOrderId, triggerId: gtt.id }, 'a GTT sent without an answer was found at Kite');
+      return { ...this.legOrder(gtt, leg, undefined), clientOrderId };
+    }
+    return undefined;
   }
 
   /** A leg's trigger and the limit its order is sent at: a stop's own limit, else one gttStopLimitPercent beyond the trigger. */

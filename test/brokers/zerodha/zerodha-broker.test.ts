@@ -173,6 +173,20 @@ describe('protection as a GTT', () => {
     expect(fake.activeGtts()).toEqual([{ id: expect.any(Number) as number, type: 'two-leg', triggers: ['1480', '1600'], prices: ['1450.4', '1600'] }]);
   });
 
+  it('a GTT whose answer was lost is found by what was sent (it has no tag), never placed twice', async () => {
+    await broker.placeOrder(buyInfy());
+    const request = exit('stop', { stopPrice: d('1450') });
+    fake.failNext({ status: 0, kind: 'lost', path: '/gtt/triggers' });
+    await expect(broker.placeOrder(request)).rejects.toBeInstanceOf(TimeoutError);
+    expect(fake.activeGtts()).toHaveLength(1);
+    const found = await broker.getOrder({ clientOrderId: request.clientOrderId });
+    expect(found).toMatchObject({ clientOrderId: request.clientOrderId, status: 'accepted', stopPrice: d('1450') });
+    const again = await broker.placeOrder(request);
+    expect(again.id).toBe(found?.id);
+    expect(fake.calls('/gtt/triggers', 'POST')).toHaveLength(1);
+    expect(fake.activeGtts()).toHaveLength(1);
+  });
+
   it('a stop already through the last price is refused and nothing is placed', async () => {
     await broker.placeOrder(buyInfy());
     await expect(broker.placeOrder(exit('stop', { stopPrice: d('1510') }))).rejects.toBeInstanceOf(OrderRejectedError);
