@@ -15,7 +15,8 @@ export function tokenRefreshHelp(apiKey: string): string {
   return 'the Kite access token was refused (it expires at 6 AM IST every day, or on a logout from Kite). Refresh it: '
     + `log in at https://kite.zerodha.com/connect/login?v=3&api_key=${encodeURIComponent(apiKey)}, take the request_token from the redirect, `
     + 'exchange it with POST /session/token (api_key, request_token, checksum = SHA-256 of api_key + request_token + api_secret), '
-    + 'put the new access_token in the environment variable your config names for accessToken, then restart tradewire (or reload its config).';
+    + 'put the new access_token in the environment variable your config names for accessToken, then restart tradewire '
+    + '(a config reload keeps the running broker connections and their token).';
 }
 
 const MARKET_CLOSED = /markets? (are|is) closed|closed right now|outside (the )?market hours|after market/i;

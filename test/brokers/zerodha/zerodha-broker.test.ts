@@ -208,7 +208,7 @@ describe('the daily token and other errors', () => {
     expect(message).toContain(`https://kite.zerodha.com/connect/login?v=3&api_key=${KITE_FAKE_API_KEY}`);
     expect(message).toContain('POST /session/token');
     expect(message).toMatch(/environment variable/);
-    expect(message).toMatch(/restart tradewire \(or reload/);
+    expect(message).toContain('then restart tradewire');
     expect(message).not.toContain(KITE_FAKE_ACCESS_TOKEN);
   });
 
