@@ -5,6 +5,7 @@ import {
 } from '../../domain/errors.ts';
 import type { Instrument } from '../../domain/instrument.ts';
 import { Decimal, HUNDRED, ZERO, roundToTickDirected } from '../../domain/money.ts';
+import { CLIENT_ID_PREFIX } from '../../domain/ids.ts';
 import { isTerminal } from '../../domain/order.ts';
 import type {
   AccountSummary, Balance, BracketOrders, BracketRequest, BrokerPosition, Fill, Order, OrderChange, OrderRef, OrderRequest, Quote,
@@ -230,7 +231,7 @@ export class ZerodhaBroker implements Broker {
     else {
       id = this.placed.get(ref.clientOrderId);
       if (id === undefined) {
-        const adopted = await this.adoptPendingLeg(ref.clientOrderId);
+        const adopted = await this.adoptPendingLeg(ref.clientOrderId) ?? await this.recoverLeg(ref.clientOrderId, ref.symbol);
         if (adopted) return adopted;
         const found = await this.findByTag(ref.clientOrderId);
         return found ? this.toOrder(found) : undefined;
@@ -440,6 +441,8 @@ export class ZerodhaBroker implements Broker {
     if ('orderId' in ref) return ref.orderId;
     const known = this.placed.get(ref.clientOrderId);
     if (known !== undefined) return known;
+    const leg = await this.adoptPendingLeg(ref.clientOrderId) ?? await this.recoverLeg(ref.clientOrderId, ref.symbol);
+    if (leg) return leg.id;
     const found = await this.findByTag(ref.clientOrderId);
     if (!found) throw new OrderNotFoundError(`${BROKER}: no order with the tag ${ref.clientOrderId}`, { broker: BROKER });
     return found.order_id;
@@ -517,6 +520,26 @@ export class ZerodhaBroker implements Broker {
       return { ...this.legOrder(gtt, leg, undefined), clientOrderId };
     }
     return undefined;
+  }
+
+  /**
+   * A stop or target this process did not place (placed before a restart): GTTs carry no tag, but tradewire's ids for
+   * them name their leg ('twst…', 'twta…', see domain/ids.ts), so the one active GTT on the symbol holding such a leg
+   * that no other id claims is it. Nothing is guessed when there is no symbol or more than one candidate.
+   */
+  private async recoverLeg(clientOrderId: string, symbol: string | undefined): Promise<Order | undefined> {
+    const match = new RegExp(`^${CLIENT_ID_PREFIX}(st|ta)[0-9a-f]+$`).exec(clientOrderId);
+    if (!match || symbol === undefined) return undefined;
+    const role: LegRole = match[1] === 'st' ? 'sl' : 'tp';
+    const sym = parseSymbol(symbol, this.exchange);
+    const gtts = await this.client.request({ method: 'GET', path: '/gtt/triggers', schema: gttsSchema });
+    const candidates = gtts.filter((g) => g.status === 'active' && g.condition.exchange === sym.exchange && g.condition.tradingsymbol === sym.tradingsymbol)
+      .flatMap((gtt) => gttLegs(gtt).filter((l) => l.role === role && !this.legs.has(legId(gtt.id, role))).map((leg) => ({ gtt, leg })));
+    const only = candidates.length === 1 ? candidates[0] : undefined;
+    if (!only) return undefined;
+    this.remember(clientOrderId, legId(only.gtt.id, role), sym, only.leg, role === 'sl' ? 'stop' : 'limit');
+    this.logger.info({ event: 'broker.gtt_recovered', broker: BROKER, clientOrderId, triggerId: only.gtt.id }, 'a GTT leg placed before a restart was found by its client id');
+    return { ...this.legOrder(only.gtt, only.leg, undefined), clientOrderId };
   }
 
   /** A leg's trigger and the limit its order is sent at: a stop's own limit, else one gttStopLimitPercent beyond the trigger. */

@@ -7,6 +7,7 @@ import {
   AuthenticationError, BrokerUnavailableError, InsufficientFundsError, InvalidOrderError, OrderNotFoundError, OrderRejectedError, PermissionDeniedError,
   TimeoutError,
 } from '../../../src/domain/errors.ts';
+import { clientOrderId } from '../../../src/domain/ids.ts';
 import { Decimal } from '../../../src/domain/money.ts';
 import type { OrderRequest } from '../../../src/domain/order.ts';
 import { createLogger } from '../../../src/ops/logger.ts';
@@ -22,6 +23,7 @@ const build = (options: Partial<ZerodhaBrokerOptions> = {}): ZerodhaBroker => ne
 });
 
 const d = (value: string): Decimal => new Decimal(value);
+const KITE = { maxLength: 20, alphabet: 'A-Za-z0-9' };
 let broker: ZerodhaBroker;
 let seq = 0;
 const cid = (label: string): string => { seq += 1; return `tw${label}${seq}${Date.now().toString(36)}`.slice(0, 20); };
@@ -185,6 +187,22 @@ describe('protection as a GTT', () => {
     expect(again.id).toBe(found?.id);
     expect(fake.calls('/gtt/triggers', 'POST')).toHaveLength(1);
     expect(fake.activeGtts()).toHaveLength(1);
+  });
+
+  it('after a restart, the legs are found by their client ids (tradewire\'s stop and target ids name their leg), so an exit can still cancel them', async () => {
+    await broker.placeOrder(buyInfy());
+    const ids = { stop: clientOrderId({ source: 'sig1', account: 'kite', leg: 'stop' }, KITE), target: clientOrderId({ source: 'sig1', account: 'kite', leg: 'target' }, KITE) };
+    await broker.placeOrder(exit('stop', { clientOrderId: ids.stop, stopPrice: d('1450') }));
+    const target = await broker.placeOrder(exit('target', { clientOrderId: ids.target, limitPrice: d('1600') }));
+    const restarted = build();
+    await restarted.connect();
+    expect(await restarted.getOrder({ clientOrderId: ids.target, symbol: 'INFY' })).toMatchObject({ id: target.id, clientOrderId: ids.target, status: 'accepted' });
+    await restarted.cancelOrder({ clientOrderId: ids.stop, symbol: 'INFY' });
+    expect(fake.activeGtts()).toEqual([{ id: expect.any(Number) as number, type: 'single', triggers: ['1600'], prices: ['1600'] }]);
+    await restarted.cancelOrder({ clientOrderId: ids.target, symbol: 'INFY' });
+    expect(fake.activeGtts()).toEqual([]);
+    // Without the symbol, or for an id that names no leg, nothing is guessed.
+    await expect(build().cancelOrder({ clientOrderId: ids.stop })).rejects.toBeInstanceOf(OrderNotFoundError);
   });
 
   it('a stop already through the last price is refused and nothing is placed', async () => {
