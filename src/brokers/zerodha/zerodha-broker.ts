@@ -675,8 +675,8 @@ export class ZerodhaBroker implements Broker {
       const prices = this.legPrices({ type: ownLimit ? 'stop_limit' : 'stop', side, stopPrice: change.stopPrice, limitPrice: ownLimit, symbol: sym.tradingsymbol }, 'sl', row.tickSize);
       changed = { ...changed, trigger: prices.trigger, price: prices.price };
     }
-    const quantity = changed.quantity;
-    const all = legs.map((l) => (l.role === role ? changed : { ...l, quantity }));
+    // Only this leg changes: its sibling keeps its own price and size (tradewire resizes each leg it means to).
+    const all = legs.map((l) => (l.role === role ? changed : l));
     await this.writeGtt(sym, all, await this.lastPrice(sym), triggerId);
     const after = await this.gttLegOrder(triggerId, role);
     if (!after) throw new OrderNotFoundError(`${BROKER}: GTT ${triggerId} vanished after its modification`, { broker: BROKER });
