@@ -6,6 +6,7 @@ import { PaperBroker } from './paper/paper-broker.ts';
 import { BinanceUsdmBroker } from './binance/binance-broker.ts';
 import { AlpacaBroker } from './alpaca/alpaca-broker.ts';
 import { IbkrBroker } from './ibkr/ibkr-broker.ts';
+import { ZerodhaBroker } from './zerodha/zerodha-broker.ts';
 import { NotSupportedError } from '../domain/errors.ts';
 
 export interface BrokerRegistry {
@@ -70,6 +71,19 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         verifyCertificate: account.verifyCertificate,
         logger: deps.logger,
         clock: deps.now,
+      });
+    case 'zerodha':
+      return new ZerodhaBroker({
+        name,
+        apiKey: account.apiKey,
+        accessToken: account.accessToken,
+        baseUrl: account.baseUrl,
+        exchange: account.exchange,
+        product: account.product,
+        marketProtection: account.marketProtection,
+        gttStopLimitPercent: account.gttStopLimitPercent,
+        clock: deps.now,
+        logger: deps.logger,
       });
     default:
       throw new NotSupportedError(`account '${name}': the ${account.broker} adapter is not built yet`, { broker: account.broker });

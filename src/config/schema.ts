@@ -219,6 +219,14 @@ const zerodhaAccountSchema = z.strictObject({
   /** Expires at 6 AM IST every day: refresh it in the environment. */
   accessToken: nonEmpty,
   baseUrl: z.url().optional(),
+  /** Where a bare symbol trades (INFY is NSE:INFY); a symbol elsewhere is written EXCHANGE:TRADINGSYMBOL. */
+  exchange: z.enum(['NSE', 'BSE', 'NFO']).default('NSE'),
+  /** CNC delivery (no shorting), MIS intraday (squared off by Zerodha before the close), NRML for F&O carried overnight. */
+  product: z.enum(['CNC', 'MIS', 'NRML']).default('CNC'),
+  /** Sent with every market and stop-market order (SEBI 2026 rules refuse 0): -1 lets Kite choose, 1 to 100 caps the slippage in %. */
+  marketProtection: z.union([z.literal(-1), z.int().min(1).max(100)]).default(-1),
+  /** GTT legs are limit orders: a stop without its own limit is sent with one this many % beyond its trigger. */
+  gttStopLimitPercent: positiveDecimal.refine((d) => d.lte(20), { message: 'at most 20 (%)' }).prefault('2'),
   live: realMoneyOnly,
   ...accountCommon,
 });

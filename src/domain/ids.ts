@@ -23,15 +23,22 @@ export function clientOrderId(parts: { source: string; account: string; leg: str
   const id = `${head}${digest.slice(0, Math.min(room, 32))}`;
   const allowed = new RegExp(`^[${limits.alphabet}]+$`);
   if (id.length > limits.maxLength || !allowed.test(id)) {
+    // No '-' in the alphabet (Kite's tag: letters and digits): prefix and leg code unseparated, so the id stays ours and says its leg.
+    const compact = `${CLIENT_ID_PREFIX}${legCode}${digest}`.slice(0, limits.maxLength);
+    if (compact.length - CLIENT_ID_PREFIX.length - legCode.length >= COMPACT_MIN_DIGEST && allowed.test(compact)) return compact;
     // Fall back to a bare hex digest that fits any alphabet with letters and digits.
     return digest.slice(0, limits.maxLength);
   }
   return id;
 }
 
+/** The least digest a compact id keeps: 12 hex digits, 48 bits. */
+const COMPACT_MIN_DIGEST = 12;
+const COMPACT_ID = new RegExp(`^${CLIENT_ID_PREFIX}(en|st|ta|ex)[0-9a-f]{${COMPACT_MIN_DIGEST},}$`);
+
 /** True when a client order id is one of ours (tradewire never touches orders it did not create). */
 export function isOwnClientOrderId(id: string): boolean {
-  return id.startsWith(`${CLIENT_ID_PREFIX}-`);
+  return id.startsWith(`${CLIENT_ID_PREFIX}-`) || COMPACT_ID.test(id);
 }
 
 /**

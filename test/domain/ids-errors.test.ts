@@ -30,6 +30,16 @@ describe('client order ids', () => {
     expect(id).toMatch(/^[A-Za-z0-9]+$/);
   });
 
+  it('a Kite tag (letters and digits only) still carries the prefix and the leg, and is recognised as ours', () => {
+    const stop = clientOrderId({ source: '01JABCDEFGHJKMNPQRSTVWXYZ0', account: 'kite', leg: 'stop', sequence: 2 }, KITE);
+    expect(stop).toMatch(/^twst[0-9a-f]{16}$/);
+    expect(isOwnClientOrderId(stop)).toBe(true);
+    expect(clientOrderId({ source: '01JABCDEFGHJKMNPQRSTVWXYZ0', account: 'kite', leg: 'target' }, KITE)).toMatch(/^twta[0-9a-f]{16}$/);
+    // A tag someone else chose is not taken for ours.
+    expect(isOwnClientOrderId('twstrategy1')).toBe(false);
+    expect(isOwnClientOrderId('connecttestorder1')).toBe(false);
+  });
+
   it('an id without our prefix is not ours', () => {
     expect(isOwnClientOrderId('web-12345')).toBe(false);
   });
