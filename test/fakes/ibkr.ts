@@ -16,7 +16,11 @@ import { Decimal } from '../../src/domain/money.ts';
 export const FAKE_GATEWAY_URL = 'https://localhost:5000/v1/api';
 export const FAKE_ACCOUNT = 'DU1234567';
 
-export type IbkrFailure = 'authentication' | 'insufficient_funds' | 'invalid_symbol' | 'order_rejected' | 'rate_limited' | 'unavailable' | 'network' | 'timeout';
+export type IbkrFailure = 'authentication' | 'insufficient_funds' | 'invalid_symbol' | 'order_rejected' | 'rate_limited' | 'unavailable' | 'network' | 'timeout'
+  // Carried out at the gateway first, then answered with a 503, a dropped connection, or no answer at all: the unforgiving cases.
+  | 'unavailable_after_execution' | 'network_after_execution' | 'unknown_status_after_execution';
+
+const AFTER_EXECUTION: ReadonlySet<IbkrFailure> = new Set(['unavailable_after_execution', 'network_after_execution', 'unknown_status_after_execution']);
 
 export interface IbkrFakeOptions {
   gatewayUrl?: string | undefined;
@@ -293,9 +297,12 @@ export class IbkrFake {
 
   /** A failure injected by the test, as the gateway would answer it; undefined when none is pending. */
   private async injected(): Promise<Response | undefined> {
+    if (this.failures[0] !== undefined && AFTER_EXECUTION.has(this.failures[0])) return undefined; // answered after placing
     const kind = this.failures.shift();
     switch (kind) {
-      case undefined: return undefined;
+      case undefined:
+      case 'unavailable_after_execution': case 'network_after_execution': case 'unknown_status_after_execution':
+        return undefined;
       case 'authentication': return wireJson({ error: 'not authenticated', statusCode: 401 }, 401);
       case 'insufficient_funds': return wireJson({ error: 'Your order is not accepted because your Equity with Loan Value of [100000.00 USD] is insufficient to cover the Initial Margin requirement' });
       case 'invalid_symbol': return wireJson({ error: 'No security definition has been found for the request' }, 400);
@@ -316,6 +323,10 @@ export class IbkrFake {
     const refusal = this.validate(orders);
     if (refusal) return refusal;
     const answer = this.askOrPlace({ orders, questions: this.questionsNext.splice(0) });
+    const after = this.failures[0] !== undefined && AFTER_EXECUTION.has(this.failures[0]) ? this.failures.shift() : undefined;
+    if (after === 'unavailable_after_execution') return new HttpResponse('Service Unavailable', { status: 503 });
+    if (after === 'network_after_execution') return HttpResponse.error();
+    if (after === 'unknown_status_after_execution') { await delay(3_000); return wireJson({ error: 'gateway timeout' }, 504); }
     if (this.answerLost) {
       this.answerLost = false;
       await delay(3_000);

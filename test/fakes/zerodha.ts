@@ -125,6 +125,8 @@ interface Failure {
   kind?: 'network' | 'timeout' | 'lost';
   /** The placement it hits: POST /orders/regular unless told (POST /gtt/triggers). */
   path?: '/orders/regular' | '/gtt/triggers';
+  /** Carried out at Kite first, then answered with this failure (a 5xx, or a dropped connection): the unforgiving case. */
+  afterExecution?: boolean;
 }
 
 class KiteRefusal extends Error {
@@ -236,6 +238,9 @@ export class KiteFake {
       case 'unavailable': this.failNext({ status: 503, errorType: 'NetworkException', message: 'Gateway timed out. Please try again.' }); return true;
       case 'network': this.failNext({ status: 0, kind: 'network' }); return true;
       case 'timeout': this.failNext({ status: 0, kind: 'timeout' }); return true;
+      case 'unavailable_after_execution': this.failNext({ status: 503, errorType: 'NetworkException', message: 'Gateway timed out. Please try again.', afterExecution: true }); return true;
+      case 'network_after_execution': this.failNext({ status: 0, kind: 'network', afterExecution: true }); return true;
+      case 'unknown_status_after_execution': this.failNext({ status: 0, kind: 'lost' }); return true;
     }
   }
 
@@ -314,6 +319,11 @@ export class KiteFake {
     const next = this.failures[0];
     if (request.method === 'POST' && next && (next.path ?? '/orders/regular') === (path.startsWith('/orders/') ? '/orders/regular' : path)) {
       const failure = this.failures.shift() as Failure;
+      if (failure.afterExecution) {
+        await fn(request, params, form);
+        if (failure.kind === 'network') return HttpResponse.error();
+        return this.error(failure.status, failure.errorType ?? 'GeneralException', failure.message ?? 'An unexpected error occurred.');
+      }
       if (failure.kind === 'network') return HttpResponse.error();
       if (failure.kind === 'timeout') await delay('infinite');
       if (failure.kind === 'lost') lost = true;

@@ -40,7 +40,8 @@ export function createKiteErrorMapper(apiKey: string): ErrorMapper {
     const message = typeof envelope.message === 'string' ? envelope.message : context.vendorMessage ?? `HTTP ${status}`;
     const details = { broker: BROKER, code: type ?? status, vendorMessage: message, requestId: context.requestId };
     const where = `${BROKER} ${context.method} ${context.path}`;
-    if (status === 429) return new RateLimitError(`${where}: too many requests (${message})`, { ...details, retryAfterMs: context.retryAfterMs });
+    // Kite sends no Retry-After; its limits are per second (quotes 1/s, orders 10/s), so a second is the wait it means.
+    if (status === 429) return new RateLimitError(`${where}: too many requests (${message})`, { ...details, retryAfterMs: context.retryAfterMs ?? 1_000 });
     switch (type) {
       case 'TokenException':
         return new AuthenticationError(`${BROKER}: ${tokenRefreshHelp(apiKey)} (Kite said: ${message})`, details);
