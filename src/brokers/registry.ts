@@ -5,6 +5,7 @@ import type { Logger } from '../ops/logger.ts';
 import { PaperBroker } from './paper/paper-broker.ts';
 import { BinanceUsdmBroker } from './binance/binance-broker.ts';
 import { AlpacaBroker } from './alpaca/alpaca-broker.ts';
+import { CoinbaseBroker } from './coinbase/coinbase-broker.ts';
 import { NotSupportedError } from '../domain/errors.ts';
 
 export interface BrokerRegistry {
@@ -57,6 +58,15 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         workingType: account.workingType,
         clock: deps.now,
         logger: deps.logger,
+      });
+    case 'coinbase':
+      return new CoinbaseBroker({
+        name,
+        keyName: account.keyName,
+        privateKey: account.privateKey,
+        baseUrl: account.baseUrl,
+        logger: deps.logger,
+        clock: deps.now,
       });
     default:
       throw new NotSupportedError(`account '${name}': the ${account.broker} adapter is not built yet`, { broker: account.broker });
