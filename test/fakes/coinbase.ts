@@ -35,6 +35,8 @@ export interface CoinbaseFakeOptions {
   usd?: string | undefined;
   products?: Record<string, FakeProduct> | undefined;
   now?: (() => Date) | undefined;
+  /** The most a page holds whatever `limit` asks (Coinbase caps it too); small in tests that follow cursors. */
+  pageLimit?: number | undefined;
 }
 
 export interface FakeCoinbaseOrder {
@@ -463,7 +465,7 @@ export class CoinbaseFake {
 
   /** Cursor paging as Coinbase does it: an opaque cursor, `has_next` while more remain. */
   private page<T>(items: T[], query: URLSearchParams): { items: T[]; has_next: boolean; cursor: string } {
-    const limit = Number(query.get('limit') ?? '100');
+    const limit = Math.min(Number(query.get('limit') ?? '100'), this.options.pageLimit ?? 250);
     const start = Number(query.get('cursor') || '0');
     const items_ = items.slice(start, start + limit);
     const next = start + limit < items.length;

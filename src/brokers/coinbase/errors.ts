@@ -27,7 +27,8 @@ export const coinbaseErrorMapper: ErrorMapper = (status, _body, _headers, contex
  */
 export function rejectionError(response: WireErrorResponse | undefined, failureReason: string | undefined, what: string): BrokerError {
   const reasons = [response?.error, response?.preview_failure_reason, response?.new_order_failure_reason, failureReason]
-    .filter((r): r is string => typeof r === 'string' && r !== '' && !r.startsWith('UNKNOWN'));
+    // 'UNKNOWN_FAILURE_REASON' is Coinbase's "no reason in this field", not a reason.
+    .filter((r): r is string => typeof r === 'string' && r !== '' && !r.endsWith('FAILURE_REASON'));
   const code = reasons[0] ?? 'UNKNOWN_FAILURE_REASON';
   const vendorMessage = response?.message || response?.error_details || undefined;
   const details = { broker: BROKER, code, vendorMessage };
