@@ -354,7 +354,7 @@ export class CoinbaseFake {
       for (const order of [...this.orders.values()]) {
         if (order.product_id !== productId || order.status !== 'OPEN') continue;
         const buy = order.side === 'BUY';
-        let fill = false;
+        let fill: boolean;
         if (order.kind === 'market') fill = true;
         else if (order.kind === 'limit') fill = buy ? price.lte(order.limit as Decimal) : price.gte(order.limit as Decimal);
         else if (order.kind === 'stop_limit') {
