@@ -98,6 +98,10 @@ export class CoinbaseBroker implements Broker {
   private readonly clientIdOf = new BoundedMap<string, string>(REMEMBERED_ORDERS);
   /** A bracket order's size when it was attached without one (it takes the entry's). */
   private readonly bracketSize = new BoundedMap<string, Decimal>(REMEMBERED_ORDERS);
+  /** A broker order id that now stands for another (a stop folded into a bracket): followed by lookups. */
+  private readonly aliases = new BoundedMap<string, string>(REMEMBERED_ORDERS);
+  /** The reduce-only stop leg resting per product, which a target placed after it is folded together with. */
+  private readonly restingStops = new Map<string, { request: OrderRequest; orderId: string }>();
   private portfolioId: string | undefined;
 
   constructor(options: CoinbaseBrokerOptions) {
@@ -179,6 +183,8 @@ export class CoinbaseBroker implements Broker {
   async placeOrder(request: OrderRequest): Promise<Order> {
     const { product, instrument } = await this.product(request.symbol);
     this.ensureTradable(product, request.type);
+    const folded = await this.foldTarget(request, product, instrument);
+    if (folded) return folded;
     const quantity = request.reduceOnly === true ? await this.reducible(request, instrument) : request.quantity;
     const sized = { ...request, quantity };
     const body = {
@@ -187,9 +193,56 @@ export class CoinbaseBroker implements Broker {
     };
     const { orderId } = await this.create(body, `${request.side} ${request.type} ${request.clientOrderId}`);
     this.remember(request.clientOrderId, orderId, instrument.symbol);
+    if (request.reduceOnly === true && request.leg === 'stop' && request.type === 'stop') this.restingStops.set(product.product_id, { request: sized, orderId });
     const wire = await this.byId(orderId);
     if (!wire) throw new BrokerError(`coinbase: order ${orderId} was accepted but cannot be read back`, { broker: BROKER });
     return toOrder(wire, request.clientOrderId);
+  }
+
+  /**
+   * Protection placed after a fill (a partial close's remainder): tradewire sends the stop, then the target. On spot
+   * the resting stop holds the coins, so a separate target would be refused for want of them. Instead the stop is
+   * cancelled and both go out as one stand-alone trigger bracket (`order_configuration.trigger_bracket_gtc`), the
+   * stop's client id following it. Undefined when there is nothing to fold (the coins are free, or no stop of ours
+   * rests untouched). Between the cancel and the bracket nothing rests, for one round trip; if the bracket is
+   * refused, the stop is placed again (under its client id with `-r`) and the refusal raised.
+   */
+  private async foldTarget(request: OrderRequest, product: WireProduct, instrument: Instrument): Promise<Order | undefined> {
+    if (request.reduceOnly !== true || request.leg !== 'target' || request.type !== 'limit' || request.side !== 'sell' || !request.limitPrice) return undefined;
+    const resting = this.restingStops.get(product.product_id);
+    if (!resting) return undefined;
+    const available = floorToStep(await this.available(currenciesOf(product.product_id).base), instrument.stepSize);
+    if (available.gte(request.quantity)) return undefined;
+    const stopWire = await this.byId(resting.orderId);
+    const untouched = stopWire?.status === 'OPEN' && stopWire.trigger_status !== 'STOP_TRIGGERED' && (stopWire.filled_size ?? ZERO).isZero();
+    if (!untouched) {
+      this.restingStops.delete(product.product_id);
+      return undefined;
+    }
+    const stop = resting.request;
+    const size = Decimal.min(request.quantity, stop.quantity);
+    await this.cancelOrder({ orderId: resting.orderId });
+    this.restingStops.delete(product.product_id);
+    let created: { orderId: string };
+    try {
+      created = await this.create({
+        client_order_id: request.clientOrderId, product_id: product.product_id, side: 'SELL',
+        order_configuration: { trigger_bracket_gtc: { base_size: size.toFixed(), limit_price: request.limitPrice.toFixed(), stop_trigger_price: (stop.stopPrice ?? ZERO).toFixed() } },
+      }, `bracket ${request.clientOrderId}`);
+    } catch (error) {
+      const again = await this.placeOrder({ ...stop, clientOrderId: `${stop.clientOrderId.slice(0, COINBASE_CAPABILITIES.clientIdMaxLength - 2)}-r` });
+      this.aliases.set(resting.orderId, again.id);
+      this.remember(stop.clientOrderId, again.id, instrument.symbol);
+      throw error;
+    }
+    const stopLeg = legOrderId(created.orderId, 'stop');
+    this.bracketSize.set(created.orderId, size);
+    this.aliases.set(resting.orderId, stopLeg);
+    this.remember(stop.clientOrderId, stopLeg, instrument.symbol);
+    this.remember(request.clientOrderId, legOrderId(created.orderId, 'target'), instrument.symbol);
+    const bracket = await this.byId(created.orderId);
+    if (!bracket) throw new BrokerError(`coinbase: bracket ${created.orderId} was accepted but cannot be read back`, { broker: BROKER });
+    return toLeg(bracket, 'target', request.clientOrderId, size);
   }
 
   async placeBracket(request: BracketRequest): Promise<BracketOrders> {
@@ -301,7 +354,7 @@ export class CoinbaseBroker implements Broker {
   }
 
   /** POST /orders. HTTP 200 with `success: false` is a refusal; a reused client id is the order placed before. */
-  private async create(body: { client_order_id: string; product_id: string }, what: string): Promise<{ orderId: string; attachedOrderId?: string | undefined }> {
+  private async create(body: { client_order_id: string; product_id: string; side: string; order_configuration: unknown }, what: string): Promise<{ orderId: string; attachedOrderId?: string | undefined }> {
     const answer = await this.http.request({ method: 'POST', path: '/orders', json: body, schema: createOrderSchema });
     const orderId = answer.success_response?.order_id ?? answer.order_id;
     if (answer.success && orderId) return { orderId, attachedOrderId: answer.success_response?.attached_order_id };
@@ -319,6 +372,7 @@ export class CoinbaseBroker implements Broker {
     if ('orderId' in ref) {
       orderId = ref.orderId;
       clientOrderId = this.clientIdOf.get(orderId);
+      for (let hop = 0, next = this.aliases.get(orderId); next !== undefined && hop < 10; hop++, next = this.aliases.get(next)) orderId = next;
     } else {
       clientOrderId = ref.clientOrderId;
       orderId = this.byClientId.get(ref.clientOrderId)?.orderId;

@@ -139,6 +139,43 @@ describe('orders', () => {
   });
 });
 
+describe('protection placed after a fill', () => {
+  const legs = (broker: CoinbaseBroker) => ({
+    stop: () => broker.placeOrder({ clientOrderId: 'tw-st-9', symbol: 'SOLUSD', side: 'sell', type: 'stop', stopPrice: d('95'), quantity: d('2'), reduceOnly: true, leg: 'stop' }),
+    target: () => broker.placeOrder({ clientOrderId: 'tw-ta-9', symbol: 'SOLUSD', side: 'sell', type: 'limit', limitPrice: d('104'), quantity: d('2'), reduceOnly: true, leg: 'target' }),
+  });
+
+  it('a target placed after its stop folds both into one stand-alone bracket; the stop is still found under its first broker id', async () => {
+    fake.reset();
+    fake.setPrice('SOL-USD', '100');
+    const broker = await connected();
+    await broker.placeOrder({ clientOrderId: 'tw-en-9', symbol: 'SOLUSD', side: 'buy', type: 'market', quantity: d('2') });
+    const stop = await legs(broker).stop();
+    const target = await legs(broker).target();
+    expect([target.clientOrderId, target.status, target.limitPrice?.toFixed()]).toEqual(['tw-ta-9', 'accepted', '104']);
+    const open = fake.allOrders().filter((o) => o.status === 'OPEN');
+    expect(open.map((o) => [o.kind, o.side, o.size.toFixed(), o.limit?.toFixed(), o.stop?.toFixed()])).toEqual([['bracket', 'SELL', '2', '104', '95']]);
+    const found = await broker.getOrder({ orderId: stop.id });
+    expect([found?.clientOrderId, found?.status, found?.stopPrice?.toFixed()]).toEqual(['tw-st-9', 'accepted', '95']);
+    expect((await broker.openOrders('SOLUSD')).map((o) => o.clientOrderId).sort()).toEqual(['tw-st-9', 'tw-ta-9']);
+  });
+
+  it('when the bracket is refused the stop is placed again, so the coins are never left without one', async () => {
+    fake.reset();
+    fake.setPrice('SOL-USD', '100');
+    const broker = await connected();
+    await broker.placeOrder({ clientOrderId: 'tw-en-8', symbol: 'SOLUSD', side: 'buy', type: 'market', quantity: d('2') });
+    const stop = await legs(broker).stop();
+    fake.inject('order_rejected');
+    await expect(legs(broker).target()).rejects.toBeInstanceOf(OrderRejectedError);
+    const open = fake.allOrders().filter((o) => o.status === 'OPEN');
+    expect(open.map((o) => [o.kind, o.client_order_id, o.size.toFixed(), o.stop?.toFixed()])).toEqual([['stop_limit', 'tw-st-9-r', '2', '95']]);
+    const found = await broker.getOrder({ clientOrderId: 'tw-st-9' });
+    expect([found?.status, found?.stopPrice?.toFixed()]).toEqual(['accepted', '95']);
+    expect((await broker.getOrder({ orderId: stop.id }))?.status).toBe('accepted');
+  });
+});
+
 describe('products', () => {
   it('instrument rules come from the product: price increment as tick, base increment as step, base_min_size and quote_min_size as minimums', async () => {
     fake.reset();

@@ -126,4 +126,29 @@ describe('an alert traded at Coinbase', () => {
     expect(positionOf('ETHUSD')).toMatchObject({ status: 'closed', exit_reason: 'signal', exit_price: '3030' });
     expect(fake.balance('ETH').toFixed()).toBe('0');
   });
+
+  it('a partial close sells the part, then protects the rest with one stand-alone bracket (a separate target would find the coins held by the stop)', async () => {
+    fake.setPrice('SOL-USD', '100');
+    expect(await signal({ ticker: 'COINBASE:SOLUSD', action: 'buy', sentiment: 'long', price: '100', quantity: '4' })).toMatchObject({ status: 'executed' });
+    const outcome = await signal({ ticker: 'COINBASE:SOLUSD', action: 'sell', sentiment: 'long', quantity: '50', quantityType: 'percent_of_position', price: '101' });
+    expect(outcome, JSON.stringify(outcome)).toMatchObject({ status: 'executed' });
+    // The entry's bracket cancelled, half sold, the stop placed, then folded with the target into one bracket.
+    expect(trading()).toEqual(['POST /orders', 'POST /orders/batch_cancel', 'POST /orders', 'POST /orders', 'POST /orders/batch_cancel', 'POST /orders']);
+    const posted = fake.calls('POST', '/orders').map((r) => (r.body as { side: string; order_configuration: unknown }));
+    expect(posted.slice(1).map((b) => [b.side, b.order_configuration])).toEqual([
+      ['SELL', { market_market_ioc: { base_size: '2' } }],
+      ['SELL', { stop_limit_stop_limit_gtc: { base_size: '2', stop_price: '98', limit_price: '93.1', stop_direction: 'STOP_DIRECTION_STOP_DOWN' } }],
+      ['SELL', { trigger_bracket_gtc: { base_size: '2', limit_price: '104', stop_trigger_price: '98' } }],
+    ]);
+    const resting = fake.allOrders().filter((o) => o.product_id === 'SOL-USD' && o.status === 'OPEN');
+    expect(resting.map((o) => [o.kind, o.size.toFixed()])).toEqual([['bracket', '2']]);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a few loop ticks: the journal's legs are the bracket's, nothing is re-placed
+    expect(trading()).toHaveLength(6);
+
+    fake.setPrice('SOL-USD', '104.5');
+    await until('the rest to close', () => { const p = positionOf('SOLUSD'); return p?.status === 'closed' ? p : undefined; });
+    expect(journal?.prepare(`SELECT c.exit_reason, c.quantity FROM closed_positions c JOIN positions p ON p.id = c.position_id WHERE p.symbol = 'SOLUSD' ORDER BY c.id`).all())
+      .toEqual([{ exit_reason: 'signal', quantity: '2' }, { exit_reason: 'take_profit', quantity: '2' }]);
+    expect(fake.balance('SOL').toFixed()).toBe('0');
+  });
 });
