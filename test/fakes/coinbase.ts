@@ -120,6 +120,7 @@ export class CoinbaseFake {
   private orders = new Map<string, FakeCoinbaseOrder>();
   private fills: Array<Record<string, unknown> & { order_id: string; trade_time: string }> = [];
   private failures: CoinbaseFailure[] = [];
+  private loseNextAnswer = false;
 
   constructor(options: CoinbaseFakeOptions = {}) {
     this.options = options;
@@ -141,6 +142,7 @@ export class CoinbaseFake {
     this.orders.clear();
     this.fills = [];
     this.failures = [];
+    this.loseNextAnswer = false;
     this.requests = [];
   }
 
@@ -148,6 +150,11 @@ export class CoinbaseFake {
   inject(kind: CoinbaseFailure): boolean {
     this.failures.push(kind);
     return true;
+  }
+
+  /** The next order placement is carried out, but its answer comes too late for any client (a timeout whose order exists). */
+  placeThenTimeOut(): void {
+    this.loseNextAnswer = true;
   }
 
   setPrice(productId: string, price: string): void {
@@ -212,6 +219,12 @@ export class CoinbaseFake {
     if (route === 'POST /orders') {
       const failure = this.failures.shift();
       if (failure) return this.failure(failure, body);
+      if (this.loseNextAnswer) {
+        this.loseNextAnswer = false;
+        const answer = this.create(body);
+        await delay(3_000);
+        return answer;
+      }
       return this.create(body);
     }
     if (route === 'GET /accounts') return HttpResponse.json(this.accountsPage(query));

@@ -102,6 +102,8 @@ export class CoinbaseBroker implements Broker {
   private readonly aliases = new BoundedMap<string, string>(REMEMBERED_ORDERS);
   /** The reduce-only stop leg resting per product, which a target placed after it is folded together with. */
   private readonly restingStops = new Map<string, { request: OrderRequest; orderId: string }>();
+  /** A bracket leg's client id → its entry's, from the moment the bracket is sent: a timed-out placement's legs are found through the entry. */
+  private readonly legOwners = new BoundedMap<string, { entryClientOrderId: string; leg: LegKind; quantity: Decimal }>(REMEMBERED_ORDERS);
   private portfolioId: string | undefined;
 
   constructor(options: CoinbaseBrokerOptions) {
@@ -258,6 +260,8 @@ export class CoinbaseBroker implements Broker {
       order_configuration: orderConfiguration(entry, instrument, this.stopBand),
       attached_order_configuration: attachedBracket(stopLoss, takeProfit),
     };
+    this.legOwners.set(stopLoss.clientOrderId, { entryClientOrderId: entry.clientOrderId, leg: 'stop', quantity: entry.quantity });
+    this.legOwners.set(takeProfit.clientOrderId, { entryClientOrderId: entry.clientOrderId, leg: 'target', quantity: entry.quantity });
     const created = await this.create(body, `bracket ${entry.clientOrderId}`);
     this.remember(entry.clientOrderId, created.orderId, instrument.symbol);
     const placed = await this.byId(created.orderId);
@@ -375,7 +379,7 @@ export class CoinbaseBroker implements Broker {
       for (let hop = 0, next = this.aliases.get(orderId); next !== undefined && hop < 10; hop++, next = this.aliases.get(next)) orderId = next;
     } else {
       clientOrderId = ref.clientOrderId;
-      orderId = this.byClientId.get(ref.clientOrderId)?.orderId;
+      orderId = this.byClientId.get(ref.clientOrderId)?.orderId ?? await this.legThroughEntry(ref.clientOrderId, ref.symbol);
     }
     let wire: WireOrder | undefined;
     let order: Order | undefined;
@@ -392,6 +396,22 @@ export class CoinbaseBroker implements Broker {
     if (!wire || !order) return undefined;
     if (ref.symbol !== undefined && order.symbol !== fromProductId(toProductId(ref.symbol))) return undefined;
     return { order, wire };
+  }
+
+  /**
+   * A leg of a bracket whose placement did not answer (a timeout): its entry is looked up by client id, and the
+   * bracket Coinbase attached to it is the leg's. Undefined when the entry never arrived or carries no bracket.
+   */
+  private async legThroughEntry(clientOrderId: string, symbol: string | undefined): Promise<string | undefined> {
+    const owner = this.legOwners.get(clientOrderId);
+    if (!owner) return undefined;
+    const entry = await this.locate({ clientOrderId: owner.entryClientOrderId, symbol });
+    const bracketId = entry?.wire.attached_order_id;
+    if (!entry || !bracketId) return undefined;
+    this.bracketSize.set(bracketId, owner.quantity);
+    const id = legOrderId(bracketId, owner.leg);
+    this.remember(clientOrderId, id, entry.order.symbol);
+    return id;
   }
 
   /** What an open Coinbase order is to tradewire: itself, or a bracket's two exits. */

@@ -7,7 +7,7 @@ import { cdpJwt, parseCdpPrivateKey } from '../../../src/brokers/coinbase/jwt.ts
 import { toProductId } from '../../../src/brokers/coinbase/symbols.ts';
 import {
   AuthenticationError, DuplicateClientOrderIdError, InsufficientFundsError, InvalidOrderError, InvalidSymbolError, MarketClosedError, NotSupportedError,
-  OrderRejectedError,
+  OrderRejectedError, TimeoutError,
 } from '../../../src/domain/errors.ts';
 import { Decimal } from '../../../src/domain/money.ts';
 import { createLogger } from '../../../src/ops/logger.ts';
@@ -221,6 +221,23 @@ describe('bracket legs and fills', () => {
     ]);
     // The adapter that placed it still knows tradewire's client ids.
     expect((await before.fills()).map((f) => f.clientOrderId)).toEqual(['tw-en-1', 'tw-sl-1']);
+  });
+
+  it('after a bracket placement times out, its legs are found by their client ids through the entry Coinbase did place', async () => {
+    fake.reset();
+    fake.setPrice('SOL-USD', '100');
+    const broker = await connected({ timeoutMs: 200 });
+    fake.placeThenTimeOut();
+    await expect(broker.placeBracket({
+      entry: { clientOrderId: 'tw-en-7', symbol: 'SOLUSD', side: 'buy', type: 'market', quantity: d('2') },
+      stopLoss: { type: 'stop', stopPrice: d('95'), clientOrderId: 'tw-sl-7' },
+      takeProfit: { type: 'limit', limitPrice: d('104'), clientOrderId: 'tw-tp-7' },
+    })).rejects.toBeInstanceOf(TimeoutError);
+    const stop = await broker.getOrder({ clientOrderId: 'tw-sl-7' });
+    const target = await broker.getOrder({ clientOrderId: 'tw-tp-7', symbol: 'SOLUSD' });
+    expect([stop?.status, stop?.stopPrice?.toFixed(), stop?.quantity.toFixed()]).toEqual(['accepted', '95', '2']);
+    expect([target?.status, target?.limitPrice?.toFixed()]).toEqual(['accepted', '104']);
+    expect((await broker.getOrder({ clientOrderId: 'tw-en-7' }))?.status).toBe('filled');
   });
 
   it('fills, accounts and order history are read across pages by cursor', async () => {
