@@ -99,6 +99,7 @@ export function defaultCoinbaseProducts(): Record<string, FakeProduct> {
     'ETH-USD': { base_increment: '0.00000001', quote_increment: '0.01', base_min_size: '0.00000001', quote_min_size: '1', price: '3000' },
     'SOL-USD': { base_increment: '0.001', quote_increment: '0.01', base_min_size: '0.001', quote_min_size: '1', price: '100' },
     'LTC-USD': { base_increment: '0.001', quote_increment: '0.01', base_min_size: '0.001', quote_min_size: '1', price: '100' },
+    'ETH-BTC': { base_increment: '0.00000001', quote_increment: '0.00001', base_min_size: '0.00000001', quote_min_size: '0.00001', price: '0.05' },
   };
 }
 

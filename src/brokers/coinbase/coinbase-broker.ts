@@ -124,7 +124,8 @@ export class CoinbaseBroker implements Broker {
   async connect(): Promise<void> {
     const { portfolios } = await this.get('/portfolios', portfoliosSchema);
     const live = portfolios.filter((p) => p.deleted !== true);
-    const chosen = live.find((p) => p.type === 'DEFAULT') ?? live[0];
+    // A key created for one portfolio sees that one; otherwise orders go to the default portfolio, so positions are read there.
+    const chosen = live.length === 1 ? live[0] : live.find((p) => p.type === 'DEFAULT') ?? live[0];
     if (!chosen) throw new BrokerError(`coinbase account '${this.name}': the key sees no portfolio`, { broker: BROKER });
     this.portfolioId = chosen.uuid;
   }
@@ -470,6 +471,12 @@ export class CoinbaseBroker implements Broker {
 
   /** Refused before sending when the product says it cannot take this order now (halted, cancel-only, limit-only). */
   private ensureTradable(product: WireProduct, type: OrderRequest['type']): void {
+    // Holdings are reported as positions against the account's quote currency ('BTC' held is BTCUSD): a product quoted
+    // in another would be journalled under a symbol the positions never name, and reconciliation would close it.
+    const quote = product.quote_currency_id ?? currenciesOf(product.product_id).quote;
+    if (quote !== this.quote) {
+      throw new NotSupportedError(`coinbase: ${product.product_id} is quoted in ${quote}; this account trades ${this.quote}-quoted products only`, { broker: BROKER });
+    }
     if (product.trading_disabled === true || product.cancel_only === true) {
       throw new MarketClosedError(`coinbase: ${product.product_id} is ${product.cancel_only === true ? 'cancel-only' : 'not trading'} now`, { broker: BROKER });
     }

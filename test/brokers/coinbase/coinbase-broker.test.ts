@@ -114,7 +114,7 @@ describe('orders', () => {
     ]);
   });
 
-  it('a trailing stop, a day limit, and a bracket with one exit are refused before anything is sent', async () => {
+  it('a trailing stop, a day limit, a bracket with one exit, and a product not quoted in USD are refused before anything is sent', async () => {
     fake.reset();
     const broker = await connected();
     const base = { symbol: 'SOLUSD', side: 'buy' as const, quantity: d('1') };
@@ -122,6 +122,8 @@ describe('orders', () => {
     await expect(broker.placeOrder({ ...base, clientOrderId: 'tw-b', type: 'limit', limitPrice: d('99'), timeInForce: 'day' })).rejects.toBeInstanceOf(NotSupportedError);
     await expect(broker.placeBracket({ entry: { ...base, clientOrderId: 'tw-c', type: 'market' }, stopLoss: { type: 'stop', stopPrice: d('95'), clientOrderId: 'tw-d' } }))
       .rejects.toBeInstanceOf(NotSupportedError);
+    // Positions are reported against USD: an ETH-BTC entry would be journalled under a symbol they never name.
+    await expect(broker.placeOrder({ ...base, symbol: 'ETHBTC', clientOrderId: 'tw-e', type: 'market' })).rejects.toThrow(/ETH-BTC is quoted in BTC; this account trades USD-quoted products only/);
     expect(fake.calls('POST')).toEqual([]);
   });
 
