@@ -331,6 +331,12 @@ export class CoinbaseBroker implements Broker {
     const orders = new Map<string, WireOrder | undefined>();
     const fills: Fill[] = [];
     for (const wire of wires) {
+      const known = this.clientIdOf.get(wire.order_id);
+      if (known !== undefined) {
+        // An order this adapter placed under that client id (never a bracket: its legs are remembered by leg id).
+        fills.push(toFill(wire, wire.order_id, known));
+        continue;
+      }
       if (!orders.has(wire.order_id)) orders.set(wire.order_id, await this.byId(wire.order_id));
       const order = orders.get(wire.order_id);
       let orderId = wire.order_id;
