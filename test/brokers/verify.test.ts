@@ -25,7 +25,8 @@ strategies:
     const checks = await verifyAccounts(config, { logger: createLogger({ level: 'silent' }), now: () => new Date() });
     expect(checks).toHaveLength(2);
     expect(checks[0]).toMatchObject({ account: 'first', broker: 'coinbase', ok: false });
-    expect(checks[0]?.detail).toMatch(/^not_supported: /);
+    // A key that is not a PEM EC key is refused while the adapter is built, before any request, and never repeated.
+    expect(checks[0]?.detail).toMatch(/^authentication: coinbase account 'first': privateKey is not a PEM private key/);
     expect(checks[0]?.detail).not.toContain('private-key-text');
     expect(checks[1]).toEqual({ account: 'paper', broker: 'paper', ok: true, detail: 'credentials accepted; equity 25000.5 USD' });
   });
