@@ -44,8 +44,9 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
   const current = () => config;
   const parts = { config: current, logger, version: VERSION, passphrase: passphrase.passphrase };
   // Each role loads only its own assembly: in role all this thread never loads the executor, the brokers or the loop.
-  const assembly = role === 'all' ? await (await import('./runtime/role-all.ts')).assembleAll({ ...parts, env })
-    : role === 'api' ? await (await import('./runtime/role-api.ts')).assembleApi(parts)
+  const threaded = role === 'all' && env.TRADEWIRE_EXECUTION !== 'inline';
+  const assembly = threaded ? await (await import('./runtime/role-all.ts')).assembleAll({ ...parts, env })
+    : role === 'api' || role === 'all' ? await (await import('./runtime/role-in-process.ts')).assembleInProcess({ ...parts, role })
     : await (await import('./runtime/role-watch.ts')).assembleWatcher({ role, config: current, logger });
   const { url } = assembly;
   logger.info({ event: 'daemon.started', url, redis: describeRedisUrl(config.redis.url), database: config.database.path,
