@@ -26,6 +26,8 @@ strategies:
 `;
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+/** Why the webhook answered 503 (its own log: Redis did not answer in time). */
+const unavailable = new Set<string>();
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 
 async function main(): Promise<void> {
@@ -35,7 +37,7 @@ async function main(): Promise<void> {
   const child = spawn(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, CONFIG_FILE: file, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: PREFIX, DATABASE_PATH: join(dir, 'trading.db'),
       WEBHOOK_PASSPHRASE: PASSPHRASE, LOG_LEVEL: 'info', TRADEWIRE_EXECUTION: process.env.EXECUTION ?? '' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ["ignore", "pipe", "inherit"],
   });
   const url = await new Promise<string>((resolve, reject) => {
     let buffered = '';
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
       buffered += chunk;
       const match = /"url":"(http:\/\/[^"]+)"/.exec(buffered);
       if (match?.[1]) resolve(match[1]);
+      for (const line of chunk.split('\n')) if (line.includes('queue_unavailable')) unavailable.add(/"err":"([^"]*)"/.exec(line)?.[1] ?? line);
     });
     child.once('exit', (code) => reject(new Error(`daemon exited ${code}`)));
   });
@@ -62,7 +65,7 @@ async function main(): Promise<void> {
     const statuses = answers.reduce<Record<number, number>>((acc, a) => ({ ...acc, [a.status]: (acc[a.status] ?? 0) + 1 }), {});
     await new Promise((resolve) => setTimeout(resolve, 1000));
     console.log(JSON.stringify({ execution: process.env.EXECUTION || 'thread', idleRssMb: Math.round(idle), loadedRssMb: Math.round(rssMb(child.pid!)),
-      statuses, p50: Math.round(pct(ms, 50)), p99: Math.round(pct(ms, 99)), max: Math.round(ms.at(-1) ?? 0), over3s: ms.filter((m) => m > 3000).length, wallMs: Math.round(wall) }));
+      statuses, p50: Math.round(pct(ms, 50)), p99: Math.round(pct(ms, 99)), max: Math.round(ms.at(-1) ?? 0), over3s: ms.filter((m) => m > 3000).length, wallMs: Math.round(wall), unavailable: [...unavailable].slice(0, 3) }));
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));

@@ -45,7 +45,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
   const parts = { config: current, logger, version: VERSION, passphrase: passphrase.passphrase };
   // Each role loads only its own assembly: in role all this thread never loads the executor, the brokers or the loop.
   const threaded = role === 'all' && env.TRADEWIRE_EXECUTION !== 'inline';
-  const assembly = threaded ? await (await import('./runtime/role-all.ts')).assembleAll({ ...parts, env })
+  const assembly = threaded ? await (await import('./runtime/role-all.ts')).assembleAll({ ...parts, env, forwardLogs: loggerOverride !== undefined })
     : role === 'api' || role === 'all' ? await (await import('./runtime/role-in-process.ts')).assembleInProcess({ ...parts, role })
     : await (await import('./runtime/role-watch.ts')).assembleWatcher({ role, config: current, logger });
   const { url } = assembly;

@@ -30,6 +30,8 @@ export interface HostOptions {
   env: NodeJS.ProcessEnv;
   role: Role;
   logger: Logger;
+  /** The logger was given by the caller (tests, scripts): the thread's lines are written to it, not to stdout. */
+  forwardLogs: boolean;
   /** How long a stop may take before the thread is ended: under PM2's kill_timeout (30 s in ecosystem.config.js). */
   stopGraceMs?: number;
   /** First wait before a restart; it doubles up to maxBackoffMs, and resets after a minute of running. */
@@ -53,7 +55,7 @@ export async function startExecutionHost(options: HostOptions): Promise<Executio
   const firstBackoff = options.backoffMs ?? 1_000;
   const maxBackoff = options.maxBackoffMs ?? 30_000;
   const data: ThreadData = {
-    env: { ...options.env }, role: options.role, logLevel: logger.level,
+    env: { ...options.env }, role: options.role, logLevel: logger.level, logTo: options.forwardLogs ? 'parent' : 'own',
   };
   const module = await executionThreadModule();
 

@@ -12,8 +12,10 @@ const port = parentPort;
 if (!port) throw new Error('execution-thread.ts runs as a worker thread (src/runtime/execution-host.ts starts it)');
 const data = workerData as ThreadData;
 const send = (message: FromThread) => port.postMessage(message);
-// Lines go to the HTTP thread, which writes them where the daemon logs: one log, in order with the answers.
-const logger = createLogger({ level: data.logLevel, destination: { write: (line: string) => send({ type: 'log', line }) } });
+// To stdout like the HTTP side's default logger; or, when the daemon was given a logger, to the HTTP thread, which
+// writes each line to it: one log, in order with the answers.
+const logger = data.logTo === 'own' ? createLogger({ level: data.logLevel })
+  : createLogger({ level: data.logLevel, destination: { write: (line: string) => send({ type: 'log', line }) } });
 const env = data.env as NodeJS.ProcessEnv;
 
 let side: ExecutionSide | undefined;

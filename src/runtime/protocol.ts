@@ -9,6 +9,11 @@ export interface ThreadData {
   role: Role;
   /** The HTTP side's log level: the thread logs at the same one. */
   logLevel: string;
+  /**
+   * own: the thread writes its lines to stdout itself (the daemon's own logger), keeping that work off the HTTP thread.
+   * parent: each line is sent to the HTTP thread, which writes it to the logger it was given (tests, scripts).
+   */
+  logTo: 'own' | 'parent';
 }
 
 export type Request =

@@ -16,6 +16,8 @@ export interface RoleAllOptions {
   logger: Logger;
   version: string;
   passphrase: string;
+  /** The daemon was given its logger: the thread's lines go to it (see ThreadData.logTo). */
+  forwardLogs: boolean;
 }
 
 export async function assembleAll(options: RoleAllOptions): Promise<Assembly> {
@@ -32,7 +34,7 @@ export async function assembleAll(options: RoleAllOptions): Promise<Assembly> {
   try {
     await redis.connect();
     // Resolves once the thread has reconciled: it takes no job before the journal agrees with the broker.
-    host = await startExecutionHost({ env: options.env, role: 'all', logger });
+    host = await startExecutionHost({ env: options.env, role: 'all', logger, forwardLogs: options.forwardLogs });
   } catch (error) {
     await closeOwn();
     throw error;
