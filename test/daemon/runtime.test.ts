@@ -35,7 +35,7 @@ describe('role all: the execution thread', () => {
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
-  const alert = (id: string, ticker: string, action = 'buy') => fetch(`${daemon.url}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json' },
+  const alert = (id: string, ticker: string, action = 'buy', path = '') => fetch(`${daemon.url}/webhook${path}`, { method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ passphrase: PASSPHRASE, ticker, action, sentiment: action === 'buy' ? 'long' : 'flat', price: '100', id }) });
   const journal = <T>(sql: string, ...params: unknown[]): T[] => {
     const db = new Database(databasePath, { readonly: true });
@@ -50,9 +50,8 @@ describe('role all: the execution thread', () => {
     return { status: response.status, body: (await response.json()) as { checks: Array<{ name: string; ok: boolean; error?: string }> } };
   };
 
-  beforeAll(async () => {
-    const file = join(dir.path, 'tradewire.yaml');
-    writeFileSync(file, [
+  const file = join(dir.path, 'tradewire.yaml');
+  const CONFIG = [
       'server: { adminToken: "${ADMIN_TOKEN}" }',
       'webhook: { passphrase: "${WEBHOOK_PASSPHRASE}" }',
       'positions: { loopIntervalMs: 100 }',
@@ -64,7 +63,10 @@ describe('role all: the execution thread', () => {
       '    sizing: { mode: fixed_quantity, value: 10 }',
       '    stopLoss: { percent: 2 }',
       '',
-    ].join('\n'));
+    ];
+
+  beforeAll(async () => {
+    writeFileSync(file, CONFIG.join('\n'));
     const logger = createLogger({ level: 'info', destination: { write: (line: string) => { logLines.push(JSON.parse(line) as Record<string, unknown>); } } });
     daemon = await startDaemon({ CONFIG_FILE: file, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, DATABASE_PATH: databasePath,
       WEBHOOK_PASSPHRASE: PASSPHRASE, ADMIN_TOKEN: TOKEN }, logger, 'all');
@@ -111,5 +113,14 @@ describe('role all: the execution thread', () => {
     await until(async () => (journal("SELECT id FROM positions WHERE symbol = 'MSFT' AND status = 'open'").length === 1 ? true : undefined), 'the MSFT position');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(journal("SELECT leg FROM executed_orders o JOIN positions p ON p.id = o.position_id WHERE p.symbol = 'MSFT' AND o.leg = 'entry'")).toHaveLength(1);
+  });
+
+  it('a reload reaches the thread: an alert for a strategy added to the file is executed there', async () => {
+    writeFileSync(file, [...CONFIG, '  second:', '    subscriptions: [{ account: paper }]', '    sizing: { mode: fixed_quantity, value: 3 }', ''].join('\n'));
+    expect(await daemon.reload()).toEqual({ ok: true, restartNeeded: [] });
+    expect((await alert('rt-3', 'NVDA', 'buy', '/second')).status).toBe(202);
+    const opened = await until(async () => journal<{ strategy: string; quantity: string }>(
+      "SELECT strategy, quantity FROM positions WHERE symbol = 'NVDA' AND status = 'open'")[0], 'the NVDA position');
+    expect(opened).toEqual({ strategy: 'second', quantity: '3' });
   });
 });
