@@ -32,7 +32,8 @@ describe('daemon start-up', () => {
     expect(await health.json()).toMatchObject({ status: 'ok' });
     const ready = await fetch(`${daemon.url}/ready`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ready', checks: [{ name: 'redis', ok: true }, { name: 'database', ok: true }] });
+    expect(await ready.json()).toMatchObject({ status: 'ready', checks: [{ name: 'redis', ok: true }, { name: 'database', ok: true },
+      { name: 'execution', ok: true }] });
   });
 
   it('refuses to start, naming where it tried, when Redis is unreachable', async () => {

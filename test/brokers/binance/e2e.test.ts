@@ -44,7 +44,7 @@ let journal: SqliteDatabase | undefined;
 beforeAll(async () => {
   writeFileSync(join(dir.path, 'tradewire.yaml'), CONFIG);
   daemon = await startDaemon({
-    CONFIG_FILE: join(dir.path, 'tradewire.yaml'), PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix,
+    CONFIG_FILE: join(dir.path, 'tradewire.yaml'), TRADEWIRE_EXECUTION: 'inline', PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix,
     DATABASE_PATH: join(dir.path, 'trading.db'), WEBHOOK_PASSPHRASE: SECRET, BINANCE_API_KEY: FAKE_API_KEY, BINANCE_API_SECRET: FAKE_API_SECRET,
   }, createLogger({ level: process.env.E2E_LOG ?? 'silent', pretty: false }));
   journal = new Database(join(dir.path, 'trading.db'), { readonly: true });
