@@ -1,5 +1,3 @@
-// Test-wide setup: time is UTC inside tradewire, so the tests run in UTC too; and no test reaches past loopback.
-import { installLoopbackGuard } from './helpers/loopback-guard.ts';
-
+// Test-wide setup: time is UTC inside tradewire, so the tests run in UTC too. (No test reaches past loopback:
+// test/vitest.config.ts preloads test/helpers/loopback-guard.mjs into every test process, thread and child.)
 process.env.TZ = 'UTC';
-installLoopbackGuard();

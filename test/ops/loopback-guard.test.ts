@@ -1,7 +1,11 @@
 // The test-wide guard that keeps every test's connections on loopback: which hosts pass, and that it is installed.
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { connectTarget, isLoopbackHost } from '../helpers/loopback-guard.ts';
+import { tempDir } from '../helpers/env.ts';
+import { connectTarget, isLoopbackHost } from '../helpers/loopback-guard.mjs';
 
 describe('the loopback guard of the test suite', () => {
   it('lets loopback addresses and localhost through and nothing else', () => {
@@ -21,7 +25,25 @@ describe('the loopback guard of the test suite', () => {
     expect(connectTarget([{ path: '/tmp/redis.sock' }])).toBeUndefined();
   });
 
-  it('is installed for every test file (setup.ts): a connection to another host fails before its name is looked up', async () => {
+  it('is preloaded into the child processes and the (file) worker threads the tests start', async () => {
+    const dir = tempDir('tw-guard');
+    try {
+      // What the daemon does: a child process whose execution runs on a worker thread loaded from a file.
+      const probe = join(dir.path, 'probe.mjs');
+      writeFileSync(probe, [
+        "import net from 'node:net';",
+        "import { Worker, isMainThread } from 'node:worker_threads';",
+        'console.log(net.Socket.prototype.connect.name);',
+        'if (isMainThread) new Worker(new URL(import.meta.url));',
+      ].join('\n'));
+      const child = spawnSync(process.execPath, [probe], { env: process.env, encoding: 'utf8' });
+      expect(child.stdout.trim().split('\n')).toEqual(['guardedConnect', 'guardedConnect']);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('is installed for every test file (vitest.config.ts): a connection to another host fails before its name is looked up', async () => {
     expect(net.Socket.prototype.connect.name).toBe('guardedConnect');
     // The lookup is ours and never resolves anything: were the guard missing, this would fail with its error, not reach out.
     const lookup = (() => { throw new Error('the name was looked up'); }) as unknown as net.LookupFunction;

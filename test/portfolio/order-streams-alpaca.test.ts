@@ -44,6 +44,7 @@ beforeAll(async () => {
   fake.setPrice('AAPL', '100');
   writeFileSync(join(dir.path, 'tradewire.yaml'), config(server.url));
   daemon = await startDaemon({
+    TRADEWIRE_EXECUTION: 'inline', // msw answers for the venue in this thread only
     CONFIG_FILE: join(dir.path, 'tradewire.yaml'), PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix,
     DATABASE_PATH: join(dir.path, 'trading.db'), WEBHOOK_PASSPHRASE: SECRET, ALPACA_KEY_ID: keys.keyId, ALPACA_SECRET_KEY: keys.secretKey,
   }, createLogger({ level: process.env.E2E_LOG ?? 'silent', pretty: false }));

@@ -50,6 +50,7 @@ beforeAll(async () => {
   await server.listen();
   writeFileSync(join(dir.path, 'tradewire.yaml'), config(server.url));
   daemon = await startDaemon({
+    TRADEWIRE_EXECUTION: 'inline', // msw answers for the venue in this thread only
     CONFIG_FILE: join(dir.path, 'tradewire.yaml'), PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix,
     DATABASE_PATH: join(dir.path, 'trading.db'), WEBHOOK_PASSPHRASE: SECRET, BINANCE_API_KEY: FAKE_API_KEY, BINANCE_API_SECRET: FAKE_API_SECRET,
   }, createLogger({ level: 'debug', pretty: false, destination: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } } }));

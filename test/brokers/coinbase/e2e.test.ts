@@ -43,6 +43,7 @@ let counter = 0;
 beforeAll(async () => {
   writeFileSync(join(dir.path, 'tradewire.yaml'), CONFIG);
   daemon = await startDaemon({
+    TRADEWIRE_EXECUTION: 'inline', // msw answers for the venue in this thread only
     CONFIG_FILE: join(dir.path, 'tradewire.yaml'), PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix,
     DATABASE_PATH: join(dir.path, 'trading.db'), WEBHOOK_PASSPHRASE: SECRET,
     // As an environment usually carries a PEM: on one line, its line breaks written as \n.

@@ -46,6 +46,7 @@ beforeAll(async () => {
   writeFileSync(join(dir.path, 'tradewire.yaml'), CONFIG);
   fake.reset();
   daemon = await startDaemon({
+    TRADEWIRE_EXECUTION: 'inline', // msw answers for the venue in this thread only
     CONFIG_FILE: join(dir.path, 'tradewire.yaml'), PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix,
     DATABASE_PATH: join(dir.path, 'trading.db'), WEBHOOK_PASSPHRASE: SECRET, IBKR_ACCOUNT: FAKE_ACCOUNT,
   }, createLogger({ level: process.env.E2E_LOG ?? 'silent', pretty: false }));

@@ -46,6 +46,7 @@ let journal: SqliteDatabase | undefined;
 beforeAll(async () => {
   writeFileSync(join(dir.path, 'tradewire.yaml'), CONFIG);
   daemon = await startDaemon({
+    TRADEWIRE_EXECUTION: 'inline', // msw answers for the venue in this thread only
     CONFIG_FILE: join(dir.path, 'tradewire.yaml'), PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix,
     DATABASE_PATH: join(dir.path, 'trading.db'), WEBHOOK_PASSPHRASE: SECRET,
     KITE_API_KEY: KITE_FAKE_API_KEY, KITE_API_SECRET: 'kite-fake-secret', KITE_ACCESS_TOKEN: KITE_FAKE_ACCESS_TOKEN,
