@@ -192,6 +192,12 @@ function alertStream(tag: string): () => string {
 
 interface Answer { status: number; ms: number }
 
+function statusSummary(answers: Answer[]): string {
+  const counts = new Map<number, number>();
+  for (const a of answers) counts.set(a.status, (counts.get(a.status) ?? 0) + 1);
+  return [...counts].sort(([a], [b]) => a - b).map(([status, n]) => `${status}×${n}`).join(' ');
+}
+
 /** One POST; `agent: false` opens a connection of its own (a burst from TradingView arrives on many connections). */
 function post(url: string, body: string, agent: Agent | false): Promise<Answer> {
   const started = performance.now();
@@ -288,6 +294,7 @@ async function burst(): Promise<void> {
     const accepted = hookAnswers.filter((a) => a.status === 202).length;
     const within3s = hookAnswers.filter((a) => a.status !== 0 && a.ms <= 3000).length;
     const hookP99 = percentile(hookAnswers.map((a) => a.ms), 99);
+    process.stdout.write(`  answers: webhook ${statusSummary(hookAnswers)}; bare ${statusSummary(bareAnswers)} (0: no answer within 30 s or connection refused)\n`);
     const bareP99 = percentile(bareAnswers.map((a) => a.ms), 99);
     record({ scenario: 'burst', name: 'burst: answered 202', value: `${accepted}/500`, target: '500/500', met: accepted === 500, why: WHY.allRole });
     record({ scenario: 'burst', name: 'burst: answered within 3 s', value: `${within3s}/500 (max ${ms(Math.max(...hookAnswers.map((a) => a.ms)))})`, target: '500/500', met: within3s === 500, why: WHY.allRole });
@@ -311,6 +318,7 @@ async function latency(): Promise<void> {
     const tag = `${RUN}-l`;
     const answers = await sendAtRate(daemon.url, alertStream(tag), 2000, 200, agent);
     const accepted = answers.filter((a) => a.status === 202).length;
+    process.stdout.write(`  answers: ${statusSummary(answers)}\n`);
     const p99 = percentile(answers.map((a) => a.ms), 99);
     record({ scenario: 'latency', name: 'latency: webhook p50 / p99', value: `${ms(percentile(answers.map((a) => a.ms), 50))} / ${ms(p99)}`, target: 'p99 ≤ 25 ms', met: p99 <= 25, why: WHY.allRole });
     const drained = await drain(daemon, tag, accepted);
@@ -338,6 +346,7 @@ async function throughput(): Promise<void> {
     const tag = `${RUN}-t`;
     const answers = await sendAtRate(daemon.url, alertStream(tag), 5000, 1000, agent);
     const accepted = answers.filter((a) => a.status === 202).length;
+    process.stdout.write(`  answers: ${statusSummary(answers)}\n`);
     record({ scenario: 'throughput', name: 'throughput: accepted', value: `${accepted}/5000`, target: '5000/5000', met: accepted === 5000, why: WHY.allRole });
     const drained = await drain(daemon, tag, accepted, sample);
     const spanS = (drained.lastDoneMs - drained.firstReceivedMs) / 1000;
