@@ -29,6 +29,8 @@ const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'burst,latency,throughput,inta
 /** How long a scenario waits for its alerts to be journalled terminal before it reports what is left. */
 const DRAIN_TIMEOUT_MS = Number(process.env.BENCH_DRAIN_TIMEOUT_S ?? 150) * 1000;
 const INTAKE_SECONDS = Number(process.env.BENCH_INTAKE_SECONDS ?? 5);
+/** The daemon logs at info, as in production (a line per accepted alert); BENCH_LOG_LEVEL=warn to see what that costs. */
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 const RUN = `twbench-${Date.now().toString(36)}`;
 const PASSPHRASE = `bench-${Math.random().toString(36).slice(2)}-pass`;
 const SYMBOLS = 50;
@@ -117,7 +119,7 @@ async function startDaemon(label: string, role: 'all' | 'api'): Promise<Daemon> 
   const child = spawn(process.execPath, args, {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CONFIG_FILE: configFile, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, DATABASE_PATH: dbPath,
-      WEBHOOK_PASSPHRASE: PASSPHRASE, LOG_LEVEL: 'info', NODE_ENV: 'production' },
+      WEBHOOK_PASSPHRASE: PASSPHRASE, LOG_LEVEL, NODE_ENV: 'production' },
   });
   const errors: string[] = [];
   const url = await new Promise<string>((resolve, reject) => {

@@ -102,10 +102,22 @@ function flushOnEnding(sink: ReturnType<typeof pino.destination>): void {
         return;
       }
       // A listener of ours alone would swallow the signal: write what is buffered, then end as the signal would have.
+      // A write already under way finishes first (the rest written synchronously after it keeps the order); it is
+      // waited for 1 s at most.
       process.removeListener(signal, onSignal);
-      const die = () => process.kill(process.pid, signal);
-      const fallback = setTimeout(die, 1000);
-      sink.flush(() => { clearTimeout(fallback); die(); });
+      const giveUpAt = Date.now() + 1000;
+      const finish = () => {
+        if ((sink as unknown as { _writing?: boolean })._writing === true && Date.now() < giveUpAt) {
+          setTimeout(finish, 2);
+          return;
+        }
+        try {
+          sink.flushSync();
+        } finally {
+          process.kill(process.pid, signal);
+        }
+      };
+      finish();
     };
     process.on(signal, onSignal);
   }
