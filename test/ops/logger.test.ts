@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { censorSecrets, createLogger, isSecretKey } from '../../src/ops/logger.ts';
 
@@ -43,5 +44,49 @@ describe('logger redaction', () => {
     expect(censorSecrets(clean)).toBe(clean);
     for (const name of ['passphrase', 'Passphrase', 'x-tradewire-signature', 'X-MBX-APIKEY', 'api_secret', 'ADMIN_TOKEN', 'apcaApiKeyId']) expect(isSecretKey(name), name).toBe(true);
     for (const name of ['signalId', 'strategy', 'ticker', 'accounts', 'quantity', 'event']) expect(isSecretKey(name), name).toBe(false);
+  });
+});
+
+describe('logger output when the process ends', () => {
+  const FIXTURE = 'test/fixtures/log-then-end.ts';
+  const run = (end: string, lines = 50) => spawnSync(process.execPath, ['--import', 'tsx', FIXTURE], {
+    env: { ...process.env, END: end, LINES: String(lines), NODE_ENV: 'production' }, encoding: 'utf8', timeout: 15_000,
+  });
+  const numbered = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { event: string; n?: number }).filter((l) => l.event === 'test.line').map((l) => l.n);
+  const all = (count: number) => Array.from({ length: count }, (_, n) => n);
+
+  it('writes every line logged just before process.exit, in order', () => {
+    const result = run('exit', 200);
+    expect(result.status).toBe(0);
+    expect(numbered(result.stdout)).toEqual(all(200));
+    expect(result.stdout).not.toContain('SECRET-never-written');
+  });
+
+  it('writes every line logged just before a SIGTERM nobody handles, and still dies of the signal', () => {
+    const result = run('sigterm');
+    expect(result.signal).toBe('SIGTERM');
+    expect(numbered(result.stdout)).toEqual(all(50));
+  });
+
+  it('writes every line logged just before a SIGINT nobody handles, and still dies of the signal', () => {
+    const result = run('sigint');
+    expect(result.signal).toBe('SIGINT');
+    expect(numbered(result.stdout)).toEqual(all(50));
+  });
+
+  it('leaves a SIGTERM handler in charge: the lines before it and the handler\'s own line are written, the exit is the handler\'s', () => {
+    const result = run('sigterm-stop');
+    expect(result.status).toBe(0);
+    expect(numbered(result.stdout)).toEqual(all(50));
+    expect(result.stdout).toContain('"event":"daemon.stopping"');
+  });
+
+  it('writes every line logged just before an uncaught exception, which still crashes the process', () => {
+    const result = run('crash');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('crashed on purpose');
+    // Complete; the order is not promised at a crash (a write already under way may land after the rest).
+    expect(numbered(result.stdout).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(all(50));
   });
 });
