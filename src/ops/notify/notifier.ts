@@ -31,6 +31,8 @@ export interface Notifier {
   start(): void;
   stop(): Promise<void>;
   stats(): Record<string, OutboxStats>;
+  /** Resolves when the sends in progress have ended (not when every queue is empty). */
+  settled(): Promise<void>;
 }
 
 /** Each service's documented limits: Telegram 1 a second per chat (20 a minute in a group), Discord 5 per 2 s per webhook, Slack 1 a second. */
@@ -124,6 +126,7 @@ export function createNotifier(config: NotificationsConfig, deps: NotifierDeps):
       abort.abort();
       await Promise.all([...bots.map((b) => b.stop()), ...channels.map((c) => c.outbox.settled())]);
     },
+    settled: async () => { await Promise.all(channels.map((c) => c.outbox.settled())); },
     stats: () => Object.fromEntries(channels.map((c) => [c.name, { ...c.outbox.stats }])),
   };
 }
