@@ -1,0 +1,72 @@
+// Where trading tells the notifier: an entry fill, a close with its P&L, a refusal that needs a person, the kill switch.
+// Through ctx.notify on a real executor, journal and paper broker; the notifier itself is tested apart.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Decimal } from '../../../src/domain/money.ts';
+import type { NotifyEvent } from '../../../src/ops/notify/events.ts';
+import { renderEvent } from '../../../src/ops/notify/events.ts';
+import { KillSwitch } from '../../../src/portfolio/kill-switch.ts';
+import { createHarness, type Harness } from '../../helpers/executor-harness.ts';
+
+const CONFIG = `
+accounts:
+  paper:
+    broker: paper
+    slippagePercent: 0
+    killSwitch: { maxDailyLossPercent: 5, flatten: true }
+strategies:
+  default:
+    account: paper
+    sizing: { mode: fixed_quantity, value: 500 }
+    stopLoss: { percent: 15 }
+    takeProfit: { percent: 50 }
+`;
+
+describe('notifications from trading', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  async function harness(): Promise<{ h: Harness; events: NotifyEvent[] }> {
+    h = await createHarness({ configText: CONFIG });
+    const events: NotifyEvent[] = [];
+    h.ctx.notify = (event) => { events.push(event); };
+    return { h, events };
+  }
+
+  it('an entry fill and the exit that closes it, with the realized P&L', async () => {
+    const { h: t, events } = await harness();
+    expect(await t.executor.execute(t.job({ ticker: 'AAPL', action: 'buy', sentiment: 'long', price: '100', id: 'n-1' }))).toEqual({ status: 'executed' });
+    await t.paper.updatePrice('AAPL', '104');
+    expect(await t.executor.execute(t.job({ ticker: 'AAPL', action: 'sell', sentiment: 'flat', price: '104', id: 'n-2' }))).toEqual({ status: 'executed' });
+    const lines = events.map(renderEvent).filter((r) => r !== undefined);
+    expect(lines.map((r) => r.switch)).toEqual(['fills', 'closes']);
+    expect(lines[0]?.line).toBe('🟢 opened long 500 AAPL @ 100 (paper, default)');
+    expect(lines[1]?.line).toBe('✅ closed long 500 AAPL @ 104 (signal, paper): P&L +2000.00');
+  });
+
+  it('an alert refused because the account is halted is a refusal that needs attention', async () => {
+    const { h: t, events } = await harness();
+    t.ctx.accountState.halt('paper', 'maintenance');
+    expect(await t.executor.execute(t.job({ ticker: 'AAPL', action: 'buy', sentiment: 'long', price: '100', id: 'n-3' }))).toEqual({ status: 'halted', reason: 'halted: maintenance' });
+    const rendered = events.map(renderEvent).filter((r) => r !== undefined);
+    expect(rendered).toEqual([{ switch: 'refusals', line: expect.stringContaining('⚠️ halted: AAPL at paper') as unknown }]);
+  });
+
+  it('the kill switch trip, then the positions it flattens', async () => {
+    const { h: t, events } = await harness();
+    expect(await t.executor.execute(t.job({ ticker: 'AAPL', action: 'buy', sentiment: 'long', price: '100', id: 'n-4' }))).toEqual({ status: 'executed' });
+    events.length = 0;
+    const ks = new KillSwitch(t.ctx);
+    expect((await ks.evaluate('paper', { marks: new Map([['AAPL', new Decimal('100')]]) })).tripped).toBe(false); // the day's base
+    await t.paper.updatePrice('AAPL', '89');
+    const result = await ks.evaluate('paper', { marks: new Map([['AAPL', new Decimal('89')]]) });
+    expect(result.tripped).toBe(true);
+    expect(events.map((e) => e.type)).toEqual(['kill_switch', 'close']);
+    expect(renderEvent(events[0] as NotifyEvent)).toMatchObject({ switch: 'killSwitch', urgent: true, line: expect.stringMatching(/^🛑 KILL SWITCH at paper: kill_switch: day loss 5500/) as unknown });
+  });
+
+  it('without a notifier nothing changes', async () => {
+    h = await createHarness({ configText: CONFIG });
+    expect(h.ctx.notify).toBeUndefined();
+    expect(await h.executor.execute(h.job({ ticker: 'AAPL', action: 'buy', sentiment: 'long', price: '100', id: 'n-5' }))).toEqual({ status: 'executed' });
+  });
+});
