@@ -148,6 +148,7 @@ export class Outbox {
         return;
       }
       const { name } = this.options;
+      if (this.stopped) return; // a send cut short by stop(): nothing to retry or report
       if (!result.retryable || message.attempts >= this.options.maxAttempts) {
         this.stats.failed += 1;
         this.inFlight = undefined;

@@ -16,8 +16,8 @@ const names = (v: unknown): string => (Array.isArray(v) ? v.map((n) => text(n)).
 const text = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
 
 export interface AdminApiOptions {
-  /** The daemon's own address, as the CLI's TRADEWIRE_URL (http://127.0.0.1:8080). */
-  url: string;
+  /** The daemon's own address, as the CLI's TRADEWIRE_URL (http://127.0.0.1:8080); a function when the port is known only after listen. */
+  url: string | (() => string);
   /** The admin token the daemon runs with. */
   token: string;
   request?: (options: RequestOptions) => Promise<DaemonAnswer>;
@@ -26,7 +26,8 @@ export interface AdminApiOptions {
 export function adminApiCommands(options: AdminApiOptions): TradingCommands {
   const request = options.request ?? requestDaemon;
   const call = async (method: 'GET' | 'POST', path: string, payload?: Json): Promise<{ status: number; body: Json }> => {
-    const answer = await request({ method, url: `${options.url}/api${path}`, token: options.token,
+    const base = typeof options.url === 'function' ? options.url() : options.url;
+    const answer = await request({ method, url: `${base}/api${path}`, token: options.token,
       body: payload === undefined ? undefined : JSON.stringify(payload), timeoutMs: 60_000 });
     if (!answer.reached) throw new Error(`the admin API is not reachable (${answer.reason})`);
     const body = asObject(answer.body);
