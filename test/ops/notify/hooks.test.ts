@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Decimal } from '../../../src/domain/money.ts';
 import type { NotifyEvent } from '../../../src/ops/notify/events.ts';
 import { renderEvent } from '../../../src/ops/notify/events.ts';
+import { dailySummaryText } from '../../../src/ops/notify/daily-summary.ts';
 import { KillSwitch } from '../../../src/portfolio/kill-switch.ts';
 import { createHarness, type Harness } from '../../helpers/executor-harness.ts';
 
@@ -41,6 +42,12 @@ describe('notifications from trading', () => {
     expect(lines.map((r) => r.switch)).toEqual(['fills', 'closes']);
     expect(lines[0]?.line).toBe('🟢 opened long 500 AAPL @ 100 (paper, default)');
     expect(lines[1]?.line).toBe('✅ closed long 500 AAPL @ 104 (signal, paper): P&L +2000.00');
+    // The daily summary reads the same journal.
+    const summary = dailySummaryText(t.db, t.ctx.positions, new Date());
+    expect(summary).toContain('Closed trades: 1 (1 won, 0 lost)');
+    expect(summary).toContain('Realized P&L: 2000.00');
+    expect(summary).toContain('Open positions: 0');
+    expect(dailySummaryText(t.db, t.ctx.positions, new Date(Date.now() + 86_400_000))).toContain('No trades closed today. Open positions: 0.');
   });
 
   it('an alert refused because the account is halted is a refusal that needs attention', async () => {
