@@ -326,8 +326,11 @@ export class PositionManager {
       const book = this.book(account);
       try {
         await this.tickAccount(account, book);
+        if (book.lastError !== undefined) this.ctx.notify?.({ type: 'error', account, message: 'the position loop works again' });
         book.lastError = undefined;
       } catch (error) {
+        // Told once when the loop starts failing for the account (it retries every tick), and again when it recovers.
+        if (book.lastError === undefined) this.ctx.notify?.({ type: 'error', account, message: `the position loop is failing: ${error instanceof Error ? error.message : String(error)}` });
         book.lastError = error instanceof Error ? error.message : String(error);
         this.ctx.logger.error({ event: 'positions.tick_failed', account, err: error instanceof Error ? error.stack : String(error) }, `position tick failed for ${account}`);
         // A protective order the broker took down (to move it) and could not put back: no new entries until someone looks.

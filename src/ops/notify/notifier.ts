@@ -53,6 +53,8 @@ function senderFor(channel: NotifyChannelConfig, fetchImpl: FetchLike | undefine
   }
 }
 
+const ERROR_REPEAT_MS = 10 * 60_000;
+
 /** Milliseconds from `now` to the next HH:MM in UTC. */
 export function msUntilUtc(at: string, now: number): number {
   const [h, m] = at.split(':').map(Number) as [number, number];
@@ -82,10 +84,21 @@ export function createNotifier(config: NotificationsConfig, deps: NotifierDeps):
   let summaryTimer: unknown;
   let started = false;
 
+  // The same error line again within 10 minutes is not sent again (a failure that repeats on every retry).
+  const recentErrors = new Map<string, number>();
+  const repeated = (line: string): boolean => {
+    const now = clock.now();
+    const last = recentErrors.get(line);
+    if (last !== undefined && now - last < ERROR_REPEAT_MS) return true;
+    if (recentErrors.size >= 1000) recentErrors.clear();
+    recentErrors.set(line, now);
+    return false;
+  };
+
   const notify = (event: NotifyEvent): void => {
     try {
       const rendered = renderEvent(event);
-      if (!rendered) return;
+      if (!rendered || (rendered.switch === 'errors' && repeated(rendered.line))) return;
       for (const { channel, outbox } of channels) if (channel.events[rendered.switch]) outbox.add(rendered.line, rendered.urgent === true);
     } catch (error) {
       logger.error({ event: 'notify.render_failed', type: event.type, error: error instanceof Error ? error.message : String(error) }, 'notification could not be prepared');

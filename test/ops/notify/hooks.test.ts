@@ -6,7 +6,9 @@ import type { NotifyEvent } from '../../../src/ops/notify/events.ts';
 import { renderEvent } from '../../../src/ops/notify/events.ts';
 import { dailySummaryText } from '../../../src/ops/notify/daily-summary.ts';
 import { KillSwitch } from '../../../src/portfolio/kill-switch.ts';
-import { createHarness, type Harness } from '../../helpers/executor-harness.ts';
+import { PositionManager } from '../../../src/portfolio/manager.ts';
+import type { Broker } from '../../../src/brokers/broker.ts';
+import { createHarness, overriding, type Harness } from '../../helpers/executor-harness.ts';
 
 const CONFIG = `
 accounts:
@@ -69,6 +71,28 @@ describe('notifications from trading', () => {
     expect(result.tripped).toBe(true);
     expect(events.map((e) => e.type)).toEqual(['kill_switch', 'close']);
     expect(renderEvent(events[0] as NotifyEvent)).toMatchObject({ switch: 'killSwitch', urgent: true, line: expect.stringMatching(/^🛑 KILL SWITCH at paper: kill_switch: day loss 5500/) as unknown });
+  });
+
+  it('the position loop failing is told once when it starts and once when it works again, not on every tick', async () => {
+    let down = false;
+    h = await createHarness({ configText: CONFIG, wrap: (paper) => overriding(paper, {
+      quotes: async (symbols: string[]) => { if (down) throw new Error('broker unreachable (ECONNREFUSED)'); return paper.quotes(symbols); },
+    } as Partial<Broker>) });
+    const events: NotifyEvent[] = [];
+    h.ctx.notify = (event) => { events.push(event); };
+    expect(await h.executor.execute(h.job({ ticker: 'AAPL', action: 'buy', sentiment: 'long', price: '100', id: 'n-6' }))).toEqual({ status: 'executed' });
+    const manager = new PositionManager(h.ctx, { intervalMs: 1000, db: h.db });
+    await manager.tick();
+    events.length = 0;
+    down = true;
+    for (let i = 0; i < 5; i++) await manager.tick();
+    down = false;
+    await manager.tick();
+    await manager.tick();
+    expect(events).toEqual([
+      { type: 'error', account: 'paper', message: 'the position loop is failing: broker unreachable (ECONNREFUSED)' },
+      { type: 'error', account: 'paper', message: 'the position loop works again' },
+    ]);
   });
 
   it('without a notifier nothing changes', async () => {

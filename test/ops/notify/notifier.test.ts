@@ -195,6 +195,23 @@ describe('the notifier', () => {
     expect(d1 + s1).not.toContain('no_op');
   });
 
+  it('the same error line again within 10 minutes is not sent twice', async () => {
+    const sent: string[] = [];
+    const { clock, notifier: n } = setup({ ops: { type: 'discord', webhookUrl: DISCORD } });
+    server.use(http.post(DISCORD, async ({ request }) => { sent.push(String((await request.json() as { content: string }).content)); return new HttpResponse(null, { status: 204 }); }));
+    for (let i = 0; i < 3; i++) n.notify({ type: 'error', account: 'binance', message: 'the position loop is failing: -1003' });
+    n.notify({ type: 'error', account: 'alpaca', message: 'the position loop is failing: 503' });
+    await clock.advance(9 * 60_000);
+    n.notify({ type: 'error', account: 'binance', message: 'the position loop is failing: -1003' });
+    await clock.advance(2 * 60_000);
+    n.notify({ type: 'error', account: 'binance', message: 'the position loop is failing: -1003' });
+    await clock.advance(60_000);
+    expect(sent).toEqual([
+      '2 events:\n❌ binance: the position loop is failing: -1003\n❌ alpaca: the position loop is failing: 503',
+      '❌ binance: the position loop is failing: -1003',
+    ]);
+  });
+
   it('a full queue drops the oldest and says how many in the next message and the log', async () => {
     const sent: string[] = [];
     const { clock, log, notifier: n } = setup({ ops: { type: 'discord', webhookUrl: DISCORD, maxLines: 3 } }, { maxQueued: 10 });

@@ -7,7 +7,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createAdminRouter } from '../../../src/http/admin.ts';
 import { createApp } from '../../../src/http/app.ts';
 import { createLogger } from '../../../src/ops/logger.ts';
+import { createNotifier } from '../../../src/ops/notify/notifier.ts';
 import { TelegramBot } from '../../../src/ops/notify/telegram-bot.ts';
+import { notificationsSchema } from '../../../src/config/schema.ts';
 import { adminApiCommands } from '../../../src/ops/notify/trading-commands.ts';
 import { until } from '../../helpers/env.ts';
 import { createHarness, type Harness } from '../../helpers/executor-harness.ts';
@@ -179,6 +181,30 @@ describe('Telegram commands', () => {
     expect(telegram.callbacksAnswered).toHaveLength(1);
     expect(telegram.replies[4]?.text).toContain('Flatten: done');
     expect(h.ctx.positions.listOpen()).toEqual([]);
+  });
+
+  it('createNotifier runs the commands for a Telegram channel with commands on, and polls nothing when they are off', async () => {
+    await bot.stop();
+    const polls = () => telegram.offsets.length;
+    const logger = createLogger({ level: 'silent', destination: { write: () => undefined } });
+    const commands = adminApiCommands({ url: () => admin.url, token: TOKEN });
+    const off = createNotifier(notificationsSchema.parse({ dailySummaryAt: 'off', channels: { tg: { type: 'telegram', botToken: BOT_TOKEN, chatId: OUR_CHAT, commands: false } } }),
+      { logger, commands, telegramPoll: { timeoutSeconds: 0, intervalMs: 10 } });
+    off.start();
+    const before = polls();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await off.stop();
+    expect(polls()).toBe(before);
+    const on = createNotifier(notificationsSchema.parse({ dailySummaryAt: 'off', channels: { tg: { type: 'telegram', botToken: BOT_TOKEN, chatId: OUR_CHAT } } }),
+      { logger, commands, telegramPoll: { timeoutSeconds: 0, intervalMs: 10 } });
+    on.start();
+    try {
+      telegram.message(OUR_CHAT, '/halt');
+      await replyTo(1);
+      expect(h.ctx.accountState.get('paper')).toMatchObject({ halted: true, haltedReason: 'halted from Telegram' });
+    } finally {
+      await on.stop();
+    }
   });
 
   it('a command sent long before the bot started is not acted on', async () => {
