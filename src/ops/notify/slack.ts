@@ -13,7 +13,9 @@ export function slackSender(options: { webhookUrl: string; fetch?: FetchLike; si
     // Slack takes far more, but a longer message is truncated in clients: a batch stays readable.
     maxLength: 3500,
     async send(text: string): Promise<SendResult> {
-      const answer = await postJson(fetchImpl, options.webhookUrl, { text }, options.signal);
+      // Slack reads <...> as links and mentions (<!channel>): the three control characters are escaped, as its docs ask.
+      const escaped = text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+      const answer = await postJson(fetchImpl, options.webhookUrl, { text: escaped }, options.signal);
       if (!(answer instanceof Response)) return answer;
       const raw = (await answer.text()).trim();
       let json: unknown;

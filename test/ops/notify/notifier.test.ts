@@ -123,6 +123,15 @@ describe('Slack', () => {
     expect(log.lines.join('\n')).not.toMatch(new RegExp(SECRETS.join('|')));
   });
 
+  it('escapes Slack\'s control characters, so a reason never becomes a link or an @channel', async () => {
+    const sent: string[] = [];
+    const { clock, notifier: n } = setup({ desk: { type: 'slack', webhookUrl: SLACK } });
+    server.use(http.post(SLACK, async ({ request }) => { sent.push((await request.json() as { text: string }).text); return new HttpResponse('ok'); }));
+    n.notify({ type: 'error', message: 'broker said <!channel> & <http://x.test|click>' });
+    await clock.advance(5000);
+    expect(sent).toEqual(['❌ broker said &lt;!channel&gt; &amp; &lt;http://x.test|click&gt;']);
+  });
+
   it('sends at most one message a second', async () => {
     const sent: Sent[] = [];
     const { clock, notifier: n } = setup({ desk: { type: 'slack', webhookUrl: SLACK } });
