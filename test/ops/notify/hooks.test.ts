@@ -1,6 +1,12 @@
 // Where trading tells the notifier: an entry fill, a close with its P&L, a refusal that needs a person, the kill switch.
 // Through ctx.notify on a real executor, journal and paper broker; the notifier itself is tested apart.
+import { http, HttpResponse, delay } from 'msw';
 import { afterEach, describe, expect, it } from 'vitest';
+import { notificationsSchema } from '../../../src/config/schema.ts';
+import { createLogger } from '../../../src/ops/logger.ts';
+import { createNotifier } from '../../../src/ops/notify/notifier.ts';
+import { useMswServer } from '../../helpers/msw.ts';
+import { until } from '../../helpers/env.ts';
 import { Decimal } from '../../../src/domain/money.ts';
 import type { NotifyEvent } from '../../../src/ops/notify/events.ts';
 import { renderEvent } from '../../../src/ops/notify/events.ts';
@@ -23,6 +29,8 @@ strategies:
     stopLoss: { percent: 15 }
     takeProfit: { percent: 50 }
 `;
+
+const server = useMswServer();
 
 describe('notifications from trading', () => {
   let h: Harness | undefined;
@@ -93,6 +101,36 @@ describe('notifications from trading', () => {
       { type: 'error', account: 'paper', message: 'the position loop is failing: broker unreachable (ECONNREFUSED)' },
       { type: 'error', account: 'paper', message: 'the position loop works again' },
     ]);
+  });
+
+  it('a trade with a notifier whose service hangs takes no longer than one without', async () => {
+    const discord = 'https://discord.com/api/webhooks/9/hanging-webhook';
+    let arrived = 0;
+    server.use(http.post(discord, async () => { arrived += 1; await delay('infinite'); return new HttpResponse(null, { status: 204 }); }));
+    h = await createHarness({ configText: CONFIG });
+    const t = h;
+    const trade = async (n: number) => {
+      const began = performance.now();
+      expect(await t.executor.execute(t.job({ ticker: 'MSFT', action: 'buy', sentiment: 'long', price: '300', id: `hang-${n}-in` }))).toEqual({ status: 'executed' });
+      expect(await t.executor.execute(t.job({ ticker: 'MSFT', action: 'sell', sentiment: 'flat', price: '300', id: `hang-${n}-out` }))).toEqual({ status: 'executed' });
+      return performance.now() - began;
+    };
+    await trade(0); // warm-up
+    const without = Math.min(await trade(1), await trade(2));
+    const notifier = createNotifier(notificationsSchema.parse({ dailySummaryAt: 'off', channels: { ops: { type: 'discord', webhookUrl: discord, batchWindowMs: 0 } } }),
+      { logger: createLogger({ level: 'silent', destination: { write: () => undefined } }) });
+    notifier.start();
+    t.ctx.notify = notifier.notify;
+    try {
+      const withHanging = Math.min(await trade(3), await trade(4));
+      await until('the first message reaches the hanging service', () => (arrived > 0 ? true : undefined));
+      await trade(5);
+      expect(arrived).toBe(1); // the first message is still waiting for an answer; the rest are queued behind it
+      expect(notifier.stats().ops?.queued).toBe(2); // the fill and close of the last trade, behind it
+      expect(withHanging).toBeLessThan(without * 2 + 50);
+    } finally {
+      await notifier.stop();
+    }
   });
 
   it('without a notifier nothing changes', async () => {
