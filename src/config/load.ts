@@ -47,7 +47,7 @@ const OVERRIDES: ReadonlyArray<{ name: string; path: [string, string]; integer?:
   { name: 'LOG_LEVEL', path: ['logging', 'level'] },
 ];
 
-const SECRET_KEYS = new Set(['passphrase', 'adminToken', 'keyId', 'secretKey', 'apiKey', 'apiSecret', 'privateKey', 'accessToken']);
+const SECRET_KEYS = new Set(['passphrase', 'adminToken', 'keyId', 'secretKey', 'apiKey', 'apiSecret', 'privateKey', 'accessToken', 'botToken', 'webhookUrl']);
 
 // Floats (and hex or octal integers) stay as their source text, so decimals never pass through a float.
 const keepAsText = (tags: Tags): Tags =>

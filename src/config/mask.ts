@@ -4,7 +4,7 @@ import { Decimal } from '../domain/money.ts';
 export const MASK = '********';
 
 // Matched case-insensitively against the key, so a new broker's `apiPassword` is masked without a change here.
-const SECRET_KEY = /passphrase|password|secret|token|apikey|keyid|keyname|privatekey|credential/i;
+const SECRET_KEY = /passphrase|password|secret|token|apikey|keyid|keyname|privatekey|credential|webhookurl/i;
 
 type Path = ReadonlyArray<string | number>;
 

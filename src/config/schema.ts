@@ -402,6 +402,50 @@ export const strategySchema = strategyFields
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const nameSchema = z.string().regex(NAME, 'expected a name of letters, digits, _ . - (used in URLs and ids)');
 
+/** Which events a notification channel is sent (every one on unless switched off). */
+const notifyEventsSchema = z.strictObject({
+  fills: z.boolean().default(true),
+  closes: z.boolean().default(true),
+  /** Refusals that need a person: protection failed, reversal timeout, a halted account. */
+  refusals: z.boolean().default(true),
+  errors: z.boolean().default(true),
+  killSwitch: z.boolean().default(true),
+  dailySummary: z.boolean().default(true),
+}).prefault({});
+
+const notifyChannelCommon = {
+  enabled: z.boolean().default(true),
+  events: notifyEventsSchema,
+  /** Events arriving within this long of the first are sent as one message (a burst of fills is one message). */
+  batchWindowMs: z.int().min(0).max(60_000).default(2000),
+  /** A batched message shows this many lines, then a count of the rest. */
+  maxLines: z.int().min(1).max(50).default(10),
+};
+
+// The webhook URLs hold their secret in the path: give them from the environment (${DISCORD_WEBHOOK_URL}) so that
+// check-config masks them; tradewire never logs them.
+const discordChannelSchema = z.strictObject({ type: z.literal('discord'), webhookUrl: z.url(), username: nonEmpty.optional(), ...notifyChannelCommon });
+const slackChannelSchema = z.strictObject({ type: z.literal('slack'), webhookUrl: z.url(), ...notifyChannelCommon });
+const telegramChannelSchema = z.strictObject({
+  type: z.literal('telegram'),
+  botToken: nonEmpty,
+  /** The one chat the bot writes to and takes commands from (a negative id is a group). */
+  chatId: z.union([z.string().regex(/^-?\d+$|^@\w+$/, 'expected a numeric chat id or @channelname'), z.int()]).transform(String),
+  /** /status, /profit, /halt, /resume, /flatten from that chat (long polling getUpdates). */
+  commands: z.boolean().default(true),
+  /** The Bot API's address; for a local Bot API server (or a test). */
+  apiUrl: z.url().optional(),
+  ...notifyChannelCommon,
+});
+
+export const notificationsSchema = z.strictObject({
+  channels: z.record(nameSchema, z.discriminatedUnion('type', [discordChannelSchema, slackChannelSchema, telegramChannelSchema])).default({}),
+  /** The daily summary's time of day, in UTC (HH:MM); `off` for none. */
+  dailySummaryAt: z.union([clockTime, z.literal('off')]).default('21:00'),
+  /** Notifications held per channel while a service is slow or down; past it the oldest are dropped (counted). */
+  maxQueued: z.int().min(10).max(100_000).default(1000),
+}).prefault({});
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const rawConfigSchema = z.strictObject({
@@ -441,6 +485,7 @@ const rawConfigSchema = z.strictObject({
   }).prefault({}),
   accounts: z.record(nameSchema, accountSchema).refine((accounts) => Object.keys(accounts).length > 0, { message: 'expected at least one account' }),
   strategies: z.record(nameSchema, strategySchema).refine((strategies) => Object.keys(strategies).length > 0, { message: 'expected at least one strategy' }),
+  notifications: notificationsSchema,
 });
 
 export const configSchema = rawConfigSchema
@@ -494,6 +539,8 @@ export type RiskConfig = z.output<typeof riskSchema>;
 export type StopLossConfig = z.output<typeof stopLossSchema>;
 export type TakeProfitConfig = z.output<typeof takeProfitSchema>;
 export type LogLevel = Config['logging']['level'];
+export type NotificationsConfig = Config['notifications'];
+export type NotifyChannelConfig = NotificationsConfig['channels'][string];
 
 /** The entry slippage sizing reckons with at an account: its own setting, else the paper venue's, else the default. */
 export function expectedSlippagePercent(account: AccountConfig): Decimal {

@@ -2,6 +2,7 @@
 import type { BrokerRegistry } from '../brokers/registry.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
+import type { NotifyEvent } from '../ops/notify/events.ts';
 import type { AccountStateRepo } from '../store/account-state-repo.ts';
 import type { ExecutionsRepo } from '../store/executions-repo.ts';
 import type { OrdersRepo } from '../store/orders-repo.ts';
@@ -24,4 +25,6 @@ export interface ExecutionContext {
   sleep: RetryDeps['sleep'];
   /** Who is acting, for leases and close claims ('worker-<pid>-<n>'). */
   owner: string;
+  /** Tells the trader (Discord, Slack, Telegram): synchronous and never throws; absent, nothing is sent. */
+  notify?: ((event: NotifyEvent) => void) | undefined;
 }

@@ -92,6 +92,7 @@ export class Executor {
     ctx.executions.release(execution.id, ctx.owner);
     ctx.logger.info({ event: `execution.${outcome.status}`, signalId: job.signalId, account: job.account, symbol: job.symbol, reason: outcome.reason },
       `signal ${job.signalId} at ${job.account}: ${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`);
+    ctx.notify?.({ type: 'execution', signalId: job.signalId, account: job.account, symbol: job.symbol, status: outcome.status, reason: outcome.reason });
     this.settleSignal(job);
     return outcome;
   }
@@ -582,6 +583,7 @@ export class Executor {
     });
     if (outcome.kind !== 'closed') {
       ctx.accountState.halt(work.job.account, `unprotected ${position.symbol} could not be closed (${outcome.kind})`);
+      ctx.notify?.({ type: 'halt', account: work.job.account, reason: `unprotected ${position.symbol} could not be closed (${outcome.kind})` });
     }
   }
 

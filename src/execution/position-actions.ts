@@ -146,6 +146,7 @@ export function recordEntryFills(
   ctx.orders.linkPosition(entry.clientOrderId, position.id);
   ctx.logger.info({ event: 'position.opened', positionId: position.id, account: position.account, symbol: position.symbol, side, quantity: position.quantity.toFixed(),
     price: position.averageEntryPrice.toFixed() }, `opened ${side} ${position.quantity.toFixed()} ${position.symbol} @ ${position.averageEntryPrice.toFixed()}`);
+  ctx.notify?.({ type: 'fill', position });
   return position;
 }
 
@@ -255,7 +256,9 @@ export async function closePosition(ctx: ExecutionContext, broker: Broker, instr
   const order = await sendExit(ctx, broker, current, quantity, request);
   if (order.status !== 'filled') return { kind: 'unfilled', order };
   // All the broker held is sold: the position is closed, even where the journal thought it held more (reported above).
-  return { kind: 'closed', closed: ctx.positions.close(position.id, closeRecord(ctx, current, order, request.reason)), order };
+  const closed = ctx.positions.close(position.id, closeRecord(ctx, current, order, request.reason));
+  ctx.notify?.({ type: 'close', closed });
+  return { kind: 'closed', closed, order };
 }
 
 /**
@@ -329,6 +332,7 @@ async function protectWhatRemains(
 function haltAccount(ctx: ExecutionContext, position: Position, reason: string, message: string): void {
   ctx.accountState.halt(position.account, reason);
   ctx.logger.error({ event: 'account.halted', account: position.account, symbol: position.symbol, reason }, message);
+  ctx.notify?.({ type: 'halt', account: position.account, reason });
 }
 
 /**
@@ -406,6 +410,7 @@ function bookClosingFills(ctx: ExecutionContext, position: Position, exitReason:
     const closed = ctx.positions.close(fresh.id, record);
     ctx.logger.info({ event: 'position.closed', positionId: fresh.id, symbol: fresh.symbol, reason: record.exitReason, realizedPnl: closed.realizedPnl.toFixed() },
       `${fresh.symbol}: closed by its ${unbooked.last.leg} before the exit went out`);
+    ctx.notify?.({ type: 'close', closed });
     return { kind: 'closed', closed, order: unbooked.last };
   }
   const { closed, reduced } = reducePosition(ctx, fresh, record, unbooked.net, ctx.owner);
@@ -487,6 +492,7 @@ export function reducePosition(
   const closed = ctx.positions.reduce(position.id, record, remaining, feesLeft, keepClaimOf);
   const reduced = ctx.positions.findById(position.id);
   if (reduced === undefined) throw new Error(`position ${position.id} vanished while being reduced`);
+  ctx.notify?.({ type: 'close', closed });
   return { closed, reduced };
 }
 
@@ -542,6 +548,7 @@ export async function syncProtection(ctx: ExecutionContext, broker: Broker, posi
   }
   ctx.logger.info({ event: 'position.closed', positionId: position.id, symbol: position.symbol, reason: closed.exitReason, realizedPnl: closed.realizedPnl.toFixed() },
     `position closed by its ${filled.leg}`);
+  ctx.notify?.({ type: 'close', closed });
   return closed;
 }
 

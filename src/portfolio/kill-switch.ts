@@ -237,6 +237,7 @@ export class KillSwitch {
       if (!(current?.halted === true && current.haltedUntilDay === undefined)) ctx.accountState.halt(account, reason, nextTradingDay(day));
       ctx.logger.error({ event: 'kill_switch.tripped', account, tradingDay: day, loss: math.loss.toFixed(), lossPercent: math.lossPercent.toFixed(),
         limitPercent: limitPercent.toFixed(), flatten }, `kill switch: ${reason}; entries halted until ${nextTradingDay(day)}`);
+      ctx.notify?.({ type: 'kill_switch', account, reason, flatten });
       result.tripped = true;
       result.halted = true;
     } else if (!result.halted) {

@@ -326,14 +326,18 @@ export class PositionManager {
       const book = this.book(account);
       try {
         await this.tickAccount(account, book);
+        if (book.lastError !== undefined) this.ctx.notify?.({ type: 'error', account, message: 'the position loop works again' });
         book.lastError = undefined;
       } catch (error) {
+        // Told once when the loop starts failing for the account (it retries every tick), and again when it recovers.
+        if (book.lastError === undefined) this.ctx.notify?.({ type: 'error', account, message: `the position loop is failing: ${error instanceof Error ? error.message : String(error)}` });
         book.lastError = error instanceof Error ? error.message : String(error);
         this.ctx.logger.error({ event: 'positions.tick_failed', account, err: error instanceof Error ? error.stack : String(error) }, `position tick failed for ${account}`);
         // A protective order the broker took down (to move it) and could not put back: no new entries until someone looks.
         if (error instanceof ProtectionLostError) {
           this.ctx.accountState.halt(account, `protection lost: ${error.message}`);
           this.ctx.logger.error({ event: 'account.halted', account, reason: error.message }, `${account} halted: a protective order could not be put back`);
+          this.ctx.notify?.({ type: 'halt', account, reason: `protection lost: ${error.message}` });
         }
       }
     }));
@@ -715,6 +719,7 @@ export class PositionManager {
       const record = closeRecordOf(ctx, fresh, fills, reasonOfLeg(last));
       if (net.lte(0)) {
         const closed = ctx.positions.close(fresh.id, record);
+        ctx.notify?.({ type: 'close', closed });
         held = false;
         for (const order of protectiveOrders(ctx, fresh.id)) await ctx.tracker.cancel(broker, order.clientOrderId);
         ctx.logger.info({ event: 'position.closed', positionId: fresh.id, reason: record.exitReason, realizedPnl: closed.realizedPnl.toFixed() }, 'closed by its protective orders, filled in parts');
@@ -1014,6 +1019,7 @@ export class PositionManager {
       const reason = `position ${id} (${task.position.symbol}) could not be closed after ${failures} attempts: ${failure}`;
       ctx.accountState.halt(account, reason);
       ctx.logger.error({ event: 'account.halted', account, positionId: id, symbol: task.position.symbol, attempts: failures, reason: failure }, reason);
+      ctx.notify?.({ type: 'halt', account, reason });
     }
   }
 
@@ -1050,7 +1056,7 @@ export class PositionManager {
       const reason = lastClosing.leg === 'exit' ? task.reason : reasonOfLeg(lastClosing);
       const record = closeRecord(ctx, position, lastClosing, reason);
       if (net.lte(0)) {
-        ctx.positions.close(id, record);
+        ctx.notify?.({ type: 'close', closed: ctx.positions.close(id, record) });
         for (const order of protectiveOrders(ctx, id)) await ctx.tracker.cancel(broker, order.clientOrderId);
         ctx.logger.info({ event: 'position.closed', positionId: id, reason, realizedPnl: record.realizedPnl.toFixed() }, 'a lapsed close had filled: booked');
         return undefined;
