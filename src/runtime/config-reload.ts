@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 
 /** Settings the running process is built from: a change to these waits for a restart. */
-export const RESTART_SECTIONS = ['server', 'redis', 'database', 'queue', 'accounts'] as const;
+export const RESTART_SECTIONS = ['server', 'redis', 'database', 'queue', 'accounts', 'notifications'] as const;
 
 export type ReloadResult = { ok: true; restartNeeded: string[] } | { ok: false; error: string };
 
@@ -18,7 +18,8 @@ export async function nextConfig(current: Config, env: NodeJS.ProcessEnv): Promi
   if (missing.length > 0) throw new ConfigError(env.CONFIG_FILE ?? 'config', missing.map((message) => ({ path: '', message })));
   const restartNeeded = RESTART_SECTIONS.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(current[k]));
   return {
-    config: { ...next, server: current.server, redis: current.redis, database: current.database, queue: current.queue, accounts: current.accounts },
+    config: { ...next, server: current.server, redis: current.redis, database: current.database, queue: current.queue, accounts: current.accounts,
+      notifications: current.notifications },
     restartNeeded: [...restartNeeded],
   };
 }

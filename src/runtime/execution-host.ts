@@ -17,7 +17,8 @@ export interface ExecutionHost {
   /** The admin API's trading actions, answered by the thread; 503 while it is not running. */
   desk: Desk;
   /** Starts taking jobs (after the HTTP side listens), resolving once the thread runs; a thread restarted later runs as soon as it has reconciled. */
-  run(): Promise<void>;
+  /** `adminUrl`: where the HTTP side serves the admin API (Telegram commands go through it). */
+  run(adminUrl?: string): Promise<void>;
   /** The thread reads the config again and plans its jobs from it. */
   reload(): Promise<{ ok: boolean; error?: string }>;
   /** What is in flight finishes (within graceMs), then the thread ends. */
@@ -62,6 +63,7 @@ export async function startExecutionHost(options: HostOptions): Promise<Executio
   let state: ExecutionState = 'starting';
   let worker: Worker | undefined;
   let wantRun = false;
+  let adminUrl: string | undefined;
   let stopping = false;
   let backoff = firstBackoff;
   let runningSince = 0;
@@ -92,7 +94,7 @@ export async function startExecutionHost(options: HostOptions): Promise<Executio
         case 'reconciled':
           reconciled = true;
           state = 'reconciled';
-          if (wantRun) thread.postMessage({ type: 'run' } satisfies ToThread);
+          if (wantRun) thread.postMessage({ type: 'run', adminUrl } satisfies ToThread);
           resolve();
           return;
         case 'running':
@@ -175,10 +177,11 @@ export async function startExecutionHost(options: HostOptions): Promise<Executio
   return {
     state: () => state,
     desk: async (action, input) => ask({ kind: 'desk', action, input }, DESK_TIMEOUT_MS) as ReturnType<Desk>,
-    run() {
+    run(url) {
       wantRun = true;
+      adminUrl = url;
       const running = new Promise<void>((resolve) => { onRunning = resolve; });
-      worker?.postMessage({ type: 'run' } satisfies ToThread);
+      worker?.postMessage({ type: 'run', adminUrl } satisfies ToThread);
       return running;
     },
     async reload() {

@@ -13,6 +13,9 @@ import { createMonitor, type Monitor } from '../jobs/monitor.ts';
 import { startOrderStreams, type OrderStreams } from '../portfolio/order-streams.ts';
 import { reconcileOnDemand } from '../jobs/reconcile-on-demand.ts';
 import type { Logger } from '../ops/logger.ts';
+import { dailySummaryText } from '../ops/notify/daily-summary.ts';
+import { createNotifier, type Notifier } from '../ops/notify/notifier.ts';
+import { adminApiCommands } from '../ops/notify/trading-commands.ts';
 import { createFastFailRedis } from '../queue/redis.ts';
 import { AccountStateRepo } from '../store/account-state-repo.ts';
 import { openDatabase, type SqliteDatabase } from '../store/db.ts';
@@ -42,8 +45,11 @@ export interface ExecutionSide {
   desk: Desk;
   /** Differences found by start-up reconciliation (undefined: skipped, or this side does not watch). */
   differences: number | undefined;
-  /** Starts taking jobs, the loop and the schedules: call once the daemon is reachable (HTTP listening, where it serves). */
-  run(): void;
+  /**
+   * Starts the notifier, then takes jobs and runs the loop and the schedules: call once the daemon is reachable (HTTP
+   * listening, where it serves). `adminUrl`, where this daemon serves the admin API: Telegram commands go through it.
+   */
+  run(adminUrl?: string): void;
   /** After a config reload: the jobs planned again from the config as it is now. */
   reschedule(): Promise<void>;
   /** Finishes the job in hand and the tick in progress, then closes everything this side opened. */
@@ -111,9 +117,19 @@ export async function startExecutionSide(options: ExecutionSideOptions): Promise
 
   let stopping: Promise<void> | undefined;
   let streams: OrderStreams | undefined;
+  let notifier: Notifier | undefined;
   return {
     ctx, db, redis, desk, differences,
-    run() {
+    run(adminUrl) {
+      // Fills, closes, refusals and the kill switch are told from here, where they happen; sending never waits on trading.
+      const token = settings.server.adminToken;
+      notifier = createNotifier(settings.notifications, {
+        logger,
+        commands: adminUrl !== undefined && token !== undefined ? adminApiCommands({ url: adminUrl, token }) : undefined,
+        dailySummary: options.watch ? () => dailySummaryText(db, ctx.positions, new Date()) : undefined,
+      });
+      ctx.notify = notifier.notify;
+      notifier.start();
       execution?.run();
       monitor?.start();
       // After the loop: each stream's first connect asks the loop for a pass over its account.
@@ -125,6 +141,7 @@ export async function startExecutionSide(options: ExecutionSideOptions): Promise
         // What is in flight (a job's order, a tick's close, a backup) finishes before anything closes.
         await streams?.stop();
         await Promise.all([execution?.close(), monitor?.stop()]);
+        await notifier?.stop();
         await brokers.disconnectAll();
         await redis.quit().catch(() => redis.disconnect());
         db.close();

@@ -60,7 +60,7 @@ if (!side) {
   };
   port.on('message', (message: ToThread) => {
     if (message.type === 'run') {
-      running.run();
+      running.run(message.adminUrl);
       send({ type: 'running' });
       return;
     }

@@ -92,3 +92,8 @@ export async function startHttpSide(options: HttpSideOptions): Promise<HttpSide>
     },
   };
 }
+
+/** The admin API's address as this machine reaches it (a server on every interface is reached on loopback). */
+export function localUrlOf(url: string): string {
+  return url.replace(/^http:\/\/(0\.0\.0\.0|\[?::\]?)(?=:)/, 'http://127.0.0.1');
+}

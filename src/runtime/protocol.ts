@@ -28,7 +28,7 @@ export type Answer<R extends Request> = R extends { kind: 'desk' } ? DeskAnswer 
 export type ToThread =
   | { type: 'request'; id: number; request: Request }
   /** Start taking jobs, the loop and the schedules (the HTTP side is listening). */
-  | { type: 'run' };
+  | { type: 'run'; adminUrl?: string | undefined };
 
 export type FromThread =
   /** One JSON log line, written by the HTTP side to its own destination (so the daemon has one log). */

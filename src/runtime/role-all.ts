@@ -8,7 +8,7 @@ import { openDatabase } from '../store/db.ts';
 import { PositionsRepo } from '../store/positions-repo.ts';
 import type { Assembly } from './assembly.ts';
 import { startExecutionHost } from './execution-host.ts';
-import { startHttpSide, type HttpSide } from './http-side.ts';
+import { localUrlOf, startHttpSide, type HttpSide } from './http-side.ts';
 
 export interface RoleAllOptions {
   env: NodeJS.ProcessEnv;
@@ -57,7 +57,7 @@ export async function assembleAll(options: RoleAllOptions): Promise<Assembly> {
     throw error;
   }
   // Only now, with the journal reconciled and the address ours: the workers take jobs and the loop starts.
-  await execution.run();
+  await execution.run(localUrlOf(http.url));
   return {
     url: http.url,
     execution,

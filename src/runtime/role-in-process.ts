@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { Assembly } from './assembly.ts';
 import { startExecutionSide } from './execution-side.ts';
-import { startHttpSide } from './http-side.ts';
+import { localUrlOf, startHttpSide } from './http-side.ts';
 
 export interface InProcessOptions {
   role: 'api' | 'all';
@@ -30,7 +30,7 @@ export async function assembleInProcess(options: InProcessOptions): Promise<Asse
   }
   const server = http;
   // Only now, with the journal reconciled and the address ours: the workers take jobs and the loop starts.
-  side.run();
+  side.run(localUrlOf(server.url));
   return {
     url: server.url,
     reload: async () => {
