@@ -316,6 +316,7 @@ export async function runFaultStorm(server: SetupServer, options: FaultStormOpti
     for (const o of db.prepare('SELECT client_order_id, symbol, leg, type, side, status, quantity, reason, signal_id FROM executed_orders ORDER BY id').all()) console.log('ORDER', JSON.stringify(o));
     for (const o of alpacaFake.allOrders()) console.log('ALPACA', o.client_order_id, o.symbol, o.type, o.side, o.status, o.qty.toFixed(), o.parent);
     for (const [sym, q] of alpacaFake.heldPositions()) console.log('HELD', sym, q.toFixed());
+    for (const e of db.prepare("SELECT o.client_order_id, e.* FROM order_events e JOIN executed_orders o ON o.id = e.order_id WHERE o.reason = 'not found at broker' ORDER BY e.id").all()) console.log('EVENT', JSON.stringify(e));
     for (const o of alpacaFake.allOrders()) console.log('ALPACAID', o.id, o.client_order_id, o.filled_qty.toFixed(), o.created_at.toISOString(), o.filled_at?.toISOString());
   }
   const report: FaultStormReport = {
