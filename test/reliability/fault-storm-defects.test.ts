@@ -2,7 +2,8 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AlpacaBroker } from '../../src/brokers/alpaca/alpaca-broker.ts';
-import { BrokerUnavailableError } from '../../src/domain/errors.ts';
+import { BinanceUsdmBroker } from '../../src/brokers/binance/binance-broker.ts';
+import { BrokerUnavailableError, RateLimitError } from '../../src/domain/errors.ts';
 import { Decimal } from '../../src/domain/money.ts';
 import { OrderTracker } from '../../src/execution/order-tracker.ts';
 import { createLogger } from '../../src/ops/logger.ts';
@@ -10,8 +11,9 @@ import { openDatabase, type SqliteDatabase } from '../../src/store/db.ts';
 import { OrdersRepo } from '../../src/store/orders-repo.ts';
 import { reconcileAll } from '../../src/portfolio/reconcile.ts';
 import { AlpacaFake } from '../fakes/alpaca.ts';
+import { BinanceFake, FAKE_API_KEY, FAKE_API_SECRET, FAKE_BASE_URL } from '../fakes/binance.ts';
 import { tempDir } from '../helpers/env.ts';
-import { createHarness, overriding, type Harness } from '../helpers/executor-harness.ts';
+import { BASE_CONFIG, createHarness, overriding, type Harness } from '../helpers/executor-harness.ts';
 import { useMswServer } from '../helpers/msw.ts';
 
 const server = useMswServer();
@@ -92,5 +94,41 @@ describe('an Alpaca bracket entry that filled while its fills could not be read'
     expect(position?.quantity.toFixed()).toBe('10');
     const legs = h.ctx.orders.ordersForSignal(job.signalId).filter((o) => o.leg !== 'entry');
     expect(legs.map((o) => o.status).sort()).toEqual(['accepted', 'accepted']);
+  });
+});
+
+describe('an exit that cannot cancel all of the protection', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  // Storm seed 1401: a Binance short's exit cancelled its stop, then met the 418 ban cancelling its target and failed,
+  // leaving the short with a take-profit only. The stop goes last, so a cancel that fails midway leaves it resting.
+  it('Binance: the target refuses to cancel (banned), the exit fails, and the short keeps its resting stop', async () => {
+    const fake = new BinanceFake();
+    server.use(...fake.handlers);
+    const binance = new BinanceUsdmBroker({
+      name: 'paper', environment: 'testnet', baseUrl: FAKE_BASE_URL, apiKey: FAKE_API_KEY, apiSecret: FAKE_API_SECRET, timeoutMs: 1_000, logger: silent,
+    });
+    await binance.connect();
+    let banned = false;
+    const broker = overriding(binance, {
+      cancelOrder: async (ref) => {
+        if (banned && 'clientOrderId' in ref && ref.clientOrderId.startsWith('tw-ta')) throw new RateLimitError('binance-usdm: the IP is banned (418)', { broker: 'binance-usdm', retryAfterMs: 120_000 });
+        return binance.cancelOrder(ref);
+      },
+    });
+    h = await createHarness({ wrap: () => broker, configText: BASE_CONFIG.replace('value: 10', 'value: 0.01').replace('account: paper', 'account: paper\n    allowShorts: true') });
+    const entry = h.job({ ticker: 'BTCUSDT', action: 'sell', sentiment: 'short', price: '60000', stopLoss: { percent: '2' }, takeProfit: { percent: '4' } });
+    expect(await h.executor.execute(entry)).toEqual({ status: 'executed' });
+    expect(fake.positionAmount('BTCUSDT').toFixed()).toBe('-0.01');
+    const stops = () => fake.openAlgoOrders().filter((a) => a.symbol === 'BTCUSDT' && a.side === 'BUY' && a.orderType.startsWith('STOP'));
+    expect(stops()).toHaveLength(1);
+
+    banned = true;
+    const exit = await h.executor.execute(h.job({ ticker: 'BTCUSDT', action: 'exit', id: 'exit-1' }));
+    expect(exit?.status).toBe('failed');
+    expect(exit?.reason).toMatch(/protection_cancel_failed/);
+    expect(fake.positionAmount('BTCUSDT').toFixed()).toBe('-0.01');
+    expect(stops()).toHaveLength(1);
   });
 });

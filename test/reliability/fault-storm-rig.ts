@@ -254,10 +254,11 @@ export async function runFaultStorm(server: SetupServer, options: FaultStormOpti
   // ---- nothing placed twice: each client id at most once at the venue, one entry per signal at most ----
   const journal = db.prepare('SELECT client_order_id AS id, signal_id AS signalId, leg, account FROM executed_orders').all() as Array<{ id: string; signalId: string | null; leg: string; account: string }>;
   const journalIds = new Map(journal.map((o) => [o.id, o]));
-  const venueIds: Array<{ venue: string; id: string; entry: boolean }> = [
-    ...alpacaFake.allOrders().filter((o) => o.parent === null).map((o) => ({ venue: 'alpaca', id: o.client_order_id, entry: true })),
-    ...binanceFake.placedOrders().map((o) => ({ venue: 'binance', id: o.clientOrderId, entry: true })),
-    ...binanceFake.placedAlgoOrders().map((a) => ({ venue: 'binance', id: a.clientAlgoId, entry: false })),
+  const venueIds: Array<{ venue: string; id: string }> = [
+    ...alpacaFake.allOrders().filter((o) => o.parent === null).map((o) => ({ venue: 'alpaca', id: o.client_order_id })),
+    // A triggered algo order's market order is the venue's own (autoalgo_<algoId>): its algo is counted instead.
+    ...binanceFake.placedOrders().filter((o) => !o.clientOrderId.startsWith('autoalgo_')).map((o) => ({ venue: 'binance', id: o.clientOrderId })),
+    ...binanceFake.placedAlgoOrders().map((a) => ({ venue: 'binance', id: a.clientAlgoId })),
   ];
   const seen = new Map<string, number>();
   for (const v of venueIds) seen.set(`${v.venue}:${v.id}`, (seen.get(`${v.venue}:${v.id}`) ?? 0) + 1);
