@@ -54,6 +54,8 @@ export interface FaultStormOptions {
    * signal at a time with a loop tick after each: the same seed then gives the same run (default).
    */
   concurrent?: boolean | undefined;
+  /** Receives, after the run, what each signal, order and position came to, line by line (for finding a defect's story). */
+  trace?: ((line: string) => void) | undefined;
   /** How much faster than the wall clock the shared clock runs (default 10): a Retry-After hold passes in a tenth of the time. */
   clockSpeed?: number | undefined;
 }
@@ -312,13 +314,14 @@ export async function runFaultStorm(server: SetupServer, options: FaultStormOpti
   }
   if (sleeps.length !== retryRecords.length) violations.push(`${sleeps.length} retry waits but ${retryRecords.length} retry notices`);
 
-  if (process.env.STORM_DEBUG) {
-    for (const { job } of sent) { const r = ctx.signals.findById(job.signalId); console.log('SIGNAL', job.symbol, JSON.parse(job.rawPayload).action, r?.status, r?.reason); }
-    for (const o of db.prepare('SELECT client_order_id, symbol, leg, type, side, status, quantity, reason, signal_id FROM executed_orders ORDER BY id').all()) console.log('ORDER', JSON.stringify(o));
-    for (const o of alpacaFake.allOrders()) console.log('ALPACA', o.client_order_id, o.symbol, o.type, o.side, o.status, o.qty.toFixed(), o.parent);
-    for (const [sym, q] of alpacaFake.heldPositions()) console.log('HELD', sym, q.toFixed());
-    for (const e of db.prepare("SELECT o.client_order_id, e.* FROM order_events e JOIN executed_orders o ON o.id = e.order_id WHERE o.reason = 'not found at broker' ORDER BY e.id").all()) console.log('EVENT', JSON.stringify(e));
-    for (const o of alpacaFake.allOrders()) console.log('ALPACAID', o.id, o.client_order_id, o.filled_qty.toFixed(), o.created_at.toISOString(), o.filled_at?.toISOString());
+  if (options.trace) {
+    const trace = options.trace;
+    for (const { job } of sent) { const r = ctx.signals.findById(job.signalId); trace(`signal ${job.symbol} ${job.alert.action} ${r?.status ?? 'missing'} ${r?.reason ?? ''}`); }
+    for (const o of db.prepare('SELECT client_order_id, symbol, leg, type, side, status, quantity, reason, signal_id FROM executed_orders ORDER BY id').all()) trace(`journal ${JSON.stringify(o)}`);
+    for (const o of alpacaFake.allOrders()) trace(`alpaca ${o.client_order_id} ${o.symbol} ${o.type} ${o.side} ${o.status} ${o.qty.toFixed()} parent ${o.parent ?? '-'}`);
+    for (const o of binanceFake.placedAlgoOrders()) trace(`binance algo ${o.clientAlgoId} ${o.symbol} ${o.orderType} ${o.side} ${o.algoStatus} ${o.quantity.toFixed()}`);
+    for (const [key, qty] of venuePositions) trace(`held ${key} ${qty.toFixed()}`);
+    for (const line of errorLines) trace(`error ${line}`);
   }
   const report: FaultStormReport = {
     seed: options.seed, signals: sent.length, outcomes, violations,
