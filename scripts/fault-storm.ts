@@ -12,7 +12,7 @@ import { runFaultStorm, type FaultStormReport } from '../test/reliability/fault-
 installLoopbackGuard();
 const { values } = parseArgs({
   options: {
-    seeds: { type: 'string', default: '1401,2718,3141,5772,8080' }, signals: { type: 'string', default: '150' },
+    seeds: { type: 'string', default: '1401,2718,3141,5772,8080' }, signals: { type: 'string', default: '120' },
     modes: { type: 'string', default: 'serial,lanes' }, trace: { type: 'boolean', default: false },
   },
 });

@@ -11,7 +11,7 @@ const server = useMswServer();
 
 describe('a broker fault storm (30 % 5xx, 10 % timeouts, 429 bursts with Retry-After, a 418 ban on Binance)', () => {
   it('seed 1401: nothing placed twice, every signal ends with a reason, every position protected and journalled, retries as configured, memory in budget', async () => {
-    const report = await runFaultStorm(server, { seed: 1401, signals: 40, retries: { attempts: 6, baseDelayMs: 5, maxDelayMs: 40 }, timeoutMs: 200 });
+    const report = await runFaultStorm(server, { seed: 1401, signals: 40, retries: { attempts: 8, baseDelayMs: 5, maxDelayMs: 40 }, timeoutMs: 200 });
 
     // The storm really raged, on both venues, in every way it can.
     for (const venue of ['alpaca', 'binance'] as const) {
