@@ -316,6 +316,16 @@ export class BinanceFake {
     return [...this.algos.values()].filter((a) => a.algoStatus === 'NEW');
   }
 
+  /** Every order the venue took, whatever became of it (a storm test counts client ids). */
+  placedOrders(): ReadonlyArray<Readonly<FakeOrder>> {
+    return [...this.orders.values()];
+  }
+
+  /** Every algo order the venue took, whatever became of it. */
+  placedAlgoOrders(): ReadonlyArray<Readonly<FakeAlgo>> {
+    return [...this.algos.values()];
+  }
+
   algoOrder(clientAlgoId: string): Readonly<FakeAlgo> | undefined {
     return [...this.algos.values()].find((a) => a.clientAlgoId === clientAlgoId);
   }
