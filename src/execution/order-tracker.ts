@@ -1,6 +1,6 @@
 // Places orders safely and keeps the journal in step: intent first, retries inside the call, lookup by client id.
 import type { Broker } from '../brokers/broker.ts';
-import { BrokerError, DuplicateClientOrderIdError, mayHaveReachedVenue } from '../domain/errors.ts';
+import { BrokerError, DuplicateClientOrderIdError, mayHaveReachedVenue, OrderNotFoundError } from '../domain/errors.ts';
 import type { BracketRequest, Order, OrderChange, OrderRequest, OrderStatus } from '../domain/order.ts';
 import { isTerminal } from '../domain/order.ts';
 import type { JournalOrder, OrderIntent, OrdersRepo } from '../store/orders-repo.ts';
@@ -191,6 +191,11 @@ export class OrderTracker {
       // The order may have filled or been cancelled meanwhile: the broker's state decides.
       const after = await this.refresh(broker, clientOrderId);
       if (isTerminal(after.status)) return after;
+      // Placed in doubt and then known to the venue neither to cancel nor by lookup: it was never taken. It ends as
+      // reconciliation would end it, so a close does not stay stuck behind an order that does not exist (storm, issue 14).
+      if (error instanceof OrderNotFoundError && after.status === 'unknown') {
+        return this.deps.orders.updateFromBroker(clientOrderId, { status: 'rejected', reason: 'not found at broker (cancel and lookup)' });
+      }
       throw error;
     }
     return this.refresh(broker, clientOrderId);

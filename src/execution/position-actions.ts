@@ -153,7 +153,10 @@ export function recordEntryFills(
 /** Cancels every resting protective order of the position; throws ProtectionError if one stays live. */
 export async function cancelProtection(ctx: ExecutionContext, broker: Broker, position: Position): Promise<JournalOrder[]> {
   const done: JournalOrder[] = [];
-  for (const order of protectiveOrders(ctx, position.id)) {
+  // Targets first, stops last: a cancel that fails midway (a ban, an outage) leaves the stop resting, never the position
+  // with a take-profit only (the fault storm, issue 14).
+  const orders = protectiveOrders(ctx, position.id);
+  for (const order of [...orders.filter((o) => o.leg !== 'stop'), ...orders.filter((o) => o.leg === 'stop')]) {
     try {
       done.push(await ctx.tracker.cancel(broker, order.clientOrderId));
     } catch (error) {

@@ -6,12 +6,14 @@
 // bracket cancels the group; PATCH replaces an order with a successor (`replaced_by`); a reused
 // client_order_id is 422; buying power and held shares are 403; unknown assets 404 (assets) or 422 (orders).
 // GET /v2/orders returns at most 500 orders, by submission time, `after`/`until` exclusive. failNext() can also take an
-// order and then answer 503 or drop the connection, as a real venue can.
+// order and then answer 503 or drop the connection, as a real venue can. storm() turns on a seeded fault storm on
+// every authenticated request (5xx, timeouts, 429 bursts, half of the first two after the request was carried out); calm() ends it.
 import { randomUUID } from 'node:crypto';
 import { HttpResponse, delay, http } from 'msw';
 import type { RequestHandler } from 'msw';
 import { z } from 'zod';
 import { Decimal } from '../../src/domain/money.ts';
+import { Storm, type StormOptions } from './storm.ts';
 
 export interface AlpacaFakeOptions {
   keyId: string;
@@ -137,6 +139,7 @@ export class AlpacaFake {
   private positions = new Map<string, { qty: Decimal; avg: Decimal }>();
   private activities: Array<{ id: string; order_id: string; symbol: string; side: string; qty: Decimal; price: Decimal; at: Date }> = [];
   private failures: AlpacaFailure[] = [];
+  private storming: Storm | undefined;
 
   constructor(options: AlpacaFakeOptions) {
     this.options = options;
@@ -169,6 +172,28 @@ export class AlpacaFake {
     else this.failures.push(kind);
   }
 
+  /** From now on every authenticated request draws its fault from a seeded storm (see storm.ts); returns the storm, whose stats count what it did. */
+  storm(options: StormOptions): Storm {
+    this.storming = new Storm(options);
+    return this.storming;
+  }
+
+  /** Ends the storm: requests are answered normally again. */
+  calm(): void {
+    this.storming = undefined;
+  }
+
+  /** The quantity held in a symbol (signed: negative is short), zero when flat. */
+  positionQty(symbol: string): Decimal {
+    const asset = this.asset(symbol);
+    return (asset && this.positions.get(asset.symbol)?.qty) ?? ZERO;
+  }
+
+  /** Every held position, by Alpaca's symbol, signed. */
+  heldPositions(): Map<string, Decimal> {
+    return new Map([...this.positions].map(([symbol, p]) => [symbol, p.qty]));
+  }
+
   /** A new last price; every live order on the symbol is matched against it. */
   setPrice(symbol: string, price: string | Decimal): void {
     const asset = this.asset(symbol);
@@ -186,7 +211,26 @@ export class AlpacaFake {
   }
 
   private async serve(request: Request, host: 'trading' | 'data'): Promise<Response> {
-    const response = await this.route(request, host);
+    const authentic = request.headers.get('apca-api-key-id') === this.options.keyId && request.headers.get('apca-api-secret-key') === this.options.secretKey;
+    const draw = authentic && this.storming ? this.storming.draw() : { kind: 'none' as const };
+    const hang = this.storming?.hangMs ?? 1_000;
+    let response: Response;
+    if (draw.kind === 'rate_limited' || draw.kind === 'banned') {
+      response = HttpResponse.json({ code: 42910000, message: 'rate limit exceeded' }, { status: 429, headers: {
+        'retry-after': String(draw.retryAfterSeconds), 'x-ratelimit-limit': '200', 'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(Math.ceil(this.now().getTime() / 1000) + draw.retryAfterSeconds) } });
+    } else if (draw.kind === 'server_error' && !draw.afterExecution) {
+      response = stormServerError(draw.status);
+    } else if (draw.kind === 'timeout' && !draw.afterExecution) {
+      // Nothing done; the answer comes after the client has given up.
+      await delay(hang);
+      response = HttpResponse.json({ code: 50010000, message: 'gateway timeout' }, { status: 504 });
+    } else {
+      response = await this.route(request, host);
+      // Carried out; the answer is then lost to a 5xx, or arrives after the client has given up.
+      if (draw.kind === 'server_error') response = stormServerError(draw.status);
+      if (draw.kind === 'timeout') await delay(hang);
+    }
     // Alpaca names every answer, failures included (X-Request-ID), and says where the rate limit stands.
     if (response.type !== 'error') {
       response.headers.set('x-request-id', randomUUID().replace(/-/g, ''));
@@ -649,6 +693,10 @@ export class AlpacaFake {
     if (path === '/v1beta3/crypto/us/snapshots') return new HttpResponse(`{"snapshots":{${entries.join(',')}}}`, { headers: json });
     return HttpResponse.json({ message: 'not found' }, { status: 404 });
   }
+}
+
+function stormServerError(status: 500 | 502 | 503): Response {
+  return HttpResponse.json({ code: 50010000, message: status === 502 ? 'bad gateway' : 'internal server error occurred' }, { status });
 }
 
 function notFound(message: string): Response {

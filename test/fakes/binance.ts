@@ -9,12 +9,14 @@
 // It never does one-cancels-other: neither does Binance.
 // Failures (failNext/inject): refusals, a dropped connection, no answer, and the unforgiving ones: a request carried out
 // whose answer is then a 5xx, -1006/-1007 or a dropped connection (afterExecution), and rateLimit(): 429s with a
-// Retry-After that escalate to a 418 IP ban for a client that does not wait.
+// Retry-After that escalate to a 418 IP ban for a client that does not wait. storm() turns on a seeded fault storm on
+// every signed request (5xx, timeouts, 429 bursts, one 418 ban; half the 5xx and timeouts after execution); calm() ends it.
 import { createHmac, randomBytes } from 'node:crypto';
 import { delay, http, HttpResponse } from 'msw';
 import type { RequestHandler } from 'msw';
 import { Decimal } from '../../src/domain/money.ts';
 import type { InjectableError } from '../contract/suite.ts';
+import { Storm, type StormOptions } from './storm.ts';
 
 export const FAKE_BASE_URL = 'https://fapi.binance.test';
 export const FAKE_API_KEY = 'fake-binance-key-7f3a';
@@ -168,6 +170,9 @@ class Refusal extends Error {
   }
 }
 
+/** A storm's 5xx as Binance words it: execution status unknown. */
+const stormServerError = (status: 500 | 502 | 503): Refusal => new Refusal(status, -1001, 'Internal error; unable to process your request. Please try again.');
+
 const refuse = (code: number, msg: string, status = 400): never => { throw new Refusal(status, code, msg); };
 
 export class BinanceFake {
@@ -194,6 +199,9 @@ export class BinanceFake {
   private readonly trades: FakeTrade[] = [];
   private readonly failures: Failure[] = [];
   private rateRule: RateLimitRule | undefined;
+  private storming: Storm | undefined;
+  /** A storm's ban outlives the storm: it ends on the exchange's clock. */
+  private stormBannedUntil = 0;
   private readonly now: () => number;
   private nextOrderId = 8_100_000_001;
   private nextAlgoId = 2_146_760;
@@ -258,7 +266,23 @@ export class BinanceFake {
 
   /** Whether the IP is banned now (a test asserts the client never earned a ban). */
   get banned(): boolean {
-    return this.rateRule !== undefined && this.serverTime() < this.rateRule.bannedUntil;
+    return (this.rateRule !== undefined && this.serverTime() < this.rateRule.bannedUntil) || this.serverTime() < this.stormBannedUntil;
+  }
+
+  /** From now on every signed request draws its fault from a seeded storm (see storm.ts); returns the storm, whose stats count what it did. */
+  storm(options: StormOptions): Storm {
+    this.storming = new Storm(options);
+    return this.storming;
+  }
+
+  /** Ends the storm: requests are answered normally again, once a ban it gave has run out on the exchange's clock. */
+  calm(): void {
+    this.storming = undefined;
+  }
+
+  /** When the storm's ban ends (exchange ms), 0 when it gave none. */
+  get stormBanEnds(): number {
+    return this.stormBannedUntil;
   }
 
   /** The contract suite's error kinds, on the next order placement, as Binance signals each on its wire. */
@@ -290,6 +314,16 @@ export class BinanceFake {
 
   openAlgoOrders(): ReadonlyArray<Readonly<FakeAlgo>> {
     return [...this.algos.values()].filter((a) => a.algoStatus === 'NEW');
+  }
+
+  /** Every order the venue took, whatever became of it (a storm test counts client ids). */
+  placedOrders(): ReadonlyArray<Readonly<FakeOrder>> {
+    return [...this.orders.values()];
+  }
+
+  /** Every algo order the venue took, whatever became of it. */
+  placedAlgoOrders(): ReadonlyArray<Readonly<FakeAlgo>> {
+    return [...this.algos.values()];
   }
 
   algoOrder(clientAlgoId: string): Readonly<FakeAlgo> | undefined {
@@ -363,6 +397,15 @@ export class BinanceFake {
         this.requests.push(record);
         const limited = this.rateLimited(request.method, url.pathname);
         if (limited) return this.errorResponse(limited);
+        const draw = signed ? this.stormDraw() : { kind: 'none' as const };
+        if (draw instanceof Refusal) return this.errorResponse(draw);
+        const hang = this.storming?.hangMs ?? 1_000;
+        if (draw.kind === 'timeout' && !draw.afterExecution) {
+          // Nothing done; the answer comes after the client has given up.
+          await delay(hang);
+          return this.errorResponse(new Refusal(408, -1007, 'Timeout waiting for response from backend server. Send status unknown; execution status unknown.'));
+        }
+        if (draw.kind === 'server_error' && !draw.afterExecution) return this.errorResponse(stormServerError(draw.status));
         const failure = this.takeFailure(request.method, url.pathname);
         const failureAnswer = (f: Failure): Response => (f.kind === 'network' ? HttpResponse.error()
           : this.errorResponse(new Refusal(f.status, f.code ?? -1000, f.msg ?? 'An unknown error occured while processing the request.', f.headers)));
@@ -376,6 +419,9 @@ export class BinanceFake {
           if (failure?.kind === 'lost') await delay('infinite');
           // Carried out; the answer is lost to a 5xx or a dropped connection all the same.
           if (failure?.afterExecution === true) return failureAnswer(failure);
+          // The storm's after-execution faults: carried out, then the answer is a 5xx or comes too late to be read.
+          if (draw.kind === 'server_error') return this.errorResponse(stormServerError(draw.status));
+          if (draw.kind === 'timeout') await delay(hang);
           return HttpResponse.json(result as Record<string, unknown>, { headers: { 'x-mbx-used-weight-1m': String(this.usedWeight ?? this.requests.length) } });
         } catch (error) {
           if (error instanceof Refusal) return this.errorResponse(error);
@@ -495,6 +541,24 @@ export class BinanceFake {
       return new Refusal(429, -1003, 'Too many requests; current limit of IP is 2400 requests per minute.', { 'retry-after': String(rule.retryAfterSeconds) });
     }
     return undefined;
+  }
+
+  /** The storm's verdict on one signed request: a refusal to answer at once (429, 418), or what to do around carrying it out. */
+  private stormDraw(): Refusal | { kind: 'none' } | { kind: 'server_error'; status: 500 | 502 | 503; afterExecution: boolean } | { kind: 'timeout'; afterExecution: boolean } {
+    const now = this.serverTime();
+    const banned = (left: number): Refusal => new Refusal(418, -1003, `Way too many requests; IP banned until ${this.stormBannedUntil}. Please use the websocket for live updates to avoid bans.`,
+      { 'retry-after': String(Math.ceil(left / 1000)) });
+    if (now < this.stormBannedUntil) return banned(this.stormBannedUntil - now);
+    const draw = this.storming?.draw() ?? { kind: 'none' as const };
+    switch (draw.kind) {
+      case 'banned':
+        this.stormBannedUntil = now + draw.retryAfterSeconds * 1000;
+        return banned(draw.retryAfterSeconds * 1000);
+      case 'rate_limited':
+        return new Refusal(429, -1003, 'Too many requests; current limit of IP is 2400 requests per minute.', { 'retry-after': String(draw.retryAfterSeconds) });
+      default:
+        return draw;
+    }
   }
 
   private takeFailure(method: string, path: string): Failure | undefined {
