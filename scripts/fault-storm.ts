@@ -5,11 +5,10 @@
 // loop on its timer, as the daemon runs. --trace prints each signal's, order's and position's end after a storm that broke something. Nothing leaves the machine: the venues are the msw fakes, and any connection
 // to a host other than loopback is refused before it is made.
 import { parseArgs } from 'node:util';
-import { installLoopbackGuard } from '../test/helpers/loopback-guard.ts';
+import '../test/helpers/loopback-guard.mjs'; // installs itself: connections stay on loopback
 import { createMswServer } from '../test/helpers/msw.ts';
 import { runFaultStorm, type FaultStormReport } from '../test/reliability/fault-storm-rig.ts';
 
-installLoopbackGuard();
 const { values } = parseArgs({
   options: {
     seeds: { type: 'string', default: '1401,2718,3141,5772,8080' }, signals: { type: 'string', default: '120' },
