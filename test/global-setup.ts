@@ -1,14 +1,25 @@
-// The test run's global setup: a folder for the log tap, and at the end, the secrets scan over every line tapped in any
-// process or thread of the run. A secret found fails the run, naming the secret's constant and where it appeared.
+// The test run's global setup: Redis answers (else one line and a quick exit), a folder for the log tap, and at the end,
+// the secrets scan over every line tapped in any process or thread of the run. A secret found fails the run, naming the
+// secret's constant and where it appeared.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertRedisReachable, RedisUnavailableError, redisUnreachableLine } from '../src/queue/redis.ts';
+import { REDIS_URL } from './helpers/env.ts';
 import { scanTaps, testSecrets } from './helpers/secret-scan.ts';
 
 let tapDir: string | undefined;
 
-export function setup(): void {
+export async function setup(): Promise<void> {
+  // Without this, every test that needs Redis waits out its own timeout and prints its own stack trace (minutes of them).
+  try {
+    await assertRedisReachable(REDIS_URL, 2000);
+  } catch (error) {
+    if (!(error instanceof RedisUnavailableError)) throw error;
+    process.stderr.write(`${redisUnreachableLine(error)}\n`);
+    process.exit(1);
+  }
   tapDir = mkdtempSync(join(tmpdir(), 'tw-log-tap-'));
   process.env.TW_LOG_TAP_DIR = tapDir;
 }

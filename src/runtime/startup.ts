@@ -1,7 +1,7 @@
 // The checks before anything is built: a valid config and a reachable Redis, each failing with one clear line.
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import { assertRedisReachable, RedisUnavailableError } from '../queue/redis.ts';
+import { assertRedisReachable, RedisUnavailableError, redisUnreachableLine } from '../queue/redis.ts';
 import { StartupError } from './roles.ts';
 
 export async function loadStartupConfig(env: NodeJS.ProcessEnv): Promise<Config> {
@@ -18,9 +18,7 @@ export async function assertRedisUp(config: Config): Promise<void> {
     await assertRedisReachable(config.redis.url);
   } catch (error) {
     if (error instanceof RedisUnavailableError) {
-      throw new StartupError(
-        `tradewire: ${error.message}. Start Redis (\`redis-server --daemonize yes\`, or \`docker compose up -d redis\`) or point REDIS_URL at one.`,
-      );
+      throw new StartupError(redisUnreachableLine(error));
     }
     throw error;
   }
