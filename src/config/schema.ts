@@ -452,7 +452,8 @@ const rawConfigSchema = z.strictObject({
   server: serverSchema.prefault({}),
   webhook: webhookSchema.prefault({}),
   redis: z.strictObject({
-    url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+    /** Unset (or the default): the default address if a Redis answers there, else a private one under data/redis/ (README). */
+    url: z.string().regex(/^(rediss?:\/\/|\/)/, 'expected a redis:// or rediss:// URL, or the absolute path of a unix socket').default('redis://127.0.0.1:6379'),
     /** Key prefix: two instances on one Redis never share keys. */
     prefix: nonEmpty.default('tradewire'),
   }).prefault({}),

@@ -15,6 +15,7 @@ export function redisUnreachableLine(error: RedisUnavailableError): string {
 
 /** The URL with any password removed, for messages and logs. */
 export function describeRedisUrl(url: string): string {
+  if (url.startsWith('/')) return `unix:${url}`;
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';

@@ -1,0 +1,131 @@
+// Redis that needs no setup: with no REDIS_URL and nothing on the default address, the daemon runs its own redis-server
+// on a socket under data/redis/, restarts it when it dies, and stops it on shutdown; a configured REDIS_URL is never replaced.
+import { existsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startDaemon, StartupError } from '../../src/main.ts';
+import { createLogger } from '../../src/ops/logger.ts';
+import { redisInstallHint } from '../../src/ops/redis-supervisor.ts';
+import { tempDir, uniquePrefix, until } from '../helpers/env.ts';
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+function capturingLogger() {
+  const events: Array<Record<string, unknown>> = [];
+  const logger = createLogger({ level: 'info', destination: { write: (line: string) => { events.push(JSON.parse(line) as Record<string, unknown>); } } });
+  return { logger, events };
+}
+
+async function serverInfo(socket: string): Promise<{ pid: number; config: Record<string, string> }> {
+  const client = new Redis(socket, { maxRetriesPerRequest: 1 });
+  try {
+    const info = await client.info('server');
+    const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+    const config: Record<string, string> = {};
+    for (const key of ['appendonly', 'appendfsync', 'maxmemory-policy', 'port']) {
+      const [, value] = await client.config('GET', key) as [string, string];
+      config[key] = value;
+    }
+    return { pid, config };
+  } finally {
+    client.disconnect();
+  }
+}
+
+describe('the private Redis', () => {
+  const dir = tempDir('tw-private-redis');
+  afterAll(() => dir.cleanup());
+
+  function envFor(extra: Record<string, string>): NodeJS.ProcessEnv {
+    const file = join(dir.path, 'tradewire.yaml');
+    writeFileSync(file, 'accounts:\n  paper: { broker: paper }\nstrategies:\n  default:\n    subscriptions: [{ account: paper }]\n');
+    // No REDIS_URL: the parent's is left out on purpose.
+    return { PATH: process.env.PATH, NODE_OPTIONS: process.env.NODE_OPTIONS, TW_LOG_TAP_DIR: process.env.TW_LOG_TAP_DIR, CONFIG_FILE: file,
+      PORT: '0', HOST: '127.0.0.1', REDIS_PREFIX: uniquePrefix('private'), DATABASE_PATH: join(dir.path, 'data', 'trading.db'),
+      WEBHOOK_PASSPHRASE: 'private-redis-passphrase-1', ...extra };
+  }
+
+  it('starts one when nothing answers, executes an alert on it, survives its death, and stops it on shutdown', async () => {
+    const port = await closedPort();
+    const { logger, events } = capturingLogger();
+    const env = envFor({ TRADEWIRE_TEST_DEFAULT_REDIS_URL: `redis://127.0.0.1:${port}` });
+    const daemon = await startDaemon(env, logger);
+    let stopped = false;
+    try {
+      const socket = join(dir.path, 'data', 'redis', 'redis.sock');
+      const started = events.find((e) => e.event === 'redis.private_started');
+      expect(started?.msg).toBe(`no Redis at redis://127.0.0.1:${port}: started a private redis-server on ${socket} (append-only; stopped with tradewire)`);
+      expect(events.find((e) => e.event === 'daemon.started')?.redis).toBe(`unix:${socket}`);
+      const first = await serverInfo(socket);
+      expect(first.pid).toBe(started?.pid);
+      expect(first.config).toEqual({ appendonly: 'yes', appendfsync: 'everysec', 'maxmemory-policy': 'noeviction', port: '0' });
+
+      const send = (ticker: string, id: string) => fetch(`${daemon.url}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ passphrase: 'private-redis-passphrase-1', ticker, action: 'buy', sentiment: 'long', price: '100', id }) });
+      const journal = new Database(join(dir.path, 'data', 'trading.db'), { readonly: true });
+      const openSymbols = () => (journal.prepare("SELECT symbol FROM positions WHERE status = 'open' ORDER BY symbol").all() as Array<{ symbol: string }>)
+        .map((row) => row.symbol);
+      try {
+        expect((await send('AAPL', 'private-1')).status).toBe(202);
+        await until('AAPL to be opened', () => (openSymbols().includes('AAPL') ? true : undefined), 15_000);
+
+        process.kill(first.pid, 'SIGKILL');
+        await until('the private Redis to be restarted', () => (events.some((e) => e.event === 'redis.private_restarted') ? true : undefined), 20_000);
+        expect(events.find((e) => e.event === 'redis.private_exited')).toMatchObject({ signal: 'SIGKILL', level: 50 });
+        const second = await serverInfo(socket);
+        expect(second.pid).not.toBe(first.pid);
+
+        // The webhook's client reconnects on its own; until it has, the answer is a quick 503.
+        await until('the webhook to take alerts again', async () => ((await send('MSFT', 'private-2')).status === 202 ? true : undefined), 15_000);
+        await until('MSFT to be opened', () => (openSymbols().includes('MSFT') ? true : undefined), 15_000);
+        expect(openSymbols()).toEqual(['AAPL', 'MSFT']);
+
+        await daemon.stop();
+        stopped = true;
+        expect(alive(second.pid)).toBe(false);
+        expect(existsSync(socket)).toBe(false);
+      } finally {
+        journal.close();
+      }
+    } finally {
+      if (!stopped) await daemon.stop();
+    }
+  }, 90_000);
+
+  it('a configured REDIS_URL is never replaced: the one-line error stays and no private Redis is started', async () => {
+    const port = await closedPort();
+    const env = envFor({ REDIS_URL: `redis://127.0.0.1:${port}`, DATABASE_PATH: join(dir.path, 'explicit', 'trading.db') });
+    const attempt = startDaemon(env, capturingLogger().logger);
+    await expect(attempt).rejects.toBeInstanceOf(StartupError);
+    await expect(attempt).rejects.toThrow(`tradewire: cannot reach Redis at redis://127.0.0.1:${port} (ECONNREFUSED). Start Redis`);
+    expect(existsSync(join(dir.path, 'explicit', 'redis'))).toBe(false);
+  });
+
+  it('without redis-server on the PATH, says how to install it for this system', async () => {
+    const port = await closedPort();
+    const env = envFor({ PATH: join(dir.path, 'empty-bin'), TRADEWIRE_TEST_DEFAULT_REDIS_URL: `redis://127.0.0.1:${port}`,
+      DATABASE_PATH: join(dir.path, 'nobinary', 'trading.db') });
+    const attempt = startDaemon(env, capturingLogger().logger);
+    await expect(attempt).rejects.toBeInstanceOf(StartupError);
+    await expect(attempt).rejects.toThrow(`tradewire: no Redis at redis://127.0.0.1:${port} and no redis-server to start a private one: ${redisInstallHint()}.`);
+    expect(existsSync(join(dir.path, 'nobinary', 'redis'))).toBe(false);
+  });
+
+  it('names the install command of each system', () => {
+    expect(redisInstallHint('darwin')).toMatch(/^install it with `brew install redis`, or run `docker compose up -d redis`/);
+    expect(redisInstallHint('linux', (f) => f === '/etc/debian_version')).toMatch(/`sudo apt-get install -y redis-server` \(Debian, Ubuntu\)/);
+    expect(redisInstallHint('linux', (f) => f === '/etc/redhat-release')).toMatch(/`sudo dnf install -y redis`/);
+    expect(redisInstallHint('win32', () => false)).toMatch(/docker compose up -d redis/);
+  });
+});
