@@ -43,14 +43,19 @@ export function redisInstallHint(platform: NodeJS.Platform = process.platform, f
   return `install Redis 6.2 or later from your system's packages, ${compose}`;
 }
 
-const isAlive = (pid: number): boolean => {
+/** Whether a process runs (a zombie, dead but not yet reaped by its parent, does not: on Linux /proc tells them apart). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-};
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
 
 /** Whether the private Redis answering on the socket has a live supervisor (else it was orphaned by a killed daemon). */
 export function privateRedisOwnerAlive(dataDir: string): boolean {

@@ -1,5 +1,6 @@
 // Redis that needs no setup: with no REDIS_URL and nothing on the default address, the daemon runs its own redis-server
 // on a socket under data/redis/, restarts it when it dies, and stops it on shutdown; a configured REDIS_URL is never replaced.
+import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDaemon, StartupError } from '../../src/main.ts';
 import { createLogger } from '../../src/ops/logger.ts';
-import { redisInstallHint } from '../../src/ops/redis-supervisor.ts';
+import { isAlive, redisInstallHint } from '../../src/ops/redis-supervisor.ts';
 import { tempDir, uniquePrefix, until } from '../helpers/env.ts';
 
 async function closedPort(): Promise<number> {
@@ -19,7 +20,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const alive = isAlive;
 
 function capturingLogger() {
   const events: Array<Record<string, unknown>> = [];
@@ -45,7 +46,12 @@ async function serverInfo(socket: string): Promise<{ pid: number; config: Record
 
 describe('the private Redis', () => {
   const dir = tempDir('tw-private-redis');
-  afterAll(() => dir.cleanup());
+  // redis-servers a failed test could leave behind: none outlives the file.
+  const servers: number[] = [];
+  afterAll(() => {
+    for (const pid of servers) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    dir.cleanup();
+  });
 
   function envFor(extra: Record<string, string>): NodeJS.ProcessEnv {
     const file = join(dir.path, 'tradewire.yaml');
@@ -68,6 +74,7 @@ describe('the private Redis', () => {
       expect(started?.msg).toBe(`no Redis at redis://127.0.0.1:${port}: started a private redis-server on ${socket} (append-only; stopped with tradewire)`);
       expect(events.find((e) => e.event === 'daemon.started')?.redis).toBe(`unix:${socket}`);
       const first = await serverInfo(socket);
+      servers.push(first.pid);
       expect(first.pid).toBe(started?.pid);
       expect(first.config).toEqual({ appendonly: 'yes', appendfsync: 'everysec', 'maxmemory-policy': 'noeviction', port: '0' });
 
@@ -84,6 +91,7 @@ describe('the private Redis', () => {
         await until('the private Redis to be restarted', () => (events.some((e) => e.event === 'redis.private_restarted') ? true : undefined), 20_000);
         expect(events.find((e) => e.event === 'redis.private_exited')).toMatchObject({ signal: 'SIGKILL', level: 50 });
         const second = await serverInfo(socket);
+        servers.push(second.pid);
         expect(second.pid).not.toBe(first.pid);
 
         // The webhook's client reconnects on its own; until it has, the answer is a quick 503.
@@ -100,6 +108,85 @@ describe('the private Redis', () => {
       }
     } finally {
       if (!stopped) await daemon.stop();
+    }
+  }, 90_000);
+
+  it('split roles share the one that `tradewire redis` owns: the api takes the alert, the worker executes it', async () => {
+    const port = await closedPort();
+    const env = envFor({ TRADEWIRE_TEST_DEFAULT_REDIS_URL: `redis://127.0.0.1:${port}`, DATABASE_PATH: join(dir.path, 'split', 'trading.db') });
+    const socket = join(dir.path, 'split', 'redis', 'redis.sock');
+    const owner = spawn(process.execPath, ['scripts/tradewire.js', 'redis'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    owner.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
+    owner.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
+    const ownerExited = new Promise<number | null>((resolve) => owner.on('exit', (code) => resolve(code)));
+    const { logger, events } = capturingLogger();
+    try {
+      await until('the private Redis to answer', () => (output.includes('redis.private_started') ? true : undefined), 20_000);
+      const { pid } = await serverInfo(socket);
+      servers.push(pid);
+      const api = await startDaemon(env, logger, 'api');
+      const worker = await startDaemon(env, logger, 'worker');
+      try {
+        expect(events.filter((e) => e.event === 'daemon.started').map((e) => [e.role, e.redis]))
+          .toEqual([['api', `unix:${socket}`], ['worker', `unix:${socket}`]]);
+        expect(events.some((e) => e.event === 'redis.private_started')).toBe(false);
+        const sent = await fetch(`${api.url}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ passphrase: 'private-redis-passphrase-1', ticker: 'NVDA', action: 'buy', sentiment: 'long', price: '100', id: 'split-1' }) });
+        expect(sent.status).toBe(202);
+        const journal = new Database(join(dir.path, 'split', 'trading.db'), { readonly: true });
+        try {
+          await until('the worker to open NVDA', () => (journal.prepare("SELECT 1 FROM positions WHERE symbol = 'NVDA' AND status = 'open'").get() ? true : undefined), 15_000);
+        } finally {
+          journal.close();
+        }
+      } finally {
+        await api.stop();
+        await worker.stop();
+      }
+      // The roles stopping leave it running: it belongs to `tradewire redis`.
+      expect(alive(pid)).toBe(true);
+      owner.kill('SIGTERM');
+      expect(await ownerExited).toBe(0);
+      expect(alive(pid)).toBe(false);
+      expect(existsSync(socket)).toBe(false);
+    } finally {
+      if (owner.exitCode === null) owner.kill('SIGKILL');
+    }
+  }, 90_000);
+
+  it('a redis-server left behind by a killed daemon is taken over by the next start, its data kept', async () => {
+    const port = await closedPort();
+    const env = envFor({ TRADEWIRE_TEST_DEFAULT_REDIS_URL: `redis://127.0.0.1:${port}`, DATABASE_PATH: join(dir.path, 'orphan', 'trading.db'),
+      LOG_LEVEL: 'info' });
+    const socket = join(dir.path, 'orphan', 'redis', 'redis.sock');
+    const killed = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+    let output = '';
+    killed.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
+    const exited = new Promise<void>((resolve) => killed.on('exit', () => resolve()));
+    await until('the first daemon to start', () => (output.includes('"event":"daemon.started"') ? true : undefined), 30_000);
+    const orphan = await serverInfo(socket);
+    servers.push(orphan.pid);
+    const marker = new Redis(socket);
+    await marker.set('twtest-orphan-marker', 'kept');
+    marker.disconnect();
+    killed.kill('SIGKILL');
+    await exited;
+    expect(alive(orphan.pid)).toBe(true);
+
+    const { logger, events } = capturingLogger();
+    const daemon = await startDaemon(env, logger);
+    try {
+      expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(['redis.private_orphan', 'redis.private_started']));
+      expect(alive(orphan.pid)).toBe(false);
+      const now = await serverInfo(socket);
+      servers.push(now.pid);
+      expect(now.pid).not.toBe(orphan.pid);
+      const reader = new Redis(socket);
+      expect(await reader.get('twtest-orphan-marker')).toBe('kept');
+      reader.disconnect();
+    } finally {
+      await daemon.stop();
     }
   }, 90_000);
 
