@@ -4,15 +4,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { assertRedisReachable, RedisUnavailableError, redisUnreachableLine } from '../src/queue/redis.ts';
 import { REDIS_URL } from './helpers/env.ts';
 import { scanTaps, testSecrets } from './helpers/secret-scan.ts';
 
 let tapDir: string | undefined;
 
-export async function setup(): Promise<void> {
-  // Without this, every test that needs Redis waits out its own timeout and prints its own stack trace (minutes of them).
+/**
+ * Without a Redis every test that needs one waits out its own timeout and prints its own stack trace (minutes of them):
+ * stop at once with the daemon's one line. `npm test` also runs this file first, before the typecheck and lint.
+ */
+export async function requireRedis(): Promise<void> {
   try {
     await assertRedisReachable(REDIS_URL, 2000);
   } catch (error) {
@@ -20,6 +23,10 @@ export async function setup(): Promise<void> {
     process.stderr.write(`${redisUnreachableLine(error)}\n`);
     process.exit(1);
   }
+}
+
+export async function setup(): Promise<void> {
+  await requireRedis();
   tapDir = mkdtempSync(join(tmpdir(), 'tw-log-tap-'));
   process.env.TW_LOG_TAP_DIR = tapDir;
 }
@@ -38,3 +45,5 @@ export function teardown(): void {
   process.stdout.write(`secrets scan: ${secrets.length} test secrets, none in any log line of the run\n`);
   rmSync(tapDir, { recursive: true, force: true });
 }
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await requireRedis();

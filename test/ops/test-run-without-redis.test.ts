@@ -1,5 +1,6 @@
 // `npm test` with no Redis: the run stops at once with the daemon's one-line message instead of minutes of timeouts.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { redisUnreachableLine, RedisUnavailableError } from '../../src/queue/redis.ts';
@@ -26,5 +27,19 @@ describe('the test run without Redis', () => {
     expect(result.stderr.trim().split('\n')).toContain(expected);
     expect(result.stderr).not.toMatch(/\n\s+at /);
     expect(result.stdout).not.toMatch(/Test Files/);
+  }, 70_000);
+
+  it('npm test checks first, before the typecheck and the lint (a minute of them on a busy machine)', async () => {
+    const scripts = (JSON.parse(readFileSync(new URL('package.json', `file://${repo}`), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.test).toMatch(/^node --import tsx test\/global-setup\.ts && npm run typecheck && /);
+    const unreachable = `redis://127.0.0.1:${await closedPort()}`;
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'test/global-setup.ts'], {
+      cwd: repo, env: { ...process.env, REDIS_URL: unreachable }, encoding: 'utf8', timeout: 30_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(`${redisUnreachableLine(new RedisUnavailableError(unreachable, 'ECONNREFUSED'))}\n`);
+    // With Redis up it says nothing and lets the run go on.
+    const fine = spawnSync(process.execPath, ['--import', 'tsx', 'test/global-setup.ts'], { cwd: repo, encoding: 'utf8', timeout: 30_000 });
+    expect([fine.status, fine.stderr]).toEqual([0, '']);
   }, 70_000);
 });
