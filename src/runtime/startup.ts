@@ -1,11 +1,11 @@
 // The checks before anything is built: a valid config and a Redis to use (the configured one, or a private one), each
 // failing with one clear line.
 import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
-import { findOnPath, privateRedisOwnerAlive, privateRedisSocket, redisInstallHint, RedisSupervisor } from '../ops/redis-supervisor.ts';
+import { findOnPath, privateRedisDir, privateRedisOwnerAlive, privateRedisSocket, redisInstallHint, RedisSupervisor } from '../ops/redis-supervisor.ts';
 import { assertRedisReachable, RedisUnavailableError, redisUnreachableLine } from '../queue/redis.ts';
 import { StartupError, type Role } from './roles.ts';
 
@@ -48,7 +48,8 @@ export interface RedisChoice {
 
 /**
  * Which Redis to use. A `REDIS_URL` (or a `redis.url` other than the default) is used as given, never replaced. Otherwise:
- * the private Redis's socket under data/redis/ when it answers, else the default address, else (role `all`, or
+ * the private Redis's socket under data/redis/ when it answers, else the default address (unless a private Redis has
+ * kept this data folder's queue before), else (role `all`, or
  * `tradewire redis`) a private redis-server started and supervised here. Split roles never start one: under PM2 the
  * `tradewire-redis` app owns it (ecosystem.config.js), and they wait a while for its socket.
  */
@@ -69,10 +70,15 @@ export async function prepareRedis(config: Config, env: NodeJS.ProcessEnv, logge
   }
   // Tests point this at a closed port: the machine's own Redis at 127.0.0.1:6379 is shared and must not be stopped.
   const defaultUrl = env.TRADEWIRE_TEST_DEFAULT_REDIS_URL || DEFAULT_REDIS_URL;
-  if (role !== 'redis' && await answers(defaultUrl)) return { url: defaultUrl };
+  // Once a private Redis has held this data folder's queue, a Redis appearing on the default address later does not
+  // take its place: the alerts acknowledged into the private one would never be executed.
+  const privateData = existsSync(join(privateRedisDir(dataDir), 'appendonlydir'));
+  if (role !== 'redis' && !privateData && await answers(defaultUrl)) return { url: defaultUrl };
   const binary = findOnPath('redis-server', env.PATH);
   if (!binary) {
-    throw new StartupError(`tradewire: no Redis at ${defaultUrl} and no redis-server to start a private one: ${redisInstallHint()}.`);
+    throw new StartupError(privateData
+      ? `tradewire: the private Redis's queue is in ${privateRedisDir(dataDir)} but there is no redis-server to start it: ${redisInstallHint()}.`
+      : `tradewire: no Redis at ${defaultUrl} and no redis-server to start a private one: ${redisInstallHint()}.`);
   }
   if (!owns) {
     const deadline = Date.now() + 20_000;
@@ -89,8 +95,9 @@ export async function prepareRedis(config: Config, env: NodeJS.ProcessEnv, logge
   } catch (error) {
     throw new StartupError(`tradewire: no Redis at ${defaultUrl}, and the private one did not start: ${error instanceof Error ? error.message : String(error)}`);
   }
-  logger.info({ event: 'redis.private_started', socket, pid: supervisor.pid },
-    `no Redis at ${defaultUrl}: started a private redis-server on ${socket} (append-only; stopped with tradewire)`);
+  logger.info({ event: 'redis.private_started', socket, pid: supervisor.pid }, privateData
+    ? `started the private redis-server again on ${socket}, with the queue it keeps (append-only; stopped with tradewire)`
+    : `no Redis at ${defaultUrl}: started a private redis-server on ${socket} (append-only; stopped with tradewire)`);
   return { url: socket, supervisor };
 }
 

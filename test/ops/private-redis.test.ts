@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startDaemon, StartupError } from '../../src/main.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 import { isAlive, redisInstallHint } from '../../src/ops/redis-supervisor.ts';
-import { tempDir, uniquePrefix, until } from '../helpers/env.ts';
+import { REDIS_URL, tempDir, uniquePrefix, until } from '../helpers/env.ts';
 
 async function closedPort(): Promise<number> {
   const server = createServer();
@@ -189,6 +189,32 @@ describe('the private Redis', () => {
       await daemon.stop();
     }
   }, 90_000);
+
+  it('once it has kept the queue, it is started again even when a Redis answers on the default address later', async () => {
+    const closed = `redis://127.0.0.1:${await closedPort()}`;
+    const database = join(dir.path, 'again', 'trading.db');
+    const socket = join(dir.path, 'again', 'redis', 'redis.sock');
+    const first = await startDaemon(envFor({ TRADEWIRE_TEST_DEFAULT_REDIS_URL: closed, DATABASE_PATH: database }), capturingLogger().logger);
+    const queued = new Redis(socket);
+    await queued.set('twtest-again-marker', 'acknowledged');
+    queued.disconnect();
+    await first.stop();
+
+    // The machine's Redis (the tests' own) now answers on the "default" address.
+    const { logger, events } = capturingLogger();
+    const second = await startDaemon(envFor({ TRADEWIRE_TEST_DEFAULT_REDIS_URL: REDIS_URL, DATABASE_PATH: database }), logger);
+    try {
+      expect(events.find((e) => e.event === 'redis.private_started')?.msg)
+        .toBe(`started the private redis-server again on ${socket}, with the queue it keeps (append-only; stopped with tradewire)`);
+      expect(events.find((e) => e.event === 'daemon.started')?.redis).toBe(`unix:${socket}`);
+      const reader = new Redis(socket);
+      servers.push(Number(/process_id:(\d+)/.exec(await reader.info('server'))?.[1]));
+      expect(await reader.get('twtest-again-marker')).toBe('acknowledged');
+      reader.disconnect();
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
 
   it('a configured REDIS_URL is never replaced: the one-line error stays and no private Redis is started', async () => {
     const port = await closedPort();
