@@ -1,6 +1,6 @@
 // A private redis-server for a machine with no Redis: a unix socket under data/redis/, append-only, restarted when it dies.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import type { Logger } from './logger.ts';
 import { assertRedisReachable } from '../queue/redis.ts';
@@ -101,6 +101,7 @@ export class RedisSupervisor {
       throw new Error(`the private Redis socket path ${supervisor.socket} is longer than a unix socket allows: set DATABASE_PATH to a shorter folder, or REDIS_URL`);
     }
     mkdirSync(supervisor.dir, { recursive: true, mode: 0o700 });
+    chmodSync(supervisor.dir, 0o700);
     writeFileSync(ownerFile(supervisor.dir), `${process.pid}\n`, { mode: 0o600 });
     try {
       await supervisor.spawnAndWait();
@@ -133,7 +134,14 @@ export class RedisSupervisor {
   private async spawnAndWait(): Promise<void> {
     // Only a socket nobody answers on reaches here (see prepareRedis): a leftover of a killed redis-server.
     rmSync(this.socket, { force: true });
-    const child = spawn(this.options.binary, this.args(), { stdio: 'ignore' });
+    // Its files (the append-only file holds every queued alert) are the owner's only, as the journal is: 0600, folders 0700.
+    const umask = process.umask(0o077);
+    let child: ChildProcess;
+    try {
+      child = spawn(this.options.binary, this.args(), { stdio: 'ignore' });
+    } finally {
+      process.umask(umask);
+    }
     this.child = child;
     let exited = false;
     const exit = new Promise<never>((_, reject) => child.once('exit', (code, signal) => {

@@ -1,7 +1,7 @@
 // Redis that needs no setup: with no REDIS_URL and nothing on the default address, the daemon runs its own redis-server
 // on a socket under data/redis/, restarts it when it dies, and stops it on shutdown; a configured REDIS_URL is never replaced.
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -77,6 +77,10 @@ describe('the private Redis', () => {
       servers.push(first.pid);
       expect(first.pid).toBe(started?.pid);
       expect(first.config).toEqual({ appendonly: 'yes', appendfsync: 'everysec', 'maxmemory-policy': 'noeviction', port: '0' });
+      const redisDir = join(dir.path, 'data', 'redis');
+      expect(statSync(redisDir).mode & 0o777).toBe(0o700);
+      expect(statSync(join(redisDir, 'appendonlydir')).mode & 0o777).toBe(0o700);
+      expect(statSync(join(redisDir, 'redis.log')).mode & 0o777).toBe(0o600);
 
       const send = (ticker: string, id: string) => fetch(`${daemon.url}/webhook`, { method: 'POST', headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ passphrase: 'private-redis-passphrase-1', ticker, action: 'buy', sentiment: 'long', price: '100', id }) });
