@@ -23,6 +23,8 @@ const allInOne = {
   node_args: '--max-semi-space-size=64',
   autorestart: true,
   kill_timeout,
+  // The signal goes to the daemon alone: a private Redis it runs is stopped by it, last, after the queues are closed.
+  treekill: false,
   max_memory_restart: '1G',
   env,
 };
@@ -32,8 +34,8 @@ const allInOne = {
 const split = [
   ...(process.env.REDIS_URL ? [] : [{
     name: 'tradewire-redis', script, args: 'redis', cwd, instances: 1, exec_mode: 'fork', autorestart: true,
-    // redis-server writes its append-only file out on SIGTERM.
-    kill_timeout: 15000, env,
+    // redis-server writes its append-only file out as tradewire stops it.
+    kill_timeout: 15000, treekill: false, env,
   }]),
   {
     // Cluster mode, two instances on one port: `pm2 reload tradewire-api` restarts them one at a time, so the webhook

@@ -31,12 +31,12 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
   let config: Config = await loadStartupConfig(env);
   const logger = loggerOverride ?? createLogger({ level: config.logging.level });
   const redis = await prepareRedis(config, env, logger, role);
-  if (redis.url !== config.redis.url) {
-    // Every part (the execution thread and each reload included) reads the config from this env: all find the same Redis.
-    env = { ...env, REDIS_URL: redis.url };
-    config = await loadStartupConfig(env);
-  }
   try {
+    if (redis.url !== config.redis.url) {
+      // Every part (the execution thread and each reload included) reads the config from this env: all find the same Redis.
+      env = { ...env, REDIS_URL: redis.url };
+      config = await loadStartupConfig(env);
+    }
     return await startWithRedis({ env, config, logger, role, forwardLogs: loggerOverride !== undefined, privateRedis: redis.supervisor });
   } catch (error) {
     await redis.supervisor?.stop();

@@ -138,7 +138,9 @@ export class RedisSupervisor {
     const umask = process.umask(0o077);
     let child: ChildProcess;
     try {
-      child = spawn(this.options.binary, this.args(), { stdio: 'ignore' });
+      // Its own process group: a Ctrl-C in the terminal (SIGINT to the whole group) reaches tradewire only, which stops
+      // it last, after the queues are closed, instead of Redis vanishing under the jobs still finishing.
+      child = spawn(this.options.binary, this.args(), { stdio: 'ignore', detached: true });
     } finally {
       process.umask(umask);
     }

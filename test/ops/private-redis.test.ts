@@ -1,7 +1,7 @@
 // Redis that needs no setup: with no REDIS_URL and nothing on the default address, the daemon runs its own redis-server
 // on a socket under data/redis/, restarts it when it dies, and stops it on shutdown; a configured REDIS_URL is never replaced.
 import { spawn } from 'node:child_process';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -217,6 +217,32 @@ describe('the private Redis', () => {
       reader.disconnect();
     } finally {
       await second.stop();
+    }
+  }, 60_000);
+
+  it('Ctrl-C (SIGINT to the whole process group) stops the daemon first and its Redis last, without a restart', async () => {
+    const env = envFor({ TRADEWIRE_TEST_DEFAULT_REDIS_URL: `redis://127.0.0.1:${await closedPort()}`, DATABASE_PATH: join(dir.path, 'ctrlc', 'trading.db') });
+    // Its own process group, as a shell gives a foreground command.
+    const daemon = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let output = '';
+    daemon.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
+    daemon.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
+    const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
+    try {
+      await until('the daemon to start', () => (output.includes('"event":"daemon.started"') ? true : undefined), 30_000);
+      const { pid } = await serverInfo(join(dir.path, 'ctrlc', 'redis', 'redis.sock'));
+      servers.push(pid);
+      process.kill(-daemon.pid!, 'SIGINT');
+      expect(await exited).toBe(0);
+      expect(output).toContain('"event":"daemon.stopped"');
+      expect(output).not.toContain('redis.private_exited');
+      expect(alive(pid)).toBe(false);
+      // Redis never saw the Ctrl-C: it was stopped by tradewire's SIGTERM, once the queues were closed.
+      const redisLog = readFileSync(join(dir.path, 'ctrlc', 'redis', 'redis.log'), 'utf8');
+      expect(redisLog).not.toContain('Received SIGINT');
+      expect(redisLog).toContain('Received SIGTERM');
+    } finally {
+      if (daemon.exitCode === null) daemon.kill('SIGKILL');
     }
   }, 60_000);
 
