@@ -148,7 +148,7 @@ describe.skipIf(missing !== undefined)('the dashboard in headless Chromium', () 
     expect(await texts(page, '#daily text')).toContain(daysAgo(5));
   });
 
-  it('lists signals with their outcome and reason, and the trades newest first', async () => {
+  it('lists signals with their outcome and reason, the trades newest first, and their summary', async () => {
     const rejected = page.locator('#signals tr', { hasText: 'NASDAQ:TSLA' });
     expect(await rejected.locator('td[data-field="outcome"]').textContent()).toBe('rejected');
     expect(await rejected.locator('td[data-field="reason"]').textContent()).toBe('risk:max_positions');
@@ -157,6 +157,7 @@ describe.skipIf(missing !== undefined)('the dashboard in headless Chromium', () 
     expect(trades).toHaveLength(TRADES.length);
     expect(trades[0]).toContain('META');
     expect(trades[1]).toContain('AMD');
+    expect(await page.locator('#summary').textContent()).toBe('4 trade(s) in 90 days: realized P&L 600.25, 3 won, 1 lost, max drawdown 270.50.');
   });
 
   it('shows the position\'s last price and unrealized P&L, and follows a price change without a reload', async () => {

@@ -90,7 +90,7 @@ async function refreshLive() {
 async function refreshHistory() {
   const [data, recent] = await Promise.all([api(DATA), api('signals?limit=30')]);
   const s = data.summary;
-  $('summary').textContent = s
+  $('summary').textContent = s && s.trades > 0
     ? `${s.trades} trade(s) in ${data.windowDays} days: realized P&L ${money(s.totalPnl)}, ${s.wins} won, ${s.losses} lost, max drawdown ${money(s.maxDrawdown)}.`
     : `No closed trades in ${data.windowDays} days.`;
   drawEquity(data);
