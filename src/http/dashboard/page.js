@@ -80,8 +80,13 @@ async function poll(task, everyMs, mine) {
 
 // ---- reading ------------------------------------------------------------------------------------------------------
 
+/** Counts the reads of the live part: an older read that answers late (the poll's, overtaken by an action's) is dropped. */
+let liveReads = 0;
+
 async function refreshLive() {
+  const read = ++liveReads;
   const [open, state] = await Promise.all([api('positions'), api('accounts')]);
+  if (read !== liveReads) return;
   renderAccounts(state.accounts);
   renderPositions(open.positions);
   $('positions-updated').textContent = `(updated ${clock(new Date())}${open.loop?.lastTickAt ? `, prices from the position loop at ${clock(new Date(open.loop.lastTickAt))}` : ''})`;
