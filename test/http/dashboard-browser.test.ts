@@ -69,6 +69,8 @@ describe.skipIf(missing !== undefined)('the dashboard in headless Chromium', () 
   let page: Page;
   const shots = tempDir('tw-dashboard-shot');
   /** Every request the page made to the admin side: its method, path and Authorization header. */
+  /** Uncaught errors in the page, and anything its content policy blocked. */
+  const problems: string[] = [];
   const requests: Array<{ method: string; path: string; authorization?: string; contentType?: string; origin?: string }> = [];
 
   beforeAll(async () => {
@@ -89,6 +91,8 @@ describe.skipIf(missing !== undefined)('the dashboard in headless Chromium', () 
       args: ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
     page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+    page.on('pageerror', (error) => { problems.push(`uncaught: ${error.message}`); });
+    page.on('console', (message) => { if (/Content.Security.Policy/i.test(message.text())) problems.push(message.text()); });
     page.on('request', async (request) => {
       const url = new URL(request.url());
       if (url.pathname.startsWith('/api/') || url.pathname === '/dashboard/data.json') {
@@ -220,4 +224,8 @@ describe.skipIf(missing !== undefined)('the dashboard in headless Chromium', () 
     await page.waitForSelector('#positions td[data-field="lastPrice"]', { timeout: 20_000 });
     expect(await page.locator('#login').isVisible()).toBe(false);
   }, 30_000);
+
+  it('ran without an uncaught error, and its content policy blocked nothing', () => {
+    expect(problems).toEqual([]);
+  });
 });
