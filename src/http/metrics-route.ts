@@ -59,7 +59,8 @@ export function createMetricsRouter(deps: MetricsRouteDeps): Router {
     const access = metricsAccess({ peer: req.socket.remoteAddress, client: req.ip, authorization: req.get('authorization') }, deps.token());
     if (!access.allowed) {
       if (access.status === 401) {
-        failureLog?.record(source, at, { failures: failures.add(source, at), path: req.baseUrl });
+        const count = failures.add(source, at);
+        failureLog?.record(source, at, { failures: count, path: req.baseUrl });
         res.set('WWW-Authenticate', 'Bearer realm="tradewire-metrics"');
       }
       res.status(access.status).json({ error: access.error, message: access.message });
