@@ -1,5 +1,6 @@
 // The metrics core: labels kept low-cardinality, the merge of two threads' registries, broker calls counted at the HTTP core,
 // and who may read /metrics (the real peer address, the client as trustProxy resolves it, the token).
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { http, HttpResponse } from 'msw';
@@ -153,5 +154,18 @@ describe('who may read /metrics', () => {
       // Three failures this minute: even the right token waits.
       expect((await fetch(url, { headers: { ...remoteClient, authorization: `Bearer ${TOKEN}` } })).status).toBe(429);
     });
+  });
+});
+
+describe('config/grafana-dashboard.json', () => {
+  it('is valid JSON whose queries use only families /metrics exports, and shows every tradewire family', async () => {
+    const dashboard = JSON.parse(readFileSync(new URL('../../config/grafana-dashboard.json', import.meta.url), 'utf8')) as {
+      panels: Array<{ type: string; targets?: Array<{ expr: string }> }>;
+    };
+    const exported = new Set((await new TradewireMetrics('main', { defaults: true }).json()).map((m) => m.name));
+    const used = new Set(dashboard.panels.flatMap((p) => p.targets ?? []).flatMap((t) => t.expr.match(/\b(?:tradewire|process|nodejs)_[a-z0-9_]+/g) ?? [])
+      .map((name) => name.replace(/_(bucket|sum|count)$/, '')));
+    for (const name of used) expect(exported, name).toContain(name);
+    for (const name of [...exported].filter((n) => n.startsWith('tradewire_'))) expect(used, name).toContain(name);
   });
 });
