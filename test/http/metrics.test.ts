@@ -132,7 +132,8 @@ async function signalMovesTheFamilies(fixture: ReturnType<typeof daemonFixture>,
 }
 
 describe('/metrics in role all: the execution thread\'s families merged with the HTTP side\'s', () => {
-  const fixture = daemonFixture('all', 'all');
+  // Behind one proxy, so that a request can say it comes from elsewhere (X-Forwarded-For).
+  const fixture = daemonFixture('all', 'all', { extra: ['  trustProxy: 1'] });
   beforeAll(() => fixture.start(), 30_000);
   afterAll(() => fixture.stop(), 30_000);
 
@@ -157,9 +158,13 @@ describe('/metrics in role all: the execution thread\'s families merged with the
     expect(ticked.value('tradewire_position_loop_last_tick_timestamp_seconds')).toBeLessThanOrEqual(Date.now() / 1000 + 1);
   });
 
-  it('answers a scraper with the metrics token, and refuses a wrong one with a challenge', async () => {
-    // From loopback the token is not needed; with one it works the same (a scraper configured for a remote host).
-    await scrape(fixture.daemon!.url, { authorization: `Bearer ${METRICS_TOKEN}` });
+  it('answers a remote scraper with METRICS_TOKEN, and refuses one without it with a challenge', async () => {
+    const remote = { 'x-forwarded-for': '198.51.100.20' };
+    const refused = await fetch(`${fixture.daemon!.url}/metrics`, { headers: remote });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect((await fetch(`${fixture.daemon!.url}/metrics`, { headers: { ...remote, authorization: 'Bearer not-the-token' } })).status).toBe(401);
+    expectEveryFamily(await scrape(fixture.daemon!.url, { ...remote, authorization: `Bearer ${METRICS_TOKEN}` }));
   });
 });
 
