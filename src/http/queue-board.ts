@@ -1,7 +1,4 @@
 // Bull Board at /admin/queues: every execution lane and the intake queue, behind the admin token, read-only unless the config allows retries.
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Redis } from 'ioredis';
@@ -70,7 +67,11 @@ export function queueBoardActions(allowRetries: boolean, stateOf: (queue: string
   };
 }
 
-export function createQueueBoard(deps: QueueBoardDeps): QueueBoard {
+/** The board and its queue handles, built on its first authenticated request: most daemons never open it (~8 MB). */
+async function buildBoard(deps: QueueBoardDeps): Promise<{ queues: Map<string, Queue>; router: Router }> {
+  const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+    import('@bull-board/api'), import('@bull-board/api/bullMQAdapter'), import('@bull-board/express'),
+  ]);
   const queues = [INTAKE_QUEUE, ...Array.from({ length: deps.laneCount }, (_, lane) => laneQueueName(lane))].map((name) => {
     const queue = new Queue(name, { connection: deps.redis, prefix: deps.prefix });
     queue.on('error', () => undefined);
@@ -82,6 +83,16 @@ export function createQueueBoard(deps: QueueBoardDeps): QueueBoard {
     serverAdapter: adapter,
     options: { uiConfig: { boardTitle: 'tradewire' } },
   });
+  return { queues: new Map(queues.map((queue) => [queue.name, queue])), router: adapter.getRouter() as Router };
+}
+
+export function createQueueBoard(deps: QueueBoardDeps): QueueBoard {
+  let built: ReturnType<typeof buildBoard> | undefined;
+  const board = () => {
+    built ??= buildBoard(deps);
+    built.catch(() => { built = undefined; });
+    return built;
+  };
 
   const router = express.Router();
   // Basic, so that a browser asks for the token (as on /dashboard); scripts send it as a bearer token.
@@ -89,9 +100,8 @@ export function createQueueBoard(deps: QueueBoardDeps): QueueBoard {
     challenge: 'Basic', failuresPerMinute: deps.failuresPerMinute,
     failureLog: deps.logger && new AuthFailureLog(deps.logger, 'queue_board.unauthorized', 'queue board request with a wrong or missing token'),
   }));
-  const byName = new Map(queues.map((queue) => [queue.name, queue]));
   router.use(queueBoardActions(deps.allowRetries, async (name, jobId) => {
-    const state = await byName.get(name)?.getJobState(jobId);
+    const state = await (await board()).queues.get(name)?.getJobState(jobId);
     return state === 'unknown' ? undefined : state;
   }));
   // A retry changes state like any admin action: the bearer token, JSON, and this server's own origin.
@@ -100,11 +110,12 @@ export function createQueueBoard(deps: QueueBoardDeps): QueueBoard {
     if (READS.has(req.method)) res.set('Content-Security-Policy', BOARD_POLICY);
     next();
   });
-  router.use(adapter.getRouter() as express.Router);
+  router.use((req, res, next) => { board().then((b) => b.router(req, res, next), next); });
   return {
     router,
     async close() {
-      await Promise.all(queues.map((queue) => queue.close()));
+      const open = built && await built.catch(() => undefined);
+      await Promise.all([...open?.queues.values() ?? []].map((queue) => queue.close()));
     },
   };
 }

@@ -86,6 +86,8 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
   const rawBody = express.raw({ type: () => true, limit: deps.config().server.bodyLimitBytes });
   const metrics = deps.metrics ?? threadMetrics();
   const counted = (outcome: string, reason = '') => { metrics.signals.inc({ stage: 'intake', outcome, reason }); };
+  // The accepted alert, the common case: its series looked up once, not per request.
+  const queuedSignals = metrics.signals.labels({ stage: 'intake', outcome: 'queued', reason: '' });
 
   /** Journals a refusal (after its answer is sent); past the first of a minute, a flood's 429s are only counted. */
   const refuse = async (res: Response, http: number, body: Record<string, unknown>, refusal: Refusal) => {
@@ -228,7 +230,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
         { ...base, ...described, status: 'duplicate', reason: 'duplicate', detail: `duplicate of ${enqueued.signalId}` });
       return;
     }
-    counted('queued');
+    queuedSignals.inc();
     deps.logger.info({ event: 'signal.queued', signalId, strategy: strategyName, symbol: alert.symbol, action: alert.action, accounts }, 'alert queued');
     res.status(202).json(result.ignored.length > 0 ? { signalId, status: 'queued', ignored: result.ignored } : { signalId, status: 'queued' });
   };

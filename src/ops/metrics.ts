@@ -176,8 +176,8 @@ export function endpointTemplate(path: string): string {
 
 function isIdentifier(segment: string): boolean {
   if (segment === '') return false;
-  // Digits anywhere (ids, UUIDs, account numbers U1234567) but an API version (v2), or upper-case only (symbols, exchanges): named things.
-  return (/\d/.test(segment) && !/^v\d+$/.test(segment)) || (/^[A-Z][A-Z._:-]*$/.test(segment) && segment.length > 1) || segment.length > 40;
+  // Digits anywhere (ids, UUIDs, account numbers U1234567) but an API version (v2, v1beta3), or upper-case only (symbols, exchanges): named things.
+  return (/\d/.test(segment) && !/^v\d+([a-z]+\d*)?$/.test(segment)) || (/^[A-Z][A-Z._:-]*$/.test(segment) && segment.length > 1) || segment.length > 40;
 }
 
 /**

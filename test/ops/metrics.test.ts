@@ -25,6 +25,8 @@ describe('labels', () => {
     expect(endpointTemplate('/iserver/account/U1234567/orders')).toBe('/iserver/account/:id/orders');
     expect(endpointTemplate('/fapi/v1/order?symbol=BTCUSDT&signature=abc')).toBe('/fapi/v1/order');
     expect(endpointTemplate('/api/v3/brokerage/orders/historical/batch')).toBe('/api/v3/brokerage/orders/historical/batch');
+    expect(endpointTemplate('/v1beta3/crypto/us/latest/quotes')).toBe('/v1beta3/crypto/us/latest/quotes');
+    expect(endpointTemplate('/v2/orders:by_client_order_id')).toBe('/v2/orders:by_client_order_id');
   });
 
   it('a refusal reason keeps its rule and drops the free text', () => {
