@@ -11,6 +11,7 @@ import { parsePrometheus, type Scrape } from '../helpers/prometheus.ts';
 
 const PASSPHRASE = 'metrics-webhook-passphrase-1';
 const METRICS_TOKEN = 'metrics-scrape-token-7f3a9c';
+const ADMIN_TOKEN = 'metrics-admin-token-2b8e41';
 
 /** Every family PRODUCT.md's "Operating it" and issue 16 ask of /metrics. */
 const FAMILIES = {
@@ -82,7 +83,7 @@ function daemonFixture(label: string, role: Role, options: { inline?: boolean; e
       const silent = createLogger({ level: 'silent' });
       fixture.daemon = await startDaemon({
         CONFIG_FILE: file, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, DATABASE_PATH: join(dir.path, 'trading.db'),
-        WEBHOOK_PASSPHRASE: PASSPHRASE, METRICS_TOKEN, ...(options.inline ? { TRADEWIRE_EXECUTION: 'inline' } : {}),
+        WEBHOOK_PASSPHRASE: PASSPHRASE, METRICS_TOKEN, ADMIN_TOKEN, ...(options.inline ? { TRADEWIRE_EXECUTION: 'inline' } : {}),
       }, silent, role);
     },
     async stop() {
@@ -156,6 +157,25 @@ describe('/metrics in role all: the execution thread\'s families merged with the
       return now.value('tradewire_position_loop_last_tick_timestamp_seconds') > 0 ? now : undefined;
     });
     expect(ticked.value('tradewire_position_loop_last_tick_timestamp_seconds')).toBeLessThanOrEqual(Date.now() / 1000 + 1);
+  });
+
+  it('a stop that closes the position shows in realized P&L and equity; a halt shows as halted', async () => {
+    const url = fixture.daemon!.url;
+    const admin = (path: string, body: unknown) => fetch(`${url}/api${path}`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify(body) });
+    // AAPL was bought at 100 with a 2% stop: 97 crosses it.
+    expect((await admin('/prices', { prices: { AAPL: '97' } })).status).toBe(200);
+    const closed = await until('the close counted', async () => {
+      const now = await scrape(url);
+      return now.value('tradewire_realized_pnl_today', { account: 'paper' }) < 0 ? now : undefined;
+    });
+    expect(closed.value('tradewire_open_positions', { account: 'paper' })).toBe(0);
+    const realized = closed.value('tradewire_realized_pnl_today', { account: 'paper' });
+    expect(closed.value('tradewire_equity', { account: 'paper' })).toBeCloseTo(100_000 + realized, 6);
+
+    expect((await admin('/halt', { reason: 'metrics test' })).status).toBe(200);
+    const halted = await scrape(url);
+    expect(halted.value('tradewire_halted', { account: 'paper' })).toBe(1);
   });
 
   it('answers a remote scraper with METRICS_TOKEN, and refuses one without it with a challenge', async () => {
