@@ -148,9 +148,10 @@ export async function startExecutionSide(options: ExecutionSideOptions): Promise
     reschedule: async () => { await monitor?.reschedule(); },
     stop() {
       stopping ??= (async () => {
-        // What is in flight (a job's order, a tick's close, a backup) finishes before anything closes.
+        // A scrape from now on reads nothing of this side's.
         for (const remove of detach) remove?.();
         await queues?.close();
+        // What is in flight (a job's order, a tick's close, a backup) finishes before anything closes.
         await streams?.stop();
         await Promise.all([execution?.close(), monitor?.stop()]);
         await notifier?.stop();
