@@ -82,6 +82,14 @@ const serverSchema = z.strictObject({
   adminToken: nonEmpty.optional(),
   /** Wrong admin tokens a source may send a minute; past it, 429 for the rest of the minute (the token is not compared). */
   adminFailedAuthPerMinute: positiveInt.default(10),
+  /** Lets a scraper on another host read /metrics with this bearer token (METRICS_TOKEN); absent, /metrics answers loopback only. */
+  metricsToken: nonEmpty.optional(),
+  /** Where the roles without an HTTP server (worker, monitor) serve /metrics, on server.host; 0 for none. */
+  metricsPort: z.int().min(0).max(65535).default(9464),
+  queueBoard: z.strictObject({
+    /** Failed jobs may be retried from Bull Board at /admin/queues; otherwise the board only shows. */
+    allowRetries: z.boolean().default(false),
+  }).prefault({}),
   // An alert is a few hundred bytes and TradingView gives up after 3 s: a request still arriving after these is a slow
   // client holding a connection, cut off with 408 (Node's own defaults are 300 s and 60 s).
   requestTimeoutMs: positiveInt.default(10_000),
