@@ -68,7 +68,7 @@ export async function startHttpSide(options: HttpSideOptions): Promise<HttpSide>
     routers: [
       { path: '/webhook', router: webhook },
       { path: '/api', router: admin },
-      { path: '/dashboard', router: createDashboardRouter({ db, adminToken, accounts: () => Object.keys(config().accounts), now }) },
+      { path: '/dashboard', router: createDashboardRouter({ db, adminToken, accounts: () => Object.keys(config().accounts), now, logger }) },
       { path: '/metrics', router: createMetricsRouter({ gather, token: () => config().server.metricsToken, failuresPerMinute, logger }) },
       { path: QUEUE_BOARD_PATH, router: board.router },
     ],
