@@ -86,6 +86,7 @@ export class BinanceFeed implements VenueFeed {
 
   private opened(socket: WebSocket): void {
     this.live = socket;
+    // A new socket carries nothing: everything wanted is subscribed again.
     this.subscribed.clear();
     clearTimeout(this.recycle);
     this.recycle = setTimeout(() => this.socket.drop('the connection nears Binance\'s 24 h limit: opening a fresh one'), this.options.maxConnectionMs ?? MAX_CONNECTION_MS);
@@ -96,7 +97,6 @@ export class BinanceFeed implements VenueFeed {
   private wentDown(): void {
     clearTimeout(this.recycle);
     this.live = undefined;
-    this.subscribed.clear();
     this.handlers?.down();
   }
 

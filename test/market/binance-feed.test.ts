@@ -5,6 +5,7 @@ import { Decimal } from '../../src/domain/money.ts';
 import { PaperBroker } from '../../src/brokers/paper/paper-broker.ts';
 import { BinanceFeed } from '../../src/market/binance-feed.ts';
 import { FeedPricing } from '../../src/market/feed-pricing.ts';
+import { reportsFeedStats } from '../../src/market/price-feed.ts';
 import { BinanceMarketStreamServer, type BinanceStreamKind } from '../fakes/price-feeds.ts';
 import { until } from '../helpers/env.ts';
 
@@ -152,6 +153,8 @@ describe('a paper account priced by the Binance USD-M mark price stream', () => 
     server.price('BTCUSDT', '61000.25');
     await until('the good price', async () => ((await broker.quotes(['BTCUSDT'])).get('BTCUSDT')?.last.eq('61000.25') ? true : undefined));
     expect(pricing.stats()).toMatchObject({ malformed: 4, disconnects: 0 });
+    // What /metrics reads, through the broker.
+    expect(reportsFeedStats(broker) && broker.feedStats()).toMatchObject({ account: 'paper', source: 'binance-usdm-mark', malformed: 4, symbols: 1 });
     expect(server.connections).toHaveLength(1);
   });
 
