@@ -26,7 +26,7 @@ export interface FeedPricingOptions {
   clock?: (() => Date) | undefined;
   /** How often subscriptions and staleness are checked. Default 1 s. */
   checkIntervalMs?: number | undefined;
-  /** Prices are gathered this long and written together (a trade stream can send hundreds a second). Default 100 ms. */
+  /** Prices are gathered this long and written together (a trade stream can send hundreds a second). Default 250 ms. */
   batchMs?: number | undefined;
   /** How long an entry waits for a newly subscribed symbol's first price. Default 3 s. */
   firstPriceWaitMs?: number | undefined;
@@ -112,12 +112,13 @@ export class FeedPricing {
 
   /**
    * The symbol is about to be traded or sized: watch it (for demandHoldMs at least) and, when it was not watched yet,
-   * wait a moment for its first price. Resolves either way; the caller judges the price it then has.
+   * wait a moment (firstPriceWaitMs) for its first price. Resolves either way; the caller judges the price it then has.
    */
   async demand(symbol: string): Promise<void> {
     if (!this.sink) return;
     this.demanded.set(symbol, this.clock().getTime());
-    if (this.watched.get(symbol)?.lastPriceAt !== undefined) return;
+    // Only a new subscription is waited for: a watched symbol without a price (a closed market) must not slow every quote.
+    if (this.watched.has(symbol)) return;
     const arrived = new Promise<void>((resolve) => {
       const list = this.waiters.get(symbol) ?? [];
       list.push(resolve);
@@ -195,7 +196,7 @@ export class FeedPricing {
       if (!window) this.pending.set(symbol, window = new Window());
       window.add(price);
     }
-    this.batchTimer ??= setTimeout(() => { this.batchTimer = undefined; void this.flush(); }, this.options.batchMs ?? 100);
+    this.batchTimer ??= setTimeout(() => { this.batchTimer = undefined; void this.flush(); }, this.options.batchMs ?? 250);
   }
 
   private malformed(reason: string): void {

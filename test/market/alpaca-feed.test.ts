@@ -67,6 +67,9 @@ describe('a paper account priced by Alpaca IEX trades', () => {
     const { broker, server } = await setup();
     latest.set('MSFT', { price: '410.5', time: new Date(Date.now() - 3_600_000) });
     expect((await broker.quotes(['MSFT'])).get('MSFT')).toBeUndefined();
+    // Watched now: asking again (the position loop every second) neither waits nor calls REST again.
+    expect((await broker.quotes(['MSFT'])).get('MSFT')).toBeUndefined();
+    expect(restCalls).toHaveLength(1);
     await expect(broker.placeOrder({ clientOrderId: 'buy-msft', symbol: 'MSFT', side: 'buy', type: 'market', quantity: qty('1') })).rejects.toThrow(/no price for MSFT yet/);
     // Once the market trades, it is priced.
     await until('the trades subscription', () => (server.subscriptions()[0]?.includes('MSFT') ? true : undefined));
