@@ -141,6 +141,18 @@ describe('a paper account priced by the Binance USD-M mark price stream', () => 
     expect(logs.filter((l) => l.event === 'feed.stale')).toHaveLength(2);
   });
 
+  it('a stale feed holds no exit hostage: a closing market order fills at the last price, an opening one is refused', async () => {
+    const { server, broker, advance } = await setup('usdm-mark', { staleAfterMs: 10_000 });
+    server.price('BTCUSDT', '60000');
+    await broker.placeOrder({ clientOrderId: 'e9', symbol: 'BTCUSDT', side: 'buy', type: 'market', quantity: qty('0.2') });
+    advance(15_000);
+    await expect(broker.placeOrder({ clientOrderId: 'm9', symbol: 'BTCUSDT', side: 'sell', type: 'market', quantity: qty('0.3') })).rejects.toThrow(/^stale_quote: /);
+    const partial = await broker.placeOrder({ clientOrderId: 'x9', symbol: 'BTCUSDT', side: 'sell', type: 'market', quantity: qty('0.1') });
+    expect([partial.status, partial.averageFillPrice?.toFixed()]).toEqual(['filled', '60000']);
+    const close = await broker.closePosition('BTCUSDT', 'c9');
+    expect([close.status, close.averageFillPrice?.toFixed()]).toEqual(['filled', '60000']);
+  });
+
   it('a malformed message is ignored and counted, the connection stays, and the next good price is taken', async () => {
     const { server, broker, pricing } = await setup('usdm-mark');
     server.price('BTCUSDT', '60000');

@@ -12,6 +12,8 @@ import { dropRedisPrefix, REDIS_URL, tempDir, uniquePrefix, until } from '../hel
 
 const SECRET = 'feed-e2e-Secret-51c2aa';
 const stream = new BinanceMarketStreamServer('usdm-mark');
+/** A second account's stream, whose prices go stale after a second. */
+const quiet = new BinanceMarketStreamServer('usdm-mark');
 const dir = tempDir('tw-feed-e2e');
 const prefix = uniquePrefix('feed-e2e');
 let daemon: Daemon | undefined;
@@ -19,6 +21,7 @@ let journal: SqliteDatabase | undefined;
 
 beforeAll(async () => {
   await stream.listen();
+  await quiet.listen();
   writeFileSync(join(dir.path, 'tradewire.yaml'), `
 webhook:
   passphrase: \${WEBHOOK_PASSPHRASE}
@@ -32,12 +35,22 @@ accounts:
       source: binance-usdm-mark
       staleAfterSeconds: 30
       streamUrl: "${stream.url}"
+  quiet:
+    broker: paper
+    slippagePercent: "0"
+    priceFeed:
+      source: binance-usdm-mark
+      staleAfterSeconds: 1
+      streamUrl: "${quiet.url}"
 strategies:
   default:
     account: paper
     sizing: { mode: fixed_quantity, value: 0.2 }
     stopLoss: { percent: 2 }
     takeProfit: { percent: 4 }
+  slow:
+    account: quiet
+    sizing: { mode: fixed_quantity, value: 1 }
 `);
   daemon = await startDaemon({
     CONFIG_FILE: join(dir.path, 'tradewire.yaml'), TRADEWIRE_EXECUTION: 'inline', PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix,
@@ -50,23 +63,25 @@ afterAll(async () => {
   await daemon?.stop();
   journal?.close();
   await stream.close();
+  await quiet.close();
   await dropRedisPrefix(prefix);
   dir.cleanup();
 });
 
+async function send(path: string, alert: Record<string, unknown>): Promise<{ status: string; reason: string | null }> {
+  const response = await fetch(`${daemon?.url}${path}`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ passphrase: SECRET, ...alert }) });
+  expect(response.status).toBe(202);
+  const { signalId } = await response.json() as { signalId: string };
+  return until('the signal to finish', () => {
+    const row = journal?.prepare('SELECT status, reason FROM signals WHERE signal_id = ?').get(signalId) as { status: string; reason: string | null } | undefined;
+    return row && row.status !== 'queued' && row.status !== 'received' ? row : undefined;
+  });
+}
+
 describe('a paper account priced by the Binance mark price stream, end to end', () => {
   it('an alert opens at the feed price with a stop; the stream moves through the stop and the position closes with exit_reason stop_loss', async () => {
     stream.price('BTCUSDT', '60100');
-    const response = await fetch(`${daemon?.url}/webhook`, {
-      method: 'POST', headers: { 'content-type': 'text/plain' },
-      body: JSON.stringify({ passphrase: SECRET, ticker: 'BINANCE:BTCUSDT.P', action: 'buy', sentiment: 'long', price: '60000', id: 'feed-e2e-1' }),
-    });
-    expect(response.status).toBe(202);
-    const { signalId } = await response.json() as { signalId: string };
-    const done = await until('the signal to finish', () => {
-      const row = journal?.prepare('SELECT status, reason FROM signals WHERE signal_id = ?').get(signalId) as { status: string; reason: string | null } | undefined;
-      return row && row.status !== 'queued' && row.status !== 'received' ? row : undefined;
-    });
+    const done = await send('/webhook', { ticker: 'BINANCE:BTCUSDT.P', action: 'buy', sentiment: 'long', price: '60000', id: 'feed-e2e-1' });
     expect(done, JSON.stringify(done)).toMatchObject({ status: 'executed' });
     expect(stream.subscriptions()).toEqual([['btcusdt@markPrice@1s']]);
 
@@ -86,5 +101,23 @@ describe('a paper account priced by the Binance mark price stream, end to end', 
 
     // Flat: the stream is let go once nothing is in play and the entry's hold has passed (60 s), so it is still watched here.
     expect(stream.subscriptions()).toEqual([['btcusdt@markPrice@1s']]);
+  });
+
+  it('once its feed has gone quiet past staleAfterSeconds, an entry is refused stale_quote and nothing is placed', async () => {
+    quiet.price('ETHUSDT', '3000');
+    expect(await send('/webhook/slow', { ticker: 'BINANCE:ETHUSDT.P', action: 'buy', sentiment: 'long', price: '3000', id: 'quiet-1' })).toMatchObject({ status: 'executed' });
+    expect(await send('/webhook/slow', { ticker: 'BINANCE:ETHUSDT.P', action: 'sell', sentiment: 'flat', price: '3000', id: 'quiet-2' })).toMatchObject({ status: 'executed' });
+    const placed = (): number => (journal?.prepare(`SELECT count(*) AS n FROM executed_orders WHERE symbol = 'ETHUSDT'`).get() as { n: number }).n;
+    const before = placed();
+
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const refused = await send('/webhook/slow', { ticker: 'BINANCE:ETHUSDT.P', action: 'buy', sentiment: 'long', price: '3000', id: 'quiet-3' });
+    // The venue's refusal of the entry order: the signal fails with its reason (the executor's own stale_quote, from a quote's age, is a rejection).
+    expect(refused.status).toBe('failed');
+    expect(refused.reason).toMatch(/stale_quote: the binance-usdm-mark price for ETHUSDT is \d+ s old \(staleAfterSeconds 1\)/);
+    expect(journal?.prepare(`SELECT count(*) AS n FROM positions WHERE symbol = 'ETHUSDT' AND status = 'open'`).get()).toEqual({ n: 0 });
+    // The entry's intent is journalled before the venue hears of it; the venue refused it.
+    expect(journal?.prepare(`SELECT status FROM executed_orders WHERE symbol = 'ETHUSDT' ORDER BY rowid DESC LIMIT 1`).get()).toEqual({ status: 'rejected' });
+    expect(placed()).toBe(before + 1);
   });
 });

@@ -209,12 +209,14 @@ export class PaperBroker implements Broker {
         throw new DuplicateClientOrderIdError(`client order id ${request.clientOrderId} was used before`, { broker: BROKER });
       }
       const last = ledger.lastPrice(request.symbol)?.price;
-      const tradable = this.tradablePrice(request.symbol);
+      const held = ledger.position(request.symbol)?.quantity ?? ZERO;
+      const reduceOnly = request.reduceOnly === true;
+      // A silent feed holds no exit hostage: a market order that only reduces fills at the last price, however old.
+      const exitOnly = request.type === 'market' && (reduceOnly || openingQuantity(held, request.side, request.quantity).isZero());
+      const tradable = this.tradablePrice(request.symbol) ?? (exitOnly ? last : undefined);
       if (tradable === undefined && (request.type === 'market' || request.type === 'trailing_stop')) {
         throw new InvalidOrderError(last === undefined ? `no price for ${request.symbol} yet` : this.staleReason(request.symbol), { broker: BROKER });
       }
-      const held = ledger.position(request.symbol)?.quantity ?? ZERO;
-      const reduceOnly = request.reduceOnly === true;
       if (reduceOnly && closingQuantity(held, request.side, request.quantity).isZero()) {
         throw new InvalidOrderError(`reduce-only ${request.side} in ${request.symbol} has no position to reduce`, { broker: BROKER });
       }
