@@ -117,19 +117,24 @@ export class FeedPricing {
   async demand(symbol: string): Promise<void> {
     if (!this.sink) return;
     this.demanded.set(symbol, this.clock().getTime());
-    // Only a new subscription is waited for: a watched symbol without a price (a closed market) must not slow every quote.
-    if (this.watched.has(symbol)) return;
-    const arrived = new Promise<void>((resolve) => {
-      const list = this.waiters.get(symbol) ?? [];
-      list.push(resolve);
-      this.waiters.set(symbol, list);
-    });
-    this.check();
-    await this.firstFromRest(symbol);
+    const awaited = this.waiters.has(symbol);
+    // Only a new subscription is waited for (by every caller until its first price or the wait ends): a watched symbol
+    // without a price (a closed market) must not slow every quote.
+    if (this.watched.has(symbol) && !awaited) return;
+    let release: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => { release = resolve; });
+    this.waiters.set(symbol, [...(this.waiters.get(symbol) ?? []), release]);
+    if (!awaited) {
+      this.check();
+      await this.firstFromRest(symbol);
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, this.options.firstPriceWaitMs ?? 3_000); });
     await Promise.race([arrived, timeout]);
     clearTimeout(timer);
+    const left = (this.waiters.get(symbol) ?? []).filter((waiter) => waiter !== release);
+    if (left.length > 0) this.waiters.set(symbol, left);
+    else this.waiters.delete(symbol);
   }
 
   /** Whether a price recorded at `time` may still be matched against. */

@@ -22,7 +22,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(kind: BinanceStreamKind, options: { staleAfterMs?: number; maxConnectionMs?: number; demandHoldMs?: number } = {}) {
+async function setup(kind: BinanceStreamKind, options: { staleAfterMs?: number; maxConnectionMs?: number; demandHoldMs?: number; venueSymbols?: Record<string, string> } = {}) {
   const server = new BinanceMarketStreamServer(kind);
   await server.listen();
   cleanups.push(() => server.close());
@@ -35,6 +35,7 @@ async function setup(kind: BinanceStreamKind, options: { staleAfterMs?: number; 
   });
   const pricing = new FeedPricing({
     account: 'paper', venue, staleAfterMs: options.staleAfterMs ?? 10_000, logger, clock, checkIntervalMs: 50, demandHoldMs: options.demandHoldMs ?? 60_000,
+    venueSymbols: options.venueSymbols,
   });
   const broker = new PaperBroker({ name: 'paper', ledgerPath: ':memory:', startingCash: '100000', slippagePercent: '0', clock, priceFeed: pricing });
   await broker.connect();
@@ -70,6 +71,25 @@ describe('a paper account priced by the Binance USD-M mark price stream', () => 
     server.price('BTCUSDT', '58950.55');
     expect(await filled(broker, 's1')).toEqual({ price: '58950.55', status: 'filled' });
     expect((await broker.positions())).toEqual([]);
+  });
+
+  it('every caller asking for a new symbol waits for its first price, not only the first caller', async () => {
+    const { server, broker } = await setup('usdm-mark');
+    // The position loop quotes the entry's symbol while the entry itself is being placed.
+    const quoted = broker.quotes(['XRPUSDT']);
+    const entry = broker.placeOrder({ clientOrderId: 'e10', symbol: 'XRPUSDT', side: 'buy', type: 'market', quantity: qty('100') });
+    await until('the subscription', () => (server.subscriptions()[0]?.includes('xrpusdt@markPrice@1s') ? true : undefined));
+    server.price('XRPUSDT', '2.3456');
+    expect((await quoted).get('XRPUSDT')?.last.toFixed()).toBe('2.3456');
+    expect((await entry).averageFillPrice?.toFixed()).toBe('2.35');
+  });
+
+  it('a symbol mapped to another venue symbol is priced by it (BTCUSD from BTCUSDT)', async () => {
+    const { server, broker } = await setup('usdm-mark', { venueSymbols: { BTCUSD: 'BTCUSDT' } });
+    server.price('BTCUSDT', '60000.5');
+    const quote = (await broker.quotes(['BTCUSD'])).get('BTCUSD');
+    expect(quote?.last.toFixed()).toBe('60000.5');
+    expect(server.subscriptions()).toEqual([['btcusdt@markPrice@1s']]);
   });
 
   it('ignores prices pushed by alerts or the admin API: only the feed prices the account', async () => {
