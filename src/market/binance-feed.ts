@@ -10,7 +10,8 @@ import { parseWireJson } from './wire-json.ts';
 export type BinanceFeedSource = 'binance-usdm-mark' | 'binance-spot-trades';
 
 export const BINANCE_FEED_URLS: Record<BinanceFeedSource, string> = {
-  'binance-usdm-mark': 'wss://fstream.binance.com/ws',
+  // USD-M routes streams by path: @markPrice is "market" data, and a connection to the bare /ws gets none of it, silently.
+  'binance-usdm-mark': 'wss://fstream.binance.com/market/ws',
   'binance-spot-trades': 'wss://stream.binance.com:9443/ws',
 };
 
