@@ -132,7 +132,7 @@ const accountCommon = {
 
 const FEED_SOURCES = ['binance-usdm-mark', 'binance-spot-trades', 'alpaca-iex'] as const;
 
-/** A paper account priced by a public market feed instead of alerts and the admin API (README: "Price feeds"). */
+/** A paper account priced by a market feed instead of alerts and the admin API (README: "Paper: prices from a market feed"). */
 export const priceFeedSchema = z.strictObject({
   source: z.enum(FEED_SOURCES),
   /** No price for this long: no stop or target fires on the last one, and a market order is refused stale_quote. */
@@ -167,7 +167,9 @@ const paperAccountSchema = z.strictObject({
   slippagePercent: nonNegativeDecimal.prefault('0.05'),
   /** Absent: paper-<account>.db next to the journal (see the transform on configSchema). */
   ledgerPath: nonEmpty.optional(),
-  priceFeed: priceFeedSchema.optional(),
+  priceFeed: priceFeedSchema.optional().describe(
+    'Prices this paper account from a market feed (binance-usdm-mark, binance-spot-trades, alpaca-iex) instead of alerts and the admin API.',
+  ),
   ...accountCommon,
 });
 
