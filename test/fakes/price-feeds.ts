@@ -175,7 +175,8 @@ export class AlpacaDataStreamServer extends LocalStreamServer {
   /** A trade to every connection subscribed to the symbol; `price` is written into the JSON as a number, digit for digit. */
   trade(symbol: string, price: string): number {
     let sent = 0;
-    const time = new Date().toISOString();
+    // Alpaca's times are RFC 3339 with nanoseconds.
+    const time = new Date().toISOString().replace('Z', '123456Z');
     for (const socket of this.open) {
       if (!this.trades.get(socket)?.has(symbol)) continue;
       socket.send(`[{"T":"t","S":${JSON.stringify(symbol)},"i":${sent + 1},"x":"V","p":${price},"s":100,"t":"${time}","c":["@"],"z":"C"}]`);
@@ -228,7 +229,7 @@ export function alpacaLatestTradeHandlers(baseUrl: string, keys: AlpacaDataStrea
       const symbols = (url.searchParams.get('symbols') ?? '').split(',').filter(Boolean);
       const body = symbols.filter((s) => trades.has(s)).map((s) => {
         const trade = trades.get(s) as { price: string; time: Date };
-        return `${JSON.stringify(s)}:{"t":"${trade.time.toISOString()}","x":"V","p":${trade.price},"s":100,"c":["@"],"i":52983525029461,"z":"C"}`;
+        return `${JSON.stringify(s)}:{"t":"${trade.time.toISOString().replace('Z', '123456Z')}","x":"V","p":${trade.price},"s":100,"c":["@"],"i":52983525029461,"z":"C"}`;
       });
       return new HttpResponse(`{"trades":{${body.join(',')}}}`, { headers: { 'content-type': 'application/json' } });
     }),
