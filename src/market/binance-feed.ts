@@ -22,7 +22,8 @@ const STREAMS_PER_MESSAGE = 50;
 
 const markPriceSchema = z.object({ e: z.literal('markPriceUpdate'), E: z.number(), s: z.string().min(1), p: wireDecimal });
 const tradeSchema = z.object({ e: z.literal('trade'), E: z.number(), s: z.string().min(1), p: wireDecimal });
-const ackSchema = z.object({ result: z.unknown(), id: z.number() });
+// SUBSCRIBE and UNSUBSCRIBE answer {result: null}; LIST_SUBSCRIPTIONS answers the list.
+const ackSchema = z.object({ result: z.union([z.null(), z.array(z.string())]), id: z.number() });
 const refusalSchema = z.object({ error: z.object({ code: z.number(), msg: z.string() }), id: z.number().nullish() });
 
 const EVENTS = {
