@@ -3,7 +3,9 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ZERO } from '../domain/money.ts';
 import { tradingDay } from '../domain/trading-day.ts';
+import type { BrokerRegistry } from '../brokers/registry.ts';
 import type { ExecutionContext } from '../execution/context.ts';
+import { reportsFeedStats } from '../market/price-feed.ts';
 import { accountTimeZone } from '../execution/position-actions.ts';
 import type { ManagerSnapshot } from '../portfolio/manager.ts';
 import { INTAKE_QUEUE, laneQueueName } from '../queue/lanes.ts';
@@ -76,4 +78,22 @@ export function queueCollector(metrics: TradewireMetrics, options: { redis: Redi
       await Promise.all(queues.map((q) => q.close()));
     },
   });
+}
+
+/** Each paper account priced from a market feed: how many of its symbols are stale now, and its feed's running counts. */
+export function feedCollector(metrics: TradewireMetrics, brokers: BrokerRegistry): Collector {
+  return () => {
+    for (const gauge of [metrics.feedStaleSymbols, metrics.feedStaleEpisodes, metrics.feedMessages]) gauge.reset();
+    for (const account of brokers.accounts()) {
+      const broker = brokers.get(account);
+      const stats = reportsFeedStats(broker) ? broker.feedStats() : undefined;
+      if (stats === undefined) continue;
+      const labels = { account, source: stats.source };
+      metrics.feedStaleSymbols.set(labels, stats.stale);
+      metrics.feedStaleEpisodes.set(labels, stats.staleEpisodes);
+      metrics.feedMessages.set({ ...labels, kind: 'price' }, stats.prices);
+      metrics.feedMessages.set({ ...labels, kind: 'malformed' }, stats.malformed);
+      metrics.feedMessages.set({ ...labels, kind: 'disconnect' }, stats.disconnects);
+    }
+  };
 }

@@ -80,6 +80,18 @@ export class TradewireMetrics {
     name: 'tradewire_halted', help: 'Kill-switch state per account: 1 halted (by the kill switch or by hand), 0 trading',
     labelNames: ['account'] as const, registers: [this.registry],
   });
+  readonly feedStaleSymbols = new Gauge({
+    name: 'tradewire_price_feed_stale_symbols', help: 'Symbols of a paper account\'s market feed with no price for staleAfterSeconds now (no emulated trigger fires on them)',
+    labelNames: ['account', 'source'] as const, registers: [this.registry],
+  });
+  readonly feedStaleEpisodes = new Gauge({
+    name: 'tradewire_price_feed_stale_episodes', help: 'Times a symbol of a paper account\'s market feed went stale since start (cumulative: use increase())',
+    labelNames: ['account', 'source'] as const, registers: [this.registry],
+  });
+  readonly feedMessages = new Gauge({
+    name: 'tradewire_price_feed_messages', help: 'A paper account\'s market feed since start, cumulative: prices taken, malformed messages ignored, disconnects',
+    labelNames: ['account', 'source', 'kind'] as const, registers: [this.registry],
+  });
   readonly loopTickSeconds = new Gauge({
     name: 'tradewire_position_loop_tick_seconds', help: 'Duration of the position loop\'s last tick',
     registers: [this.registry],

@@ -14,7 +14,7 @@ import { startOrderStreams, type OrderStreams } from '../portfolio/order-streams
 import { reconcileOnDemand } from '../jobs/reconcile-on-demand.ts';
 import type { Logger } from '../ops/logger.ts';
 import { threadMetrics } from '../ops/metrics.ts';
-import { accountCollector, queueCollector } from '../ops/metrics-collectors.ts';
+import { accountCollector, feedCollector, queueCollector } from '../ops/metrics-collectors.ts';
 import { dailySummaryText } from '../ops/notify/daily-summary.ts';
 import { createNotifier, type Notifier } from '../ops/notify/notifier.ts';
 import { adminApiCommands } from '../ops/notify/trading-commands.ts';
@@ -123,6 +123,7 @@ export async function startExecutionSide(options: ExecutionSideOptions): Promise
   const detach = [
     monitor ? metrics.addCollector(accountCollector(metrics, ctx, () => monitor.manager.snapshot())) : undefined,
     queues ? metrics.addCollector(queues) : undefined,
+    metrics.addCollector(feedCollector(metrics, ctx.brokers)),
   ];
 
   let stopping: Promise<void> | undefined;

@@ -11,7 +11,10 @@ import { createHttpClient } from '../../src/brokers/http.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createMetricsRouter, isLoopback, metricsAccess } from '../../src/http/metrics-route.ts';
 import { createLogger } from '../../src/ops/logger.ts';
+import type { Broker } from '../../src/brokers/broker.ts';
+import type { FeedStats } from '../../src/market/price-feed.ts';
 import { endpointTemplate, reasonLabel, renderMetrics, TradewireMetrics } from '../../src/ops/metrics.ts';
+import { feedCollector } from '../../src/ops/metrics-collectors.ts';
 import { useMswServer } from '../helpers/msw.ts';
 import { parsePrometheus } from '../helpers/prometheus.ts';
 
@@ -169,5 +172,26 @@ describe('config/grafana-dashboard.json', () => {
       .map((name) => name.replace(/_(bucket|sum|count)$/, '')));
     for (const name of used) expect(exported, name).toContain(name);
     for (const name of [...exported].filter((n) => n.startsWith('tradewire_'))) expect(used, name).toContain(name);
+  });
+});
+
+describe('market feeds of paper accounts', () => {
+  it('each feed-priced account reports its stale symbols, stale episodes and message counts; other accounts report nothing', async () => {
+    const metrics = new TradewireMetrics('execution', { defaults: false });
+    const stats: FeedStats = { account: 'paper-btc', source: 'binance-usdm-mark', symbols: 3, stale: 1, staleEpisodes: 4, prices: 1200, malformed: 2, disconnects: 1 };
+    const brokers = {
+      accounts: () => ['paper-btc', 'alpaca'],
+      get: (account: string) => (account === 'paper-btc' ? { feedStats: () => stats } : {}) as unknown as Broker,
+      disconnectAll: async () => undefined,
+    };
+    metrics.addCollector(feedCollector(metrics, brokers));
+    const scrape = parsePrometheus(await renderMetrics(await metrics.json()));
+    const labels = { account: 'paper-btc', source: 'binance-usdm-mark' };
+    expect(scrape.value('tradewire_price_feed_stale_symbols', labels)).toBe(1);
+    expect(scrape.value('tradewire_price_feed_stale_episodes', labels)).toBe(4);
+    expect(scrape.value('tradewire_price_feed_messages', { ...labels, kind: 'price' })).toBe(1200);
+    expect(scrape.value('tradewire_price_feed_messages', { ...labels, kind: 'malformed' })).toBe(2);
+    expect(scrape.value('tradewire_price_feed_messages', { ...labels, kind: 'disconnect' })).toBe(1);
+    expect(scrape.has('tradewire_price_feed_stale_symbols', { account: 'alpaca' })).toBe(false);
   });
 });
