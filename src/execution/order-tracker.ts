@@ -5,6 +5,7 @@ import type { BracketRequest, Order, OrderChange, OrderRequest, OrderStatus } fr
 import { isTerminal } from '../domain/order.ts';
 import type { JournalOrder, OrderIntent, OrdersRepo } from '../store/orders-repo.ts';
 import type { Logger } from '../ops/logger.ts';
+import { threadMetrics } from '../ops/metrics.ts';
 import { withRetries, type RetryDeps, type RetryPolicy } from './retry.ts';
 
 export interface OrderTrackerDeps {
@@ -86,6 +87,7 @@ export class OrderTracker {
       throw new OrderFailedError(order, error);
     }
     this.deps.logger.info({ event: 'order.placed', clientOrderId: intent.clientOrderId, brokerOrderId: placed.id, status: placed.status, leg: intent.leg, symbol: intent.symbol }, 'order placed');
+    if (intent.leg === 'entry') threadMetrics().observeEntryPlaced(intent.account, intent.signalId);
     // Placed: a failure to read its fills from here on is the journal's lag, never a refusal (the next run looks it up).
     return this.sync(broker, placed);
   }
@@ -118,6 +120,7 @@ export class OrderTracker {
       await withRetries(() => broker.placeBracket(bracket), this.deps.retry, this.deps.retryDeps,
         async (error) => (this.inDoubt(doubt, error) ? this.lookup(broker, legs.entry.clientOrderId).then((o) => (o ? true : undefined)) : undefined));
       this.deps.logger.info({ event: 'order.placed', clientOrderId: legs.entry.clientOrderId, bracket: true, symbol: legs.entry.symbol }, 'bracket placed');
+      threadMetrics().observeEntryPlaced(legs.entry.account, legs.entry.signalId);
     } catch (error) {
       const lookFirst = error instanceof DuplicateClientOrderIdError || this.inDoubt(doubt, error);
       if (!(lookFirst && await this.lookup(broker, legs.entry.clientOrderId).catch(() => undefined))) {
