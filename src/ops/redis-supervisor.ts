@@ -36,7 +36,7 @@ export function findOnPath(name: string, path = process.env.PATH ?? ''): string 
 
 /** How to get redis-server on this system, in one sentence. */
 export function redisInstallHint(platform: NodeJS.Platform = process.platform, fileExists: (file: string) => boolean = existsSync): string {
-  const compose = 'or run `docker compose up -d redis` and set REDIS_URL=redis://127.0.0.1:6379';
+  const compose = 'or run tradewire and Redis together with `docker compose up -d --build`';
   if (platform === 'darwin') return `install it with \`brew install redis\`, ${compose}`;
   if (platform === 'linux' && fileExists('/etc/debian_version')) return `install it with \`sudo apt-get install -y redis-server\` (Debian, Ubuntu), ${compose}`;
   if (platform === 'linux' && fileExists('/etc/redhat-release')) return `install it with \`sudo dnf install -y redis\`, ${compose}`;

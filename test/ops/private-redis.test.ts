@@ -266,9 +266,9 @@ describe('the private Redis', () => {
   });
 
   it('names the install command of each system', () => {
-    expect(redisInstallHint('darwin')).toMatch(/^install it with `brew install redis`, or run `docker compose up -d redis`/);
+    expect(redisInstallHint('darwin')).toMatch(/^install it with `brew install redis`, or run tradewire and Redis together with `docker compose up -d --build`$/);
     expect(redisInstallHint('linux', (f) => f === '/etc/debian_version')).toMatch(/`sudo apt-get install -y redis-server` \(Debian, Ubuntu\)/);
     expect(redisInstallHint('linux', (f) => f === '/etc/redhat-release')).toMatch(/`sudo dnf install -y redis`/);
-    expect(redisInstallHint('win32', () => false)).toMatch(/docker compose up -d redis/);
+    expect(redisInstallHint('win32', () => false)).toMatch(/docker compose up -d --build/);
   });
 });
