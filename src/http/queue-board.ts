@@ -1,10 +1,10 @@
-// Bull Board at /admin/queues: every execution lane and the intake queue, behind the admin token, read-only unless the config allows retries.
+// Bull Board at /admin/queues: every execution lane, behind the admin token, read-only unless the config allows retries.
 import { Queue } from 'bullmq';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Redis } from 'ioredis';
 import { AuthFailureLog } from '../intake/auth-log.ts';
 import type { Logger } from '../ops/logger.ts';
-import { INTAKE_QUEUE, laneQueueName } from '../queue/lanes.ts';
+import { laneQueueName } from '../queue/lanes.ts';
 import { requireSameOriginJson, requireToken } from './admin-auth.ts';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
@@ -72,7 +72,7 @@ async function buildBoard(deps: QueueBoardDeps): Promise<{ queues: Map<string, Q
   const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
     import('@bull-board/api'), import('@bull-board/api/bullMQAdapter'), import('@bull-board/express'),
   ]);
-  const queues = [INTAKE_QUEUE, ...Array.from({ length: deps.laneCount }, (_, lane) => laneQueueName(lane))].map((name) => {
+  const queues = [...Array.from({ length: deps.laneCount }, (_, lane) => laneQueueName(lane))].map((name) => {
     const queue = new Queue(name, { connection: deps.redis, prefix: deps.prefix });
     queue.on('error', () => undefined);
     return queue;

@@ -8,7 +8,7 @@ import type { ExecutionContext } from '../execution/context.ts';
 import { reportsFeedStats } from '../market/price-feed.ts';
 import { accountTimeZone } from '../execution/position-actions.ts';
 import type { ManagerSnapshot } from '../portfolio/manager.ts';
-import { INTAKE_QUEUE, laneQueueName } from '../queue/lanes.ts';
+import { laneQueueName } from '../queue/lanes.ts';
 import type { Collector, TradewireMetrics } from './metrics.ts';
 
 /**
@@ -45,11 +45,11 @@ export function accountCollector(metrics: TradewireMetrics, ctx: ExecutionContex
 const STATES = ['waiting', 'active', 'delayed', 'failed', 'prioritized', 'waiting-children'] as const;
 
 /**
- * The depth of every execution lane and of the intake queue by state, and how long the oldest waiting job has waited.
+ * The depth of every execution lane by state, and how long the oldest waiting job has waited.
  * Read through the side's own Redis client (fast-fail: a Redis that is down leaves the gauges out, never hangs a scrape).
  */
 export function queueCollector(metrics: TradewireMetrics, options: { redis: Redis; prefix: string; laneCount: number; now?: () => number }): Collector & { close(): Promise<void> } {
-  const names = [INTAKE_QUEUE, ...Array.from({ length: options.laneCount }, (_, lane) => laneQueueName(lane))];
+  const names = [...Array.from({ length: options.laneCount }, (_, lane) => laneQueueName(lane))];
   const queues = names.map((name) => {
     const queue = new Queue(name, { connection: options.redis, prefix: options.prefix });
     queue.on('error', () => undefined);

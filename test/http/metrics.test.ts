@@ -128,7 +128,7 @@ async function signalMovesTheFamilies(fixture: ReturnType<typeof daemonFixture>,
   expect(after.value('tradewire_open_positions', { account: 'paper' })).toBe(before.value('tradewire_open_positions', { account: 'paper' }) + 1);
   expect(after.value('tradewire_halted', { account: 'paper' })).toBe(0);
   expect(after.has('tradewire_queue_jobs', { queue: 'exec-0', state: 'waiting' })).toBe(true);
-  expect(after.has('tradewire_queue_oldest_waiting_seconds', { queue: 'intake' })).toBe(true);
+  expect(after.has('tradewire_queue_oldest_waiting_seconds', { queue: 'exec-0' })).toBe(true);
   expect(after.value('process_resident_memory_bytes')).toBeGreaterThan(0);
 }
 

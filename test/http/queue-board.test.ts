@@ -94,7 +94,7 @@ describe('/admin/queues', () => {
     const response = await fetch(`${readOnly}/api/queues?activeQueue=exec-0&status=failed`, { headers: bearer });
     expect(response.status).toBe(200);
     const body = await response.json() as { queues: Array<{ name: string; readOnlyMode: boolean; counts: Record<string, number> }> };
-    expect(body.queues.map((q) => q.name).sort()).toEqual(['exec-0', 'exec-1', 'intake']);
+    expect(body.queues.map((q) => q.name).sort()).toEqual(['exec-0', 'exec-1']);
     expect(body.queues.every((q) => q.readOnlyMode)).toBe(true);
     expect(body.queues.find((q) => q.name === 'exec-0')?.counts.failed).toBe(2);
   });
