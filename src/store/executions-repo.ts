@@ -45,6 +45,14 @@ export class ExecutionsRepo {
     this.now = options.now ?? (() => new Date());
   }
 
+  /**
+   * Runs one step of an execution as one unit of work: every write inside it, through any repository on this journal's
+   * connection (signals, executions, orders, positions), commits together, in one IMMEDIATE transaction, or not at all.
+   */
+  unitOfWork<T>(step: () => T): T {
+    return this.db.transaction(step).immediate();
+  }
+
   /** The execution of a signal at an account, created ('queued') on first sight; a re-delivered job gets the same row. */
   createOrGet(input: { signalId: string; account: string; strategy: string }): { execution: Execution; created: boolean } {
     const at = timeText(this.now());

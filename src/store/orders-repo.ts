@@ -1,6 +1,7 @@
 // executed_orders, order_events and fills: the write-ahead intent of every order, each state change, each fill.
 import { ulid } from 'ulid';
 import type { SqliteDatabase } from './db.ts';
+import { durabilityBarrier } from './durability.ts';
 import { decimalFrom, decimalText, optionalDecimalFrom, optionalDecimalText, orNull, orUndefined, timeFrom, timeText } from './columns.ts';
 import type { Decimal } from '../domain/money.ts';
 import { InvariantError } from '../domain/errors.ts';
@@ -153,6 +154,19 @@ export class OrdersRepo {
   constructor(private readonly db: SqliteDatabase, options: { now?: () => Date; newId?: () => string } = {}) {
     this.now = options.now ?? (() => new Date());
     this.newId = options.newId ?? (() => ulid());
+  }
+
+  /**
+   * Resolves once every commit made on this journal so far is on disk (not only in the OS's cache), the intents above
+   * all: the order tracker waits for it before any broker call. Executions waiting at once share one fsync (group commit).
+   */
+  makeDurable(): Promise<void> {
+    return durabilityBarrier(this.db).sync();
+  }
+
+  /** Runs `write` as one commit: what the broker reported about one order (its fills and status steps) lands together or not at all. */
+  inOneCommit<T>(write: () => T): T {
+    return this.db.transaction(write).immediate();
   }
 
   /**

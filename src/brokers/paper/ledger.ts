@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
 import { makeCompanionsPrivate, makePrivateDirs, makePrivateFile } from '../../store/db.ts';
+import { durabilityBarrier } from '../../store/durability.ts';
 import { Decimal } from '../../domain/money.ts';
 import type { Fill, OrderLeg, OrderStatus, OrderType, Side, TimeInForce } from '../../domain/order.ts';
 
@@ -256,7 +257,10 @@ export class PaperLedger {
         db.pragma('journal_mode = WAL');
         makeCompanionsPrivate(path);
       }
-      db.pragma('synchronous = FULL');
+      // NORMAL, as the journal (db.ts): a commit survives a process kill without an fsync of its own. The ledger plays a
+      // venue, and a venue's answer is durable: the broker makes every change it answers for (an order taken, amended,
+      // cancelled, a fill) durable before it answers, through `durable()`, which concurrent calls share (group commit).
+      db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       // Another process (the CLI, a second role) may hold the write lock for a moment: wait, do not fail.
       db.pragma('busy_timeout = 5000');
@@ -286,6 +290,11 @@ export class PaperLedger {
    */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  /** Resolves once every commit made so far is on disk (one fsync of the -wal shared by every caller waiting at once). */
+  durable(): Promise<void> {
+    return durabilityBarrier(this.db).sync();
   }
 
   /** Runs read-only `fn` in one deferred transaction: a consistent view without taking the write lock. */

@@ -191,7 +191,7 @@ export class PaperBroker implements Broker {
     const ledger = this.ledger();
     const instrument = this.lookup(request.symbol);
     this.validateRequest(request, instrument);
-    return ledger.transaction(() => {
+    const placed = ledger.transaction(() => {
       const now = this.clock();
       this.expireDayOrders(now);
       if (ledger.orderByClientId(request.clientOrderId)) {
@@ -245,6 +245,9 @@ export class PaperBroker implements Broker {
       }
       return toOrder(current);
     });
+    // A venue's acknowledgement is durable: the order (and any fill) is on disk before the caller hears of it.
+    await ledger.durable();
+    return placed;
   }
 
   async placeBracket(_request: BracketRequest): Promise<BracketOrders> {
@@ -253,7 +256,7 @@ export class PaperBroker implements Broker {
 
   async modifyOrder(ref: OrderRef, change: OrderChange): Promise<Order> {
     const ledger = this.ledger();
-    return ledger.transaction(() => {
+    const modified = ledger.transaction(() => {
       const now = this.clock();
       this.expireDayOrders(now);
       const found = this.find(ref);
@@ -289,6 +292,8 @@ export class PaperBroker implements Broker {
       const current = last === undefined ? next : this.match(next, last, now, instrument, true).order;
       return toOrder(current);
     });
+    await ledger.durable();
+    return modified;
   }
 
   async cancelOrder(ref: OrderRef): Promise<void> {
@@ -303,6 +308,7 @@ export class PaperBroker implements Broker {
       if (isTerminal(found.status)) throw new InvalidOrderError(`order ${found.clientOrderId} is already ${found.status}`, { broker: BROKER });
       ledger.updateOrder({ ...found, status: transition(found.status, 'cancelled', found.clientOrderId), reserved: ZERO, reason: 'cancelled on request', updatedAt: now });
     });
+    await ledger.durable();
   }
 
   async getOrder(ref: OrderRef): Promise<Order | undefined> {
@@ -363,20 +369,23 @@ export class PaperBroker implements Broker {
       if (!price.isPositive() || price.isZero()) throw new RangeError(`price for ${symbol} must be positive, got ${price}`);
       return [symbol, price] as const;
     });
-    return ledger.transaction(() => {
+    const fills = ledger.transaction(() => {
       const now = this.clock();
       this.expireDayOrders(now);
-      const fills: Fill[] = [];
+      const triggered: Fill[] = [];
       for (const [symbol, price] of parsed) {
         ledger.setLastPrice(symbol, price, now);
         const instrument = this.lookup(symbol);
         for (const order of ledger.liveOrders(symbol)) {
           const { fill } = this.match(order, price, now, instrument, false);
-          if (fill) fills.push(toFill(fill));
+          if (fill) triggered.push(toFill(fill));
         }
       }
-      return fills;
+      return triggered;
     });
+    // A price alone is pushed again by the next tick or alert; a fill it set off is a venue's answer, durable before it is told.
+    if (fills.length > 0) await ledger.durable();
+    return fills;
   }
 
   private ledger(): PaperLedger {
