@@ -113,9 +113,11 @@ async function startDaemon(label: string, role: 'all' | 'api'): Promise<Daemon> 
   writeFileSync(configFile, benchConfig());
   const prefix = `${RUN}-${label}`;
   const dbPath = join(dir, 'trading.db');
+  // BENCH_DAEMON_NODE_ARGS adds node flags to the daemon only (say `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses).
+  const extra = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const args = role === 'all'
-    ? ['--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts']
-    : ['--max-semi-space-size=64', 'scripts/tradewire.js', 'start', '--role', 'api'];
+    ? [...extra, '--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts']
+    : [...extra, '--max-semi-space-size=64', 'scripts/tradewire.js', 'start', '--role', 'api'];
   const child = spawn(process.execPath, args, {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CONFIG_FILE: configFile, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, DATABASE_PATH: dbPath,

@@ -246,7 +246,7 @@ export class OrderTracker {
     const current = this.deps.orders.findByClientOrderId(order.clientOrderId);
     if (!current) throw new Error(`order ${order.clientOrderId} is not in the journal`);
     const fills = order.filledQuantity.gt(0)
-      ? (await withRetries(() => broker.fills(new Date(current.createdAt.getTime() - 60_000)), this.deps.retry, this.deps.retryDeps))
+      ? (await withRetries(() => broker.fills(new Date(current.createdAt.getTime() - 60_000), { clientOrderId: order.clientOrderId, orderId: order.id }), this.deps.retry, this.deps.retryDeps))
         .filter((fill) => fill.clientOrderId === order.clientOrderId || fill.orderId === order.id)
       : [];
     // The journal moves through `submitted` first: the broker reports where the order is now, not each step it took.

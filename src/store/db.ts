@@ -50,7 +50,16 @@ export function makePrivateDirs(dir: string): void {
  * -wal and -shm files it creates later the main file's mode.
  */
 export function makePrivateFile(path: string): void {
-  closeSync(openSync(path, 'a', 0o600));
+  // Never open a file that exists: closing any descriptor of a file drops every POSIX lock this process holds on it,
+  // and another connection in this process (the other thread of role all) may hold SQLite's locks on it. Without its
+  // shared lock, another process closing the journal takes it for the last user and deletes the live -wal under it.
+  if (!existsSync(path)) {
+    try {
+      closeSync(openSync(path, 'wx', 0o600));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; // created meanwhile by another opener: fine
+    }
+  }
   chmodSync(path, 0o600);
 }
 

@@ -328,8 +328,9 @@ export class PaperBroker implements Broker {
     });
   }
 
-  async fills(since?: Date): Promise<Fill[]> {
-    return this.ledger().fills(since).map(toFill);
+  async fills(since?: Date, of?: { clientOrderId: string; orderId?: string | undefined }): Promise<Fill[]> {
+    const ledger = this.ledger();
+    return (of === undefined ? ledger.fills(since) : ledger.fillsOf(of.clientOrderId, of.orderId, since)).map(toFill);
   }
 
   async positions(): Promise<BrokerPosition[]> {
@@ -405,7 +406,7 @@ export class PaperBroker implements Broker {
   }
 
   private reservedTotal(): Decimal {
-    return this.ledger().liveOrders().reduce((sum, o) => sum.plus(o.reserved), ZERO);
+    return this.ledger().reservedTotal();
   }
 
   private matchConfig(instrument: Instrument): MatchConfig {
@@ -497,8 +498,9 @@ export class PaperBroker implements Broker {
   /** Day orders end with the UTC day they were placed in (the paper venue keeps no trading session). */
   private expireDayOrders(now: Date): void {
     const ledger = this.ledger();
-    for (const order of ledger.liveOrders()) {
-      if (order.timeInForce !== 'day' || sameUtcDay(order.createdAt, now)) continue;
+    const dayStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+    for (const order of ledger.liveDayOrdersOutside(new Date(dayStart), new Date(dayStart + 86_400_000))) {
+      if (sameUtcDay(order.createdAt, now)) continue;
       ledger.updateOrder({ ...order, status: transition(order.status, 'expired', order.clientOrderId), reserved: ZERO, reason: 'day order: its UTC day ended', updatedAt: now });
     }
   }
