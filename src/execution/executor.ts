@@ -467,10 +467,10 @@ export class Executor {
     const exposure = open.reduce((sum, p) => sum.plus(p.quantity.mul(p.averageEntryPrice)), ZERO);
     const day = tradingDay(now, accountTimeZone(ctx, job.account));
     const dayStart = ctx.accountState.get(job.account)?.dayStartEquity ?? account.equity;
-    const realizedToday = ctx.positions.closedOnDay(job.account, day).reduce((sum, c) => sum.plus(c.realizedPnl), ZERO);
+    const realizedToday = ctx.positions.realizedOnDay(job.account, day);
     const unrealized = open.filter((p) => p.symbol === job.symbol && alert.price !== undefined)
       .reduce((sum, p) => sum.plus(unrealizedPnl(p, alert.price as Decimal)), ZERO);
-    const lastExit = ctx.positions.listClosed({ strategy: job.strategy }).filter((c) => c.account === job.account && c.symbol === job.symbol).at(-1);
+    const lastExit = ctx.positions.lastClosed(job.account, job.symbol, job.strategy);
     // The account's kill switch acts through the halt, which `resume` lifts; only a strategy's own day-loss limit is checked here.
     const riskBase = {
       now, strategy: job.strategy, strategyEnabled: strategy.enabled, halted: false, symbol: job.symbol, allowedSymbols: strategy.allowedSymbols,

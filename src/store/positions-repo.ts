@@ -3,7 +3,7 @@ import { ulid } from 'ulid';
 import type { SqliteDatabase } from './db.ts';
 import { prepared } from './statements.ts';
 import { decimalFrom, decimalText, optionalDecimalFrom, optionalDecimalText, optionalTimeFrom, orNull, orUndefined, timeFrom, timeText } from './columns.ts';
-import type { Decimal } from '../domain/money.ts';
+import { ZERO, type Decimal } from '../domain/money.ts';
 import type { PositionSide } from '../domain/order.ts';
 import { InvariantError } from '../domain/errors.ts';
 
@@ -174,6 +174,9 @@ export class PositionsRepo {
   private readonly now: () => Date;
   private readonly newId: () => string;
 
+  /** The realized P&L of an account's day as summed so far, and the last closed row it counts (see realizedOnDay). */
+  private readonly realizedMemo = new Map<string, { lastId: number; sum: Decimal }>();
+
   constructor(private readonly db: SqliteDatabase, options: { now?: () => Date; newId?: () => string } = {}) {
     this.now = options.now ?? (() => new Date());
     this.newId = options.newId ?? (() => ulid());
@@ -321,6 +324,36 @@ export class PositionsRepo {
   }
 
   /** Closed trades, newest last; of one strategy when given. */
+  /**
+   * The realized P&L (net of fees) of an account's trading day: the sum over closedOnDay, exact. Every entry's risk check
+   * asks, so the sum is kept and only rows closed since are read: closed rows are never changed or deleted, and a new one
+   * always gets a higher id. Inside a transaction it is summed afresh (a rollback would leave the memo counting a phantom).
+   */
+  realizedOnDay(account: string, tradingDay: string): Decimal {
+    const key = `${account}\u0000${tradingDay}`;
+    const memo = this.db.inTransaction ? undefined : this.realizedMemo.get(key);
+    const rows = prepared(this.db, 'SELECT id, realized_pnl FROM closed_positions WHERE account = ? AND trading_day = ? AND id > ? ORDER BY id')
+      .raw().all(account, tradingDay, memo?.lastId ?? 0) as Array<[number, string]>;
+    let sum = memo?.sum ?? ZERO;
+    let lastId = memo?.lastId ?? 0;
+    for (const [id, pnl] of rows) {
+      sum = sum.plus(decimalFrom(pnl));
+      lastId = id;
+    }
+    if (!this.db.inTransaction) {
+      if (this.realizedMemo.size > 64 && !this.realizedMemo.has(key)) this.realizedMemo.clear(); // old days: dropped wholesale
+      this.realizedMemo.set(key, { lastId, sum });
+    }
+    return sum;
+  }
+
+  /** The newest closed trade of a strategy at an account in a symbol (the cooldown after an exit), or undefined. */
+  lastClosed(account: string, symbol: string, strategy: string): ClosedPosition | undefined {
+    const row = prepared(this.db, `SELECT * FROM closed_positions WHERE strategy = ? AND account = ? AND symbol = ?
+      ORDER BY closed_at DESC, id DESC LIMIT 1`).get(strategy, account, symbol) as ClosedRow | undefined;
+    return row === undefined ? undefined : closedFromRow(row);
+  }
+
   listClosed(options: { strategy?: string; since?: Date } = {}): ClosedPosition[] {
     const rows = prepared(this.db, `
       SELECT * FROM closed_positions

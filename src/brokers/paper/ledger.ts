@@ -75,10 +75,15 @@ CREATE TABLE last_prices (
 `;
 
 /** Ordered schema steps; step i brings the ledger from version i to i + 1. */
-/** v2: a placement reads its own order's fills (OrderTracker.sync), by index instead of every fill of the last minute. */
+/**
+ * v2: what every call into the venue reads, by index instead of a scan that grew with the ledger: one order's fills
+ * (OrderTracker.sync), the live orders' reservations, the day orders a new day expires.
+ */
 const SCHEMA_V2 = `
 CREATE INDEX fills_client_order ON fills (client_order_id);
 CREATE INDEX fills_order ON fills (order_id);
+CREATE INDEX orders_status ON orders (status);
+CREATE INDEX orders_day_live ON orders (time_in_force, status);
 `;
 
 const MIGRATIONS: readonly string[] = [SCHEMA_V1, SCHEMA_V2];
