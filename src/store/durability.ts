@@ -1,4 +1,5 @@
 // Group commit for a SQLite file in WAL mode with synchronous=NORMAL: one fsync of the WAL, shared by every commit made before it.
+import { closeSync, fstatSync, fsync, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { SqliteDatabase } from './db.ts';
@@ -14,9 +15,10 @@ import type { SqliteDatabase } from './db.ts';
  * keeps serving other executions meanwhile.
  *
  * Why fsync of our own descriptor is enough: on Linux fsync flushes the file's (inode's) dirty pages whoever wrote them,
- * so it flushes the frames SQLite wrote through its descriptor. The file is opened anew for each fsync, because SQLite
- * deletes and recreates the -wal when the last connection closes. A checkpoint moves frames into the main file, and
- * SQLite fsyncs the WAL before and the main file after copying, so frames that left the WAL are durable already.
+ * so it flushes the frames SQLite wrote through its descriptor. A descriptor is kept only across back-to-back flushes
+ * and opened anew after a pause, because SQLite deletes and recreates the -wal when the last connection closes. (SQLite
+ * keeps no POSIX lock on the -wal, so closing our descriptor cannot drop one.) A checkpoint moves frames into the main
+ * file, and SQLite fsyncs the WAL before and the main file after copying, so frames that left the WAL are durable already.
  */
 export class DurabilityBarrier {
   private inFlight: Promise<void> | undefined;
@@ -24,6 +26,8 @@ export class DurabilityBarrier {
   private fsyncs = 0;
   /** The -wal file's inode at the last fsync: a new one (SQLite recreated the file) needs its directory entry flushed too. */
   private walInode: number | undefined;
+  /** The -wal's descriptor while flushes follow one another. */
+  private fd: number | undefined;
 
   /**
    * @param walPath the -wal file to flush, or undefined for an in-memory database (nothing to flush).
@@ -57,27 +61,50 @@ export class DurabilityBarrier {
 
   private async flush(): Promise<void> {
     const path = this.walPath as string;
-    let handle;
+    const fd = this.fd ?? await this.openWal(path);
+    if (fd === undefined) return;
     try {
-      handle = await open(path, 'r');
-    } catch (error) {
-      // No -wal file: everything committed was checkpointed into the main file (and fsynced there by the checkpoint).
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw error;
-    }
-    try {
-      await handle.sync();
-      const { ino } = await handle.stat();
-      if (ino !== this.walInode) {
-        await syncDirectory(dirname(path));
-        this.walInode = ino;
-      }
+      await fsyncFd(fd);
       this.fsyncs += 1;
       this.onFsync?.();
     } finally {
-      await handle.close();
+      // Kept open while callers keep coming (back-to-back flushes under load reuse it); closed once nobody waits.
+      if (this.next === undefined) {
+        this.fd = undefined;
+        closeSync(fd);
+      }
     }
   }
+
+  /** Opens the -wal; a new file (SQLite creates it after the last connection closed) gets its directory entry flushed too. */
+  private async openWal(path: string): Promise<number | undefined> {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (error) {
+      // No -wal file: everything committed was checkpointed into the main file (and fsynced there by the checkpoint).
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    const { ino } = fstatSync(fd);
+    if (ino !== this.walInode) {
+      try {
+        await syncDirectory(dirname(path));
+      } catch (error) {
+        closeSync(fd);
+        throw error;
+      }
+      this.walInode = ino;
+    }
+    this.fd = fd;
+    return fd;
+  }
+
+}
+
+/** fsync(2) on libuv's thread pool: the event loop runs on meanwhile. */
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
 /** Flushes a directory's entries: a file created since is then found after a power loss. */

@@ -312,9 +312,7 @@ export class PaperBroker implements Broker {
   }
 
   async getOrder(ref: OrderRef): Promise<Order | undefined> {
-    const ledger = this.ledger();
-    return ledger.transaction(() => {
-      this.expireDayOrders(this.clock());
+    return this.readCurrent(() => {
       const found = this.find(ref);
       return found && toOrder(found);
     });
@@ -322,9 +320,23 @@ export class PaperBroker implements Broker {
 
   async openOrders(symbol?: string): Promise<Order[]> {
     const ledger = this.ledger();
+    return this.readCurrent(() => ledger.liveOrders(symbol).map(toOrder));
+  }
+
+  /**
+   * A read of the venue as it stands now: day orders a new day has ended are expired first. That write is rare, so the
+   * read takes the write lock (and commits) only when there is something to expire; lookups are most calls into the venue.
+   */
+  private readCurrent<T>(read: () => T): T {
+    const ledger = this.ledger();
+    const now = this.clock();
+    const dayStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+    const result = ledger.snapshot(() => (ledger.liveDayOrdersOutside(new Date(dayStart), new Date(dayStart + 86_400_000)).length > 0
+      ? undefined : { value: read() }));
+    if (result !== undefined) return result.value;
     return ledger.transaction(() => {
-      this.expireDayOrders(this.clock());
-      return ledger.liveOrders(symbol).map(toOrder);
+      this.expireDayOrders(now);
+      return read();
     });
   }
 
