@@ -247,11 +247,13 @@ export class OrderTracker {
     if (!current) throw new Error(`order ${order.clientOrderId} is not in the journal`);
     const fills = order.filledQuantity.gt(0)
       ? (await withRetries(() => broker.fills(new Date(current.createdAt.getTime() - 60_000), { clientOrderId: order.clientOrderId, orderId: order.id }), this.deps.retry, this.deps.retryDeps))
-        .filter((fill) => fill.clientOrderId === order.clientOrderId || fill.orderId === order.id)
+        .filter((fill) => (fill.clientOrderId === order.clientOrderId || fill.orderId === order.id) && !this.deps.orders.findFill(current.account, fill.id))
       : [];
     // The journal moves through `submitted` first: the broker reports where the order is now, not each step it took.
     const steps: OrderStatus[] = current.status === 'pending_submit' && !['submitted', 'unknown', 'rejected'].includes(order.status)
       ? ['submitted', order.status] : [order.status];
+    // Nothing new (a lookup of an order that has not moved): no commit at all, where an empty one still costs the write lock.
+    if (fills.length === 0 && steps.length === 1 && !changes(current, order)) return current;
     // What the broker said about this order (its fills, then its status steps) is one commit.
     return this.deps.orders.inOneCommit(() => {
       for (const fill of fills) {
@@ -269,6 +271,14 @@ export class OrderTracker {
       return updated;
     });
   }
+}
+
+/** Whether the broker's report of an order differs from the journal's row in anything updateFromBroker would write. */
+function changes(current: JournalOrder, order: Order): boolean {
+  const differs = (a: Order['averageFillPrice'], b: Order['averageFillPrice']): boolean => a !== undefined && (b === undefined || !a.eq(b));
+  return order.status !== current.status || (order.id !== undefined && order.id !== current.brokerOrderId)
+    || !order.filledQuantity.eq(current.filledQuantity) || differs(order.averageFillPrice, current.averageFillPrice)
+    || (order.reason !== undefined && order.reason !== current.reason);
 }
 
 /** Whether the venue's order already carries every value of an amend. */

@@ -1,5 +1,5 @@
 // executed_orders, order_events and fills: the write-ahead intent of every order, each state change, each fill.
-import { ulid } from 'ulid';
+import { signalIdFactory } from '../domain/ids.ts';
 import type { SqliteDatabase } from './db.ts';
 import { prepared } from './statements.ts';
 import { durabilityBarrier } from './durability.ts';
@@ -154,7 +154,7 @@ export class OrdersRepo {
 
   constructor(private readonly db: SqliteDatabase, options: { now?: () => Date; newId?: () => string } = {}) {
     this.now = options.now ?? (() => new Date());
-    this.newId = options.newId ?? (() => ulid());
+    this.newId = options.newId ?? signalIdFactory();
   }
 
   /**

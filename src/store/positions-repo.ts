@@ -1,5 +1,5 @@
 // positions and closed_positions: what tradewire holds, the claim that lets exactly one closer act, and each close.
-import { ulid } from 'ulid';
+import { signalIdFactory } from '../domain/ids.ts';
 import type { SqliteDatabase } from './db.ts';
 import { prepared } from './statements.ts';
 import { decimalFrom, decimalText, optionalDecimalFrom, optionalDecimalText, optionalTimeFrom, orNull, orUndefined, timeFrom, timeText } from './columns.ts';
@@ -179,7 +179,7 @@ export class PositionsRepo {
 
   constructor(private readonly db: SqliteDatabase, options: { now?: () => Date; newId?: () => string } = {}) {
     this.now = options.now ?? (() => new Date());
-    this.newId = options.newId ?? (() => ulid());
+    this.newId = options.newId ?? signalIdFactory();
   }
 
   /**

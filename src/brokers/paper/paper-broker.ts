@@ -1,5 +1,5 @@
 // The paper broker: a simulated account behind the Broker interface, matching orders against pushed last prices in its own ledger.
-import { ulid } from 'ulid';
+import { signalIdFactory } from '../../domain/ids.ts';
 import type { Broker, BrokerHealth, Capabilities, Protection } from '../broker.ts';
 import { defaultInstrument } from '../../domain/instrument.ts';
 import type { Instrument } from '../../domain/instrument.ts';
@@ -120,7 +120,7 @@ export class PaperBroker implements Broker {
     this.slippagePercent = toDecimal(options.slippagePercent ?? '0.05');
     this.lookup = options.instruments ?? paperInstrument;
     this.clock = options.clock ?? (() => new Date());
-    this.nextId = options.idSource ?? (() => ulid());
+    this.nextId = options.idSource ?? signalIdFactory();
     for (const [label, value] of [['startingCash', this.startingCash], ['feeRate', this.feeRate], ['feePerOrder', this.feePerOrder], ['slippagePercent', this.slippagePercent]] as const) {
       if (value.isNegative()) throw new RangeError(`paper account '${this.name}': ${label} must not be negative`);
     }
