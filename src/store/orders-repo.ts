@@ -266,9 +266,16 @@ export class OrdersRepo {
         at,
       });
       this.appendEvent(current.id, current.status, next.status, { ...next.detail, ...changes }, at);
-      const updated = this.findByClientOrderId(clientOrderId);
-      if (updated === undefined) throw new InvariantError(`order ${clientOrderId} vanished inside its own transaction`);
-      return updated;
+      // The row as just written, without reading it back (the journal's reads were a large part of an execution's CPU).
+      return {
+        ...current,
+        status: next.status,
+        brokerOrderId: next.brokerOrderId ?? current.brokerOrderId,
+        filledQuantity: next.filledQuantity ?? current.filledQuantity,
+        averageFillPrice: next.averageFillPrice ?? current.averageFillPrice,
+        reason: next.reason ?? current.reason,
+        updatedAt: timeFrom(at),
+      };
     }).immediate();
   }
 
