@@ -1,5 +1,5 @@
 // The paper broker: a simulated account behind the Broker interface, matching orders against pushed last prices in its own ledger.
-import { ulid } from 'ulid';
+import { signalIdFactory } from '../../domain/ids.ts';
 import type { Broker, BrokerHealth, Capabilities, Protection } from '../broker.ts';
 import { defaultInstrument } from '../../domain/instrument.ts';
 import type { Instrument } from '../../domain/instrument.ts';
@@ -125,7 +125,7 @@ export class PaperBroker implements Broker {
     this.slippagePercent = toDecimal(options.slippagePercent ?? '0.05');
     this.lookup = options.instruments ?? paperInstrument;
     this.clock = options.clock ?? (() => new Date());
-    this.nextId = options.idSource ?? (() => ulid());
+    this.nextId = options.idSource ?? signalIdFactory();
     this.feed = options.priceFeed;
     for (const [label, value] of [['startingCash', this.startingCash], ['feeRate', this.feeRate], ['feePerOrder', this.feePerOrder], ['slippagePercent', this.slippagePercent]] as const) {
       if (value.isNegative()) throw new RangeError(`paper account '${this.name}': ${label} must not be negative`);
@@ -202,7 +202,7 @@ export class PaperBroker implements Broker {
     const instrument = this.lookup(request.symbol);
     this.validateRequest(request, instrument);
     await this.feed?.demand(request.symbol);
-    return ledger.transaction(() => {
+    const placed = ledger.transaction(() => {
       const now = this.clock();
       this.expireDayOrders(now);
       if (ledger.orderByClientId(request.clientOrderId)) {
@@ -259,6 +259,9 @@ export class PaperBroker implements Broker {
       }
       return toOrder(current);
     });
+    // A venue's acknowledgement is durable: the order (and any fill) is on disk before the caller hears of it.
+    await ledger.durable();
+    return placed;
   }
 
   async placeBracket(_request: BracketRequest): Promise<BracketOrders> {
@@ -267,7 +270,7 @@ export class PaperBroker implements Broker {
 
   async modifyOrder(ref: OrderRef, change: OrderChange): Promise<Order> {
     const ledger = this.ledger();
-    return ledger.transaction(() => {
+    const modified = ledger.transaction(() => {
       const now = this.clock();
       this.expireDayOrders(now);
       const found = this.find(ref);
@@ -304,6 +307,8 @@ export class PaperBroker implements Broker {
       const current = tradable === undefined ? next : this.match(next, tradable, now, instrument, true).order;
       return toOrder(current);
     });
+    await ledger.durable();
+    return modified;
   }
 
   async cancelOrder(ref: OrderRef): Promise<void> {
@@ -318,12 +323,11 @@ export class PaperBroker implements Broker {
       if (isTerminal(found.status)) throw new InvalidOrderError(`order ${found.clientOrderId} is already ${found.status}`, { broker: BROKER });
       ledger.updateOrder({ ...found, status: transition(found.status, 'cancelled', found.clientOrderId), reserved: ZERO, reason: 'cancelled on request', updatedAt: now });
     });
+    await ledger.durable();
   }
 
   async getOrder(ref: OrderRef): Promise<Order | undefined> {
-    const ledger = this.ledger();
-    return ledger.transaction(() => {
-      this.expireDayOrders(this.clock());
+    return this.readCurrent(() => {
       const found = this.find(ref);
       return found && toOrder(found);
     });
@@ -331,14 +335,29 @@ export class PaperBroker implements Broker {
 
   async openOrders(symbol?: string): Promise<Order[]> {
     const ledger = this.ledger();
+    return this.readCurrent(() => ledger.liveOrders(symbol).map(toOrder));
+  }
+
+  /**
+   * A read of the venue as it stands now: day orders a new day has ended are expired first. That write is rare, so the
+   * read takes the write lock (and commits) only when there is something to expire; lookups are most calls into the venue.
+   */
+  private readCurrent<T>(read: () => T): T {
+    const ledger = this.ledger();
+    const now = this.clock();
+    const dayStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+    const result = ledger.snapshot(() => (ledger.liveDayOrdersOutside(new Date(dayStart), new Date(dayStart + 86_400_000)).length > 0
+      ? undefined : { value: read() }));
+    if (result !== undefined) return result.value;
     return ledger.transaction(() => {
-      this.expireDayOrders(this.clock());
-      return ledger.liveOrders(symbol).map(toOrder);
+      this.expireDayOrders(now);
+      return read();
     });
   }
 
-  async fills(since?: Date): Promise<Fill[]> {
-    return this.ledger().fills(since).map(toFill);
+  async fills(since?: Date, of?: { clientOrderId: string; orderId?: string | undefined }): Promise<Fill[]> {
+    const ledger = this.ledger();
+    return (of === undefined ? ledger.fills(since) : ledger.fillsOf(of.clientOrderId, of.orderId, since)).map(toFill);
   }
 
   async positions(): Promise<BrokerPosition[]> {
@@ -392,20 +411,23 @@ export class PaperBroker implements Broker {
   /** Records each price as the last and matches the symbol's live orders against it, in order, in one transaction. */
   private async applyPrices(parsed: ReadonlyArray<readonly [string, Decimal]>): Promise<Fill[]> {
     const ledger = this.ledger();
-    return ledger.transaction(() => {
+    const fills = ledger.transaction(() => {
       const now = this.clock();
       this.expireDayOrders(now);
-      const fills: Fill[] = [];
+      const triggered: Fill[] = [];
       for (const [symbol, price] of parsed) {
         ledger.setLastPrice(symbol, price, now);
         const instrument = this.lookup(symbol);
         for (const order of ledger.liveOrders(symbol)) {
           const { fill } = this.match(order, price, now, instrument, false);
-          if (fill) fills.push(toFill(fill));
+          if (fill) triggered.push(toFill(fill));
         }
       }
-      return fills;
+      return triggered;
     });
+    // A price alone is pushed again by the next tick or alert; a fill it set off is a venue's answer, durable before it is told.
+    if (fills.length > 0) await ledger.durable();
+    return fills;
   }
 
   /** Symbols the feed must keep watching: a position or a live order in them. */
@@ -444,7 +466,7 @@ export class PaperBroker implements Broker {
   }
 
   private reservedTotal(): Decimal {
-    return this.ledger().liveOrders().reduce((sum, o) => sum.plus(o.reserved), ZERO);
+    return this.ledger().reservedTotal();
   }
 
   private matchConfig(instrument: Instrument): MatchConfig {
@@ -536,8 +558,9 @@ export class PaperBroker implements Broker {
   /** Day orders end with the UTC day they were placed in (the paper venue keeps no trading session). */
   private expireDayOrders(now: Date): void {
     const ledger = this.ledger();
-    for (const order of ledger.liveOrders()) {
-      if (order.timeInForce !== 'day' || sameUtcDay(order.createdAt, now)) continue;
+    const dayStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+    for (const order of ledger.liveDayOrdersOutside(new Date(dayStart), new Date(dayStart + 86_400_000))) {
+      if (sameUtcDay(order.createdAt, now)) continue;
       ledger.updateOrder({ ...order, status: transition(order.status, 'expired', order.clientOrderId), reserved: ZERO, reason: 'day order: its UTC day ended', updatedAt: now });
     }
   }
