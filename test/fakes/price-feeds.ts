@@ -9,48 +9,17 @@
 // is answered [{"T":"success","msg":"authenticated"}] or [{"T":"error","code":402,"msg":"auth failed"}];
 // {"action":"subscribe","trades":[...]} is answered [{"T":"subscription","trades":[...],"quotes":[],"bars":[]}]; a trade is
 // {"T":"t","S":"AAPL","i":96921,"x":"V","p":126.55,"s":1,"t":"2021-02-22T15:51:44.208Z","c":["@","I"],"z":"C"}, price a JSON number.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { http, HttpResponse, type RequestHandler } from 'msw';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
+import { LocalWsServer } from './local-ws-server.ts';
 
-class LocalStreamServer {
-  readonly http: Server;
-  readonly wss = new WebSocketServer({ noServer: true });
-  /** Every connection ever opened, in order. */
-  readonly connections: WebSocket[] = [];
+class LocalStreamServer extends LocalWsServer {
   /** What clients sent, parsed (or the raw text when not JSON), in order. */
   readonly received: unknown[] = [];
 
   constructor(path: string, accept: (socket: WebSocket) => void) {
-    this.http = createServer();
-    this.http.on('upgrade', (request, socket, head) => {
-      if (new URL(request.url ?? '/', 'http://x').pathname !== path) {
-        socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
-        return;
-      }
-      this.wss.handleUpgrade(request, socket, head, (ws) => {
-        this.connections.push(ws);
-        accept(ws);
-      });
-    });
-  }
-
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.http.listen(0, '127.0.0.1', resolve));
-  }
-
-  get port(): number {
-    return (this.http.address() as AddressInfo).port;
-  }
-
-  get open(): WebSocket[] {
-    return this.connections.filter((c) => c.readyState === c.OPEN);
-  }
-
-  /** Cuts every connection without a close frame (a network drop). */
-  dropAll(): void {
-    for (const socket of this.open) socket.terminate();
+    super();
+    this.serve(path, accept);
   }
 
   /** Closes every connection the way a venue ends a session (Binance at 24 h): a close frame, then the TCP close. */
@@ -72,12 +41,6 @@ class LocalStreamServer {
     }
     this.received.push(message);
     return message;
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.connections) socket.terminate();
-    await new Promise<void>((resolve) => { this.wss.close(() => resolve()); });
-    await new Promise<void>((resolve) => { this.http.close(() => resolve()); });
   }
 }
 

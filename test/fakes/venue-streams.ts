@@ -6,45 +6,9 @@
 // {stream:"trade_updates",data:{event,order,timestamp,...}}. Alpaca sends these as binary frames: so does this fake.
 // Binance (USD-M "User Data Streams"): the socket is /ws/<listenKey>; a key the REST fake does not hold live is refused;
 // events are pushed as JSON text frames with no handshake.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { BinanceFake } from './binance.ts';
-
-abstract class LocalWsServer {
-  readonly http: Server;
-  readonly wss: WebSocketServer;
-  /** Every connection ever opened, in order; `open` those still open. */
-  readonly connections: WebSocket[] = [];
-
-  constructor() {
-    this.http = createServer();
-    this.wss = new WebSocketServer({ noServer: true });
-  }
-
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.http.listen(0, '127.0.0.1', resolve));
-  }
-
-  get port(): number {
-    return (this.http.address() as AddressInfo).port;
-  }
-
-  get open(): WebSocket[] {
-    return this.connections.filter((c) => c.readyState === c.OPEN);
-  }
-
-  /** Cuts every connection without a close frame (a network drop). */
-  dropAll(): void {
-    for (const socket of this.open) socket.terminate();
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.connections) socket.terminate();
-    await new Promise<void>((resolve) => { this.wss.close(() => resolve()); });
-    await new Promise<void>((resolve) => { this.http.close(() => resolve()); });
-  }
-}
+import { LocalWsServer } from './local-ws-server.ts';
 
 export interface AlpacaStreamOptions {
   keyId: string;
@@ -58,13 +22,7 @@ export class AlpacaStreamServer extends LocalWsServer {
 
   constructor(private readonly options: AlpacaStreamOptions) {
     super();
-    this.http.on('upgrade', (request, socket, head) => {
-      if (new URL(request.url ?? '/', 'http://x').pathname !== '/stream') {
-        socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
-        return;
-      }
-      this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws));
-    });
+    this.serve('/stream', (ws) => this.accept(ws));
   }
 
   get url(): string {
@@ -92,7 +50,6 @@ export class AlpacaStreamServer extends LocalWsServer {
   }
 
   private accept(ws: WebSocket): void {
-    this.connections.push(ws);
     let authorized = false;
     ws.on('close', () => this.listening.delete(ws));
     ws.on('message', (data) => {
