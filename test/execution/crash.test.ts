@@ -2,17 +2,15 @@
 // journal ends consistent with the broker. Each case runs two processes of test/fixtures/crash-worker.ts one after the
 // other against real Redis and SQLite: the first dies at its crash point, the second (no hook) takes the job up again
 // once BullMQ's stall check hands it back (lockDurationSeconds 2) and the dead worker's execution lease has lapsed.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createWorkerRedis, deletePrefixedKeys } from '../../src/queue/redis.ts';
 import { SignalQueue } from '../../src/queue/signal-queue.ts';
 import { REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
+import { fixtureProcesses, within, type FixtureProcess } from '../helpers/fixture-process.ts';
 import { dedupeFor, jobFor, loadTestConfig, writeExecutionEnv } from '../helpers/execution-stack.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = 'test/fixtures/crash-worker.ts';
 const TERMINAL = new Set(['executed', 'partial', 'rejected', 'failed', 'duplicate', 'stale', 'halted']);
 // The dead worker's execution lease (30 s in the executor) must lapse before the second worker may go on.
@@ -20,21 +18,13 @@ const CASE_TIMEOUT_MS = 90_000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-interface Worker {
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children = new Set<ChildProcess>();
+const workers = fixtureProcesses(FIXTURE);
 const dirs: Array<{ cleanup(): void }> = [];
 const prefixes: string[] = [];
 const clients: Redis[] = [];
 
 afterAll(async () => {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-  }
+  workers.killAll();
   const admin = createWorkerRedis(REDIS_URL);
   for (const prefix of prefixes) await deletePrefixedKeys(admin, prefix);
   admin.disconnect();
@@ -42,34 +32,10 @@ afterAll(async () => {
   for (const d of dirs) d.cleanup();
 });
 
-function startWorker(env: NodeJS.ProcessEnv, crashAt?: string): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-    cwd: ROOT, env: { ...process.env, ...env, CRASH_AT: crashAt ?? '' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  return { child, output, exited };
+function startWorker(env: NodeJS.ProcessEnv, crashAt?: string): FixtureProcess {
+  return workers.start({ ...env, CRASH_AT: crashAt ?? '' });
 }
 
-async function within<T>(promise: Promise<T>, ms: number, what: string, output: string[]): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms; worker output:\n${output.join('')}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function signalSettled(databasePath: string, signalId: string, timeoutMs: number, output: string[]): Promise<{ status: string; reason: string | null }> {
   const deadline = Date.now() + timeoutMs;

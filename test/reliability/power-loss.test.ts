@@ -4,18 +4,16 @@
 // power loss the journal's files are then replaced by the copy taken at the journal's last fsync (the unsynced tail of
 // the -wal is gone, the -shm rebuilt), as a machine that lost power would find them. The paper ledger plays the venue:
 // it made its answer durable before answering, so it keeps the order. A second process (no hook) takes the job up again.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createWorkerRedis, deletePrefixedKeys } from '../../src/queue/redis.ts';
 import { SignalQueue } from '../../src/queue/signal-queue.ts';
 import { REDIS_URL, tempDir, uniquePrefix } from '../helpers/env.ts';
+import { fixtureProcesses, within, type FixtureProcess } from '../helpers/fixture-process.ts';
 import { dedupeFor, jobFor, loadTestConfig, writeExecutionEnv } from '../helpers/execution-stack.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = 'test/fixtures/power-loss-worker.ts';
 const TERMINAL = new Set(['executed', 'partial', 'rejected', 'failed', 'duplicate', 'stale', 'halted']);
 const CASE_TIMEOUT_MS = 90_000;
@@ -23,48 +21,22 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 type Point = 'intent-durable' | 'entry-booked';
 
-interface Worker { child: ChildProcess; output: string[]; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }
-
-const children = new Set<ChildProcess>();
+const workers = fixtureProcesses(FIXTURE);
 const dirs: Array<{ cleanup(): void }> = [];
 const prefixes: string[] = [];
 
 afterAll(async () => {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-  }
+  workers.killAll();
   const admin = createWorkerRedis(REDIS_URL);
   for (const prefix of prefixes) await deletePrefixedKeys(admin, prefix);
   admin.disconnect();
   for (const d of dirs) d.cleanup();
 });
 
-function startWorker(env: NodeJS.ProcessEnv, extra: NodeJS.ProcessEnv = {}): Worker {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { cwd: ROOT, env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  return { child, output, exited };
+function startWorker(env: NodeJS.ProcessEnv, extra: NodeJS.ProcessEnv = {}): FixtureProcess {
+  return workers.start({ ...env, ...extra });
 }
 
-async function within<T>(promise: Promise<T>, ms: number, what: string, output: string[]): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms; worker output:\n${output.join('')}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function read<T>(path: string, query: (db: Database.Database) => T): T {
   const db = new Database(path, { readonly: true, fileMustExist: true });
