@@ -12,11 +12,13 @@ import type { Order, OrderRef, OrderRequest } from '../../src/domain/order.ts';
 import { Executor } from '../../src/execution/executor.ts';
 import { OrderTracker } from '../../src/execution/order-tracker.ts';
 import { defaultSleep } from '../../src/execution/retry.ts';
+import { startExecutionRole } from '../../src/execution/worker.ts';
 import { alertToJson } from '../../src/intake/alert-json.ts';
 import { contentHash, stableStringify } from '../../src/intake/content-hash.ts';
 import { parseAlert } from '../../src/intake/parse.ts';
 import { resolveSymbol } from '../../src/intake/symbols.ts';
 import type { Logger } from '../../src/ops/logger.ts';
+import { createWorkerRedis } from '../../src/queue/redis.ts';
 import type { ExecutionJobData } from '../../src/queue/signal-queue.ts';
 import { AccountStateRepo } from '../../src/store/account-state-repo.ts';
 import type { SqliteDatabase } from '../../src/store/db.ts';
@@ -150,6 +152,32 @@ export function buildExecutor(options: {
     now, sleep: defaultSleep, owner,
   });
   return { executor, signals, executions, orders, positions, owner };
+}
+
+/**
+ * The body of a worker fixture (a child process a test kills at a chosen point): the executor over `db`, `brokers` and
+ * `orders` (a test's subclass that dies where it is told), taking jobs from the configured lanes; prints `ready` once it
+ * takes them and stops cleanly on SIGTERM.
+ */
+export async function serveExecutionWorker(options: { config: Config; db: SqliteDatabase; brokers: BrokerRegistry; orders: OrdersRepo; logger: Logger }): Promise<void> {
+  const { config, db, brokers, logger } = options;
+  const stack = buildExecutor({ config, db, brokers, logger, owner: `worker-${process.pid}-${Date.now().toString(36)}`, orders: options.orders });
+  const redis = createWorkerRedis(config.redis.url);
+  const execution = await startExecutionRole({
+    redisUrl: config.redis.url, redis, prefix: config.redis.prefix, laneCount: config.queue.lanes,
+    lockDurationMs: config.queue.lockDurationSeconds * 1000, executor: stack.executor, signals: stack.signals, logger,
+  });
+  execution.run();
+  process.stdout.write('ready\n');
+  process.once('SIGTERM', () => {
+    void (async () => {
+      await execution.close();
+      await brokers.disconnectAll();
+      await redis.quit().catch(() => redis.disconnect());
+      db.close();
+      process.exit(0);
+    })();
+  });
 }
 
 const newSignalId = monotonicFactory();
