@@ -1,6 +1,5 @@
 // Scale-out: a position split across several take-profit levels, each priced and sized on the instrument's grid.
-import { HUNDRED, ZERO, floorToStep, roundToTickDirected } from './money.ts';
-import type { Decimal } from './money.ts';
+import { Decimal, HUNDRED, ZERO, floorToStep, roundToTickDirected } from './money.ts';
 import type { Side } from './order.ts';
 
 /** How much of the position a level takes: a percent of it, an absolute quantity, or whatever is left. */
@@ -8,6 +7,19 @@ export type LevelSize =
   | { kind: 'percent'; value: Decimal }
   | { kind: 'quantity'; value: Decimal }
   | { kind: 'rest' };
+
+const PERCENT_SIZE = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*%\s*$/;
+const QUANTITY_SIZE = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*$/;
+
+/** A level's size from its text: "50%", "rest", or a quantity ("0.5"); undefined when it is none of them. */
+export function parseLevelSize(text: string): LevelSize | undefined {
+  if (text.trim().toLowerCase() === 'rest') return { kind: 'rest' };
+  const percent = PERCENT_SIZE.exec(text);
+  if (percent) return { kind: 'percent', value: new Decimal(percent[1] as string) };
+  const quantity = QUANTITY_SIZE.exec(text);
+  if (quantity) return { kind: 'quantity', value: new Decimal(quantity[1] as string) };
+  return undefined;
+}
 
 /** One take-profit level as the config or the alert gives it: exactly one price anchor and a size. */
 export interface TargetLevelSpec {

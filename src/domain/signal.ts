@@ -1,6 +1,7 @@
 // A trading signal after intake: normalized, validated, every number a Decimal.
 import type { Decimal } from './money.ts';
 import type { OrderType, TimeInForce } from './order.ts';
+import type { TargetLevelSpec } from './scale-out.ts';
 
 export type SignalAction = 'buy' | 'sell' | 'exit' | 'cancel' | 'add';
 export type Sentiment = 'long' | 'short' | 'flat';
@@ -40,7 +41,8 @@ export interface Signal {
   trailPercent?: Decimal | undefined;
   timeInForce?: TimeInForce | undefined;
   extendedHours?: boolean | undefined;
-  takeProfit?: TakeProfitSpec | undefined;
+  /** One target, or a list of scale-out levels. */
+  takeProfit?: TakeProfitSpec | readonly TargetLevelSpec[] | undefined;
   stopLoss?: StopLossSpec | undefined;
   id?: string | undefined;    // the user's idempotency key
   time?: Date | undefined;
