@@ -25,6 +25,8 @@ export interface OrderIntent {
   positionId?: string | undefined;
   parentClientOrderId?: string | undefined;
   replacesClientOrderId?: string | undefined;
+  /** The scale-out level (1-based) a target order takes profit at; absent for every other order. */
+  level?: number | undefined;
 }
 
 export interface JournalOrder extends OrderIntent {
@@ -84,7 +86,7 @@ interface OrderRow {
   account: string; strategy: string; symbol: string; side: Side; leg: OrderLeg; type: OrderType; quantity: string;
   limit_price: string | null; stop_price: string | null; trail_amount: string | null; trail_percent: string | null;
   time_in_force: TimeInForce | null; status: OrderStatus; filled_quantity: string; average_fill_price: string | null;
-  reason: string | null; created_at: string; updated_at: string;
+  reason: string | null; created_at: string; updated_at: string; level: number | null;
 }
 
 interface EventRow { id: number; order_id: number; from_status: OrderStatus | null; to_status: OrderStatus; detail: string | null; at: string }
@@ -104,6 +106,7 @@ function orderFromRow(row: OrderRow): JournalOrder {
     positionId: orUndefined(row.position_id),
     parentClientOrderId: orUndefined(row.parent_client_order_id),
     replacesClientOrderId: orUndefined(row.replaces_client_order_id),
+    level: orUndefined(row.level),
     account: row.account,
     strategy: row.strategy,
     symbol: row.symbol,
@@ -169,10 +172,10 @@ export class OrdersRepo {
       const result = this.db.prepare(`
         INSERT INTO executed_orders (client_order_id, signal_id, execution_id, position_id, parent_client_order_id, replaces_client_order_id,
           account, strategy, symbol, side, leg, type, quantity, limit_price, stop_price, trail_amount, trail_percent, time_in_force,
-          status, filled_quantity, created_at, updated_at)
+          status, filled_quantity, created_at, updated_at, level)
         VALUES (@clientOrderId, @signalId, @executionId, @positionId, @parentClientOrderId, @replacesClientOrderId,
           @account, @strategy, @symbol, @side, @leg, @type, @quantity, @limitPrice, @stopPrice, @trailAmount, @trailPercent, @timeInForce,
-          'pending_submit', '0', @at, @at)`).run({
+          'pending_submit', '0', @at, @at, @level)`).run({
         clientOrderId: intent.clientOrderId,
         signalId: orNull(intent.signalId),
         executionId: orNull(intent.executionId),
@@ -192,9 +195,10 @@ export class OrdersRepo {
         trailPercent: optionalDecimalText(intent.trailPercent),
         timeInForce: orNull(intent.timeInForce),
         at,
+        level: orNull(intent.level),
       });
       const orderId = Number(result.lastInsertRowid);
-      this.appendEvent(orderId, undefined, 'pending_submit', { quantity: decimalText(intent.quantity), leg: intent.leg }, at);
+      this.appendEvent(orderId, undefined, 'pending_submit', { quantity: decimalText(intent.quantity), leg: intent.leg, ...(intent.level === undefined ? {} : { level: intent.level }) }, at);
       const order = this.findByClientOrderId(intent.clientOrderId);
       if (order === undefined) throw new InvariantError(`intent ${intent.clientOrderId} vanished inside its own transaction`);
       return { order, created: true };
