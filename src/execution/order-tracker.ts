@@ -207,7 +207,7 @@ export class OrderTracker {
    * means nothing to them. The answer is reported under our client id, whatever the broker calls it.
    */
   /** Amends a resting order in place (retrying transient failures) and records what it says now. Brokers with `amend` only. */
-  async amend(broker: Broker, clientOrderId: string, change: Pick<OrderChange, 'quantity' | 'stopPrice' | 'limitPrice'>): Promise<JournalOrder> {
+  async amend(broker: Broker, clientOrderId: string, change: Pick<OrderChange, 'quantity' | 'stopPrice' | 'limitPrice'>, reason?: string): Promise<JournalOrder> {
     const current = this.deps.orders.findByClientOrderId(clientOrderId);
     if (!current) throw new Error(`order ${clientOrderId} is not in the journal`);
     const doubt = { unknown: false };
@@ -219,8 +219,8 @@ export class OrderTracker {
         return known && showsChange(known, change) ? true : undefined;
       });
     this.deps.logger.info({ event: 'order.amended', clientOrderId, quantity: change.quantity?.toFixed(), stopPrice: change.stopPrice?.toFixed(),
-      limitPrice: change.limitPrice?.toFixed() }, `amended ${clientOrderId}`);
-    return this.deps.orders.recordAmend(clientOrderId, change);
+      limitPrice: change.limitPrice?.toFixed(), reason }, `amended ${clientOrderId}`);
+    return this.deps.orders.recordAmend(clientOrderId, change, reason);
   }
 
   /** Whether this failure, or an earlier one of the same call, leaves the outcome unknown; remembers it. */

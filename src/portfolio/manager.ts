@@ -23,6 +23,7 @@ import type { ExitReason, Position, Protection } from '../store/positions-repo.t
 import { approximate, fastLevels, type FastLevels } from './fast-levels.ts';
 import { BookScreen, MarkTable, type Mark, type UnrealizedEstimate } from './screen.ts';
 import type { KillSwitch } from './kill-switch.ts';
+import { hasLevels, replaceStop, restingStop, stopMoveNow } from './stop-moves.ts';
 
 export interface PositionManagerOptions {
   /** Time from the start of one tick to the start of the next; a tick that runs longer delays the next, never overlaps it. */
@@ -703,7 +704,9 @@ export class PositionManager {
     };
     try {
       const fresh = ctx.positions.findById(current.id) ?? current;
-      const replaceLegs = fresh.protection !== 'native' && fresh.protection !== 'emulated';
+      // Scale-out targets rest side by side: one filling leaves the others resting, and only the stop is resized.
+      const scaledOut = fresh.protection === 'after_fill' && hasLevels(ctx, fresh.id);
+      const replaceLegs = !scaledOut && fresh.protection !== 'native' && fresh.protection !== 'emulated';
       // A cancel that fails still leaves what is known booked first; the rest is then closed as unprotected.
       let cancelFailed: { error: unknown } | undefined;
       if (replaceLegs) {
@@ -732,6 +735,8 @@ export class PositionManager {
       if (cancelFailed) {
         release();
         await this.unprotected(broker, book, reduced, cancelFailed.error);
+      } else if (scaledOut) {
+        await this.resizeStopAfterLevel(broker, book, reduced, net, release);
       } else if (replaceLegs) {
         await this.placeResizedProtection(broker, book, await this.instrument(broker, fresh.account, fresh.symbol), reduced, release);
       } else {
@@ -741,6 +746,32 @@ export class PositionManager {
     } finally {
       release();
     }
+  }
+
+  /**
+   * A scale-out target filled: the stop is resized to what remains before anything else, in the same replace that
+   * moves it where the strategy says (breakeven after target N). A stop that cannot be resized closes the rest.
+   */
+  private async resizeStopAfterLevel(broker: Broker, book: Book, position: Position, remaining: Decimal, release: () => void): Promise<void> {
+    const { ctx } = this;
+    const stop = restingStop(ctx, position.id);
+    if (!stop) {
+      this.remember(book, position);
+      return;
+    }
+    const instrument = await this.instrument(broker, position.account, position.symbol);
+    const mark = book.marks.of(position.symbol).price ?? position.averageEntryPrice;
+    const move = stopMoveNow(ctx, position, instrument, mark, mark);
+    const filled = ctx.orders.ordersForPosition(position.id).filter((o) => o.leg === 'target' && o.level !== undefined && o.status === 'filled').length;
+    const reason = `target ${filled} filled: stop resized to the ${remaining.toFixed()} left${move ? `; ${move.detail}` : ''}`;
+    try {
+      await replaceStop(ctx, broker, position, stop, { quantity: remaining, stopPrice: move?.stopPrice }, reason);
+    } catch (error) {
+      release();
+      await this.unprotected(broker, book, position, error);
+      return;
+    }
+    this.remember(book, move ? ctx.positions.update(position.id, { stopPrice: move.stopPrice }) : ctx.positions.findById(position.id) ?? position);
   }
 
   /**

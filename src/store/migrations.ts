@@ -278,9 +278,13 @@ CREATE INDEX closed_positions_by_day ON closed_positions (account, trading_day);
 CREATE INDEX closed_positions_by_strategy ON closed_positions (strategy, closed_at);
 CREATE INDEX closed_positions_by_position ON closed_positions (position_id);
 
--- The stop a position was opened with: its first stop order's price (a trailing stop's first level is not kept: no R).
+-- The stop a position was opened with: its first stop order's price before any amendment moved it (a trailing
+-- stop's first level is not kept: no R).
 CREATE VIEW v_initial_stops AS
-SELECT position_id, stop_price AS initial_stop
+SELECT position_id,
+       COALESCE((SELECT json_extract(e.detail, '$.before.stopPrice') FROM order_events e
+                 WHERE e.order_id = o.id AND json_extract(e.detail, '$.amended') = 1 AND json_extract(e.detail, '$.before.stopPrice') IS NOT NULL
+                 ORDER BY e.id LIMIT 1), stop_price) AS initial_stop
 FROM executed_orders o
 WHERE leg = 'stop' AND stop_price IS NOT NULL AND position_id IS NOT NULL
   AND id = (SELECT MIN(id) FROM executed_orders f WHERE f.position_id = o.position_id AND f.leg = 'stop' AND f.stop_price IS NOT NULL);

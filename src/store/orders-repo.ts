@@ -27,6 +27,8 @@ export interface OrderIntent {
   replacesClientOrderId?: string | undefined;
   /** The scale-out level (1-based) a target order takes profit at; absent for every other order. */
   level?: number | undefined;
+  /** Why tradewire placed it (a stop moved to breakeven, say): kept with the intent's event. */
+  note?: string | undefined;
 }
 
 export interface JournalOrder extends OrderIntent {
@@ -198,7 +200,8 @@ export class OrdersRepo {
         level: orNull(intent.level),
       });
       const orderId = Number(result.lastInsertRowid);
-      this.appendEvent(orderId, undefined, 'pending_submit', { quantity: decimalText(intent.quantity), leg: intent.leg, ...(intent.level === undefined ? {} : { level: intent.level }) }, at);
+      this.appendEvent(orderId, undefined, 'pending_submit', { quantity: decimalText(intent.quantity), leg: intent.leg,
+        ...(intent.level === undefined ? {} : { level: intent.level }), ...(intent.note === undefined ? {} : { reason: intent.note }) }, at);
       const order = this.findByClientOrderId(intent.clientOrderId);
       if (order === undefined) throw new InvariantError(`intent ${intent.clientOrderId} vanished inside its own transaction`);
       return { order, created: true };
@@ -265,7 +268,7 @@ export class OrdersRepo {
    * Records an amendment the broker accepted (a leg resized, a stop moved): the order's columns say what rests now,
    * and an event keeps what they said before.
    */
-  recordAmend(clientOrderId: string, change: { quantity?: Decimal | undefined; stopPrice?: Decimal | undefined; limitPrice?: Decimal | undefined }): JournalOrder {
+  recordAmend(clientOrderId: string, change: { quantity?: Decimal | undefined; stopPrice?: Decimal | undefined; limitPrice?: Decimal | undefined }, reason?: string): JournalOrder {
     return this.db.transaction(() => {
       const current = this.findByClientOrderId(clientOrderId);
       if (current === undefined) throw new InvariantError(`no journalled order ${clientOrderId}`);
@@ -278,7 +281,7 @@ export class OrdersRepo {
       });
       const before = { quantity: current.quantity.toFixed(), stopPrice: current.stopPrice?.toFixed(), limitPrice: current.limitPrice?.toFixed() };
       const after = { quantity: change.quantity?.toFixed(), stopPrice: change.stopPrice?.toFixed(), limitPrice: change.limitPrice?.toFixed() };
-      this.appendEvent(current.id, current.status, current.status, { amended: true, before, after }, at);
+      this.appendEvent(current.id, current.status, current.status, { amended: true, before, after, ...(reason === undefined ? {} : { reason }) }, at);
       const updated = this.findByClientOrderId(clientOrderId);
       if (updated === undefined) throw new InvariantError(`order ${clientOrderId} vanished inside its own transaction`);
       return updated;
