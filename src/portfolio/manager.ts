@@ -23,7 +23,8 @@ import type { ExitReason, Position, Protection } from '../store/positions-repo.t
 import { approximate, fastLevels, type FastLevels } from './fast-levels.ts';
 import { BookScreen, MarkTable, type Mark, type UnrealizedEstimate } from './screen.ts';
 import type { KillSwitch } from './kill-switch.ts';
-import { hasLevels, replaceStop, restingStop, stopMoveNow } from './stop-moves.ts';
+import { hasLevels, isManaged, replaceStop, restingStop, stopMoveNow, timeExitNow } from './stop-moves.ts';
+import { bestPrice } from '../domain/trade-management.ts';
 
 export interface PositionManagerOptions {
   /** Time from the start of one tick to the start of the next; a tick that runs longer delays the next, never overlaps it. */
@@ -91,6 +92,8 @@ interface Watched {
   /** The row's updated_at as stored (ISO text): a different one means the row changed. */
   stamp: string;
   levels: FastLevels;
+  /** The best price seen since the loop began watching it (for stop moves), in memory. */
+  best?: Decimal | undefined;
   trailing: boolean;
   pnl?: { mark: Decimal; value: Decimal } | undefined;
   brokerStop?: Decimal | undefined;
@@ -124,6 +127,8 @@ interface Shape {
   symbols: string[];
   marks: Mark[];
   screen: BookScreen<Watched>;
+  /** The positions whose strategy manages its trades (stop moves, a time limit): looked at every tick. */
+  managed: Watched[];
 }
 
 type CloseTask = { position: Position; reason: ExitReason; retry: boolean };
@@ -450,6 +455,7 @@ export class PositionManager {
     }
 
     if (syncs.length > 0) await this.syncBrokerProtection(broker, book, syncs);
+    if (shape.managed.length > 0) await this.manageTrades(broker, book, shape.managed, closes, now);
     await this.runCloses(account, broker, book, closes);
     // The scan's estimate holds unless the book changed since (a close, a fill): then one more pass.
     await this.checkKillSwitch(account, book, book.shape?.screen === screen ? estimate : undefined);
@@ -496,7 +502,9 @@ export class PositionManager {
     if (!book.shape) {
       const rows = [...book.positions.values()];
       const symbols = [...new Set(rows.map((w) => w.position.symbol))];
-      book.shape = { symbols, marks: symbols.map((symbol) => book.marks.of(symbol)), screen: new BookScreen(rows) };
+      const strategies = this.ctx.config().strategies;
+      const managed = rows.filter((w) => isManaged(strategies[w.position.strategy]?.manage));
+      book.shape = { symbols, marks: symbols.map((symbol) => book.marks.of(symbol)), screen: new BookScreen(rows), managed };
     }
     return book.shape;
   }
@@ -575,7 +583,7 @@ export class PositionManager {
       entry: approximate(position.averageEntryPrice), quantity: approximate(position.quantity), sign: position.side === 'long' ? 1 : -1,
       mark: book.marks.of(position.symbol),
       // Every field present from the start: one object shape keeps the per-position passes monomorphic.
-      pnl: undefined, brokerStop: undefined,
+      pnl: undefined, brokerStop: undefined, best: undefined,
     };
   }
 
@@ -584,6 +592,7 @@ export class PositionManager {
     const previous = book.positions.get(position.id);
     const watched = this.watch(book, position);
     watched.brokerStop = previous?.brokerStop;
+    watched.best = previous?.best;
     if (position.status === 'closed') this.forget(book, position.id);
     else book.positions.set(position.id, watched);
     book.shape = undefined;
@@ -641,6 +650,35 @@ export class PositionManager {
     book.shape?.screen.refresh(watched);
     watched.stamp = stamp;
     this.pendingMarks.set(p.id, 'highWater' in patch ? ['high', decimalText(patch.highWater), stamp, watched] : ['low', decimalText(patch.lowWater), stamp, watched]);
+  }
+
+  /**
+   * Trades whose strategy manages them: a time limit that has passed closes the trade (exit_reason time); otherwise
+   * the stop moves where the rules say (breakeven at +X R, the trail after its R), at the broker through a replace
+   * that never leaves the position without a stop, or on the position where the loop watches the stop itself.
+   */
+  private async manageTrades(broker: Broker, book: Book, managed: readonly Watched[], closes: CloseTask[], now: Date): Promise<void> {
+    const { ctx } = this;
+    for (const watched of managed) {
+      const p = watched.position;
+      const price = watched.mark.price;
+      if (p.status !== 'open' || price === undefined || closes.some((c) => c.position.id === p.id)) continue;
+      if (timeExitNow(ctx, p, now)) {
+        closes.push({ position: p, reason: 'time', retry: false });
+        continue;
+      }
+      const best = bestPrice(p.side, watched.best, price);
+      // Nothing new since the last look: the rules read the best price, and it has not moved.
+      if (watched.best !== undefined && best.eq(watched.best)) continue;
+      watched.best = best;
+      const instrument = await this.instrument(broker, p.account, p.symbol);
+      const move = stopMoveNow(ctx, p, instrument, price, best);
+      if (!move) continue;
+      const stop = restingStop(ctx, p.id);
+      if (stop) await replaceStop(ctx, broker, p, stop, { stopPrice: move.stopPrice }, move.detail);
+      else ctx.logger.info({ event: 'position.stop_moved', positionId: p.id, symbol: p.symbol, stopPrice: move.stopPrice.toFixed(), reason: move.detail }, `${p.symbol}: ${move.detail}`);
+      this.remember(book, ctx.positions.update(p.id, { stopPrice: move.stopPrice })).best = best;
+    }
   }
 
   /**

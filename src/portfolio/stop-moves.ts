@@ -14,6 +14,11 @@ export function manageRulesOf(ctx: ExecutionContext, strategy: string): ManageRu
   return ctx.config().strategies[strategy]?.manage;
 }
 
+/** Whether these rules ask the loop to look at the strategy's trades every tick. */
+export function isManaged(rules: ManageRules | undefined): boolean {
+  return rules !== undefined && (rules.breakeven?.atR !== undefined || rules.trailAfter !== undefined || rules.maxHoldMinutes !== undefined);
+}
+
 /** Whether the position was protected with scale-out levels (its target orders name their level). */
 export function hasLevels(ctx: ExecutionContext, positionId: string): boolean {
   return ctx.orders.ordersForPosition(positionId).some((o) => o.leg === 'target' && o.level !== undefined);
