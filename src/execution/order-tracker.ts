@@ -211,7 +211,9 @@ export class OrderTracker {
     const current = this.deps.orders.findByClientOrderId(clientOrderId);
     if (!current) throw new Error(`order ${clientOrderId} is not in the journal`);
     const doubt = { unknown: false };
-    await withRetries(() => broker.modifyOrder({ clientOrderId, symbol: current.symbol }, change).then(() => false), this.deps.retry, this.deps.retryDeps,
+    // A venue that replaces instead of amending (Binance's algo orders, Alpaca) names the order anew: the journal follows.
+    let renamed: string | undefined;
+    await withRetries(() => broker.modifyOrder({ clientOrderId, symbol: current.symbol }, change).then((order) => { renamed = order.id; return false; }), this.deps.retry, this.deps.retryDeps,
       // An amend in doubt may have landed (at Alpaca it even replaced the order): if the venue shows the change, it is done.
       async (error) => {
         if (!this.inDoubt(doubt, error)) return undefined;
@@ -220,7 +222,7 @@ export class OrderTracker {
       });
     this.deps.logger.info({ event: 'order.amended', clientOrderId, quantity: change.quantity?.toFixed(), stopPrice: change.stopPrice?.toFixed(),
       limitPrice: change.limitPrice?.toFixed(), reason }, `amended ${clientOrderId}`);
-    return this.deps.orders.recordAmend(clientOrderId, change, reason);
+    return this.deps.orders.recordAmend(clientOrderId, change, reason, renamed);
   }
 
   /** Whether this failure, or an earlier one of the same call, leaves the outcome unknown; remembers it. */

@@ -125,7 +125,7 @@ async function placeLevels(
   const idOf = ids.level ?? ((level: number) => idFor(broker, { source: ids.target, account: position.account, leg: 'target', sequence: level }));
   for (const level of plan.levels) {
     await ctx.tracker.place(broker, { ...common, clientOrderId: idOf(level.level), leg: 'target', type: 'limit', limitPrice: level.limitPrice, quantity: level.quantity,
-      level: level.level }, { reduceOnly: true });
+      level: level.level }, { reduceOnly: true, partialTarget: true });
   }
 }
 

@@ -268,13 +268,14 @@ export class OrdersRepo {
    * Records an amendment the broker accepted (a leg resized, a stop moved): the order's columns say what rests now,
    * and an event keeps what they said before.
    */
-  recordAmend(clientOrderId: string, change: { quantity?: Decimal | undefined; stopPrice?: Decimal | undefined; limitPrice?: Decimal | undefined }, reason?: string): JournalOrder {
+  recordAmend(clientOrderId: string, change: { quantity?: Decimal | undefined; stopPrice?: Decimal | undefined; limitPrice?: Decimal | undefined }, reason?: string, brokerOrderId?: string): JournalOrder {
     return this.db.transaction(() => {
       const current = this.findByClientOrderId(clientOrderId);
       if (current === undefined) throw new InvariantError(`no journalled order ${clientOrderId}`);
       const at = timeText(this.now());
-      this.db.prepare('UPDATE executed_orders SET quantity = @quantity, stop_price = @stopPrice, limit_price = @limitPrice, updated_at = @at WHERE id = @id').run({
-        id: current.id, at,
+      this.db.prepare(`UPDATE executed_orders SET quantity = @quantity, stop_price = @stopPrice, limit_price = @limitPrice,
+        broker_order_id = COALESCE(@brokerOrderId, broker_order_id), updated_at = @at WHERE id = @id`).run({
+        id: current.id, at, brokerOrderId: orNull(brokerOrderId),
         quantity: decimalText(change.quantity ?? current.quantity),
         stopPrice: optionalDecimalText(change.stopPrice ?? current.stopPrice),
         limitPrice: optionalDecimalText(change.limitPrice ?? current.limitPrice),
