@@ -240,6 +240,8 @@ export interface CloseRequest {
   executionId?: number | undefined;
   /** How long to wait for the exit to fill before giving up (the claim then lapses and the position manager retries). */
   fillTimeoutMs: number;
+  /** The scale-out level this exit takes profit at (an emulated level), kept on the exit order. */
+  level?: number | undefined;
 }
 
 export type CloseOutcome =
@@ -477,7 +479,7 @@ async function sendExit(ctx: ExecutionContext, broker: Broker, position: Positio
   let order = await ctx.tracker.place(broker, {
     clientOrderId: request.clientOrderId, account: position.account, strategy: position.strategy, symbol: position.symbol,
     side: closingSide(position.side), leg: 'exit', type: 'market', quantity, positionId: position.id,
-    signalId: request.signalId, executionId: request.executionId,
+    signalId: request.signalId, executionId: request.executionId, level: request.level,
   }, { reduceOnly: true });
   const deadline = ctx.now().getTime() + request.fillTimeoutMs;
   while (order.status !== 'filled' && !isTerminal(order.status) && ctx.now().getTime() < deadline) {

@@ -23,7 +23,8 @@ import type { ExitReason, Position, Protection } from '../store/positions-repo.t
 import { approximate, fastLevels, type FastLevels } from './fast-levels.ts';
 import { BookScreen, MarkTable, type Mark, type UnrealizedEstimate } from './screen.ts';
 import type { KillSwitch } from './kill-switch.ts';
-import { hasLevels, isManaged, replaceStop, restingStop, stopMoveNow, timeExitNow } from './stop-moves.ts';
+import { hasLevels, isManaged, levelReached, pendingLevels, replaceStop, restingStop, stopMoveNow, timeExitNow } from './stop-moves.ts';
+import type { TargetLevelSpec } from '../domain/scale-out.ts';
 import { bestPrice } from '../domain/trade-management.ts';
 
 export interface PositionManagerOptions {
@@ -151,6 +152,8 @@ export class PositionManager {
   /** Why the loop itself started closing a position, for a retry after its claim lapsed. */
   private readonly closeReasons = new Map<string, ExitReason>();
   private readonly warned = new Set<string>();
+  /** Emulated scale-out levels per position (null: none), read once from its entry's alert or its strategy. */
+  private readonly levelSpecs = new Map<string, readonly TargetLevelSpec[] | null>();
   private readonly fillTimeoutMs: number;
   private readonly maxCloseAttempts: number;
   private readonly closeConcurrency: number;
@@ -503,7 +506,7 @@ export class PositionManager {
       const rows = [...book.positions.values()];
       const symbols = [...new Set(rows.map((w) => w.position.symbol))];
       const strategies = this.ctx.config().strategies;
-      const managed = rows.filter((w) => isManaged(strategies[w.position.strategy]?.manage));
+      const managed = rows.filter((w) => isManaged(strategies[w.position.strategy]?.manage) || this.emulatedLevelSpecs(w.position) !== undefined);
       book.shape = { symbols, marks: symbols.map((symbol) => book.marks.of(symbol)), screen: new BookScreen(rows), managed };
     }
     return book.shape;
@@ -603,6 +606,7 @@ export class PositionManager {
     if (book.positions.delete(positionId)) book.shape = undefined;
     this.closeFailures.delete(positionId);
     this.closeReasons.delete(positionId);
+    this.levelSpecs.delete(positionId);
   }
 
   /**
@@ -667,6 +671,8 @@ export class PositionManager {
         closes.push({ position: p, reason: 'time', retry: false });
         continue;
       }
+      const specs = this.emulatedLevelSpecs(p);
+      if (specs && await this.takeEmulatedLevel(broker, book, watched, specs, price)) continue;
       const best = bestPrice(p.side, watched.best, price);
       // Nothing new since the last look: the rules read the best price, and it has not moved.
       if (watched.best !== undefined && best.eq(watched.best)) continue;
@@ -679,6 +685,54 @@ export class PositionManager {
       else ctx.logger.info({ event: 'position.stop_moved', positionId: p.id, symbol: p.symbol, stopPrice: move.stopPrice.toFixed(), reason: move.detail }, `${p.symbol}: ${move.detail}`);
       this.remember(book, ctx.positions.update(p.id, { stopPrice: move.stopPrice })).best = best;
     }
+  }
+
+  /**
+   * The scale-out levels of a position whose broker cannot rest them beside its protection (a bracket holding the
+   * shares, an attached bracket, no resting orders at all): the loop watches them. Read once per position from its
+   * entry's alert, else its strategy; undefined when it has none (or the broker rests them: after_fill).
+   */
+  private emulatedLevelSpecs(position: Position): readonly TargetLevelSpec[] | undefined {
+    if (position.protection === undefined || position.protection === 'after_fill') return undefined;
+    if (this.levelSpecs.has(position.id)) return this.levelSpecs.get(position.id) ?? undefined;
+    const entry = this.ctx.orders.ordersForPosition(position.id).find((o) => o.leg === 'entry');
+    const fromAlert = entry ? this.alertProtection(entry).takeProfit : undefined;
+    const takeProfit = fromAlert ?? this.ctx.config().strategies[position.strategy]?.takeProfit;
+    const specs = Array.isArray(takeProfit) ? takeProfit as readonly TargetLevelSpec[] : undefined;
+    this.levelSpecs.set(position.id, specs ?? null);
+    return specs;
+  }
+
+  /**
+   * An emulated level the price has reached: that part is sold with a reduce-only market exit naming the level
+   * (where a bracket holds the shares its legs are resized first, so no oversized stop rests), then the stop moves
+   * if the rules say so (breakeven after target N). True when it acted (the position changed).
+   */
+  private async takeEmulatedLevel(broker: Broker, book: Book, watched: Watched, specs: readonly TargetLevelSpec[], price: Decimal): Promise<boolean> {
+    const { ctx } = this;
+    const p = watched.position;
+    const instrument = await this.instrument(broker, p.account, p.symbol);
+    const level = pendingLevels(ctx, p, specs, instrument)[0];
+    if (!level || !levelReached(p.side, level, price)) return false;
+    const part = level.last || level.quantity.gte(p.quantity) ? undefined : level.quantity;
+    ctx.logger.info({ event: 'position.level_reached', positionId: p.id, symbol: p.symbol, level: level.level, price: price.toFixed(), quantity: (part ?? p.quantity).toFixed() },
+      `${p.symbol}: take-profit level ${level.level} (${level.limitPrice.toFixed()}) reached`);
+    const outcome = await closePosition(ctx, broker, instrument, p, {
+      quantity: part, reason: 'take_profit', clientOrderId: this.exitId(broker, p), fillTimeoutMs: this.fillTimeoutMs, level: level.level,
+    });
+    const fresh = ctx.positions.findById(p.id);
+    if (!fresh || fresh.status === 'closed') {
+      this.forget(book, p.id);
+      return true;
+    }
+    this.remember(book, fresh);
+    if (outcome.kind !== 'reduced') return true;
+    const move = stopMoveNow(ctx, fresh, instrument, price, bestPrice(fresh.side, watched.best, price));
+    if (!move) return true;
+    const stop = restingStop(ctx, fresh.id);
+    if (stop) await replaceStop(ctx, broker, fresh, stop, { stopPrice: move.stopPrice }, `target ${level.level} taken: ${move.detail}`);
+    this.remember(book, ctx.positions.update(fresh.id, { stopPrice: move.stopPrice }));
+    return true;
   }
 
   /**

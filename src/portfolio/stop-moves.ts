@@ -1,11 +1,12 @@
 // Managing a trade at the broker: the resting stop resized and moved (breakeven, trail) without a moment unprotected, and time exits.
 import type { Broker } from '../brokers/broker.ts';
 import type { Instrument } from '../domain/instrument.ts';
-import { Decimal } from '../domain/money.ts';
+import { Decimal, ZERO } from '../domain/money.ts';
 import { isTerminal } from '../domain/order.ts';
 import { bestPrice, stopMoveFor, timeExitDue, type ManageRules, type StopMove, type TradeState } from '../domain/trade-management.ts';
 import type { ExecutionContext } from '../execution/context.ts';
-import { idFor, protectiveOrders } from '../execution/position-actions.ts';
+import { idFor, openingSide, protectiveOrders } from '../execution/position-actions.ts';
+import { scaleOutPlan, type TargetLevelSpec } from '../domain/scale-out.ts';
 import type { JournalOrder } from '../store/orders-repo.ts';
 import type { Position } from '../store/positions-repo.ts';
 
@@ -46,7 +47,8 @@ export function tradeStateOf(ctx: ExecutionContext, position: Position, best: De
   const initialStop = initialStopOf(ctx, orders);
   const stop = position.stopPrice ?? restingStop(ctx, position.id)?.stopPrice;
   if (initialStop === undefined || stop === undefined) return undefined;
-  const targetsFilled = orders.filter((o) => o.leg === 'target' && o.level !== undefined && o.status === 'filled').length;
+  // Levels resting at the broker (targets) and levels the loop took itself (exits) count alike.
+  const targetsFilled = orders.filter((o) => o.level !== undefined && o.status === 'filled').length;
   const water = position.side === 'long' ? position.highWater : position.lowWater;
   return {
     side: position.side, entry: position.averageEntryPrice, initialStop, stop, targetsFilled,
@@ -92,4 +94,36 @@ export async function replaceStop(
   if (isTerminal(placed.status)) throw new Error(`the new stop ${placed.clientOrderId} of ${position.symbol} is ${placed.status}: the old one stays`);
   await ctx.tracker.cancel(broker, stop.clientOrderId);
   return placed;
+}
+
+/** A scale-out level the loop watches itself (the broker cannot rest it beside the position's protection). */
+export interface PendingLevel {
+  level: number;
+  limitPrice: Decimal;
+  quantity: Decimal;
+  /** The last level left: it takes whatever remains. */
+  last: boolean;
+}
+
+/**
+ * The levels of an emulated scale-out not taken yet: the plan is priced and sized from the entry (its fills, the
+ * initial stop) exactly as a native one would be, and a level is done once an exit naming it has filled.
+ */
+export function pendingLevels(ctx: ExecutionContext, position: Position, specs: readonly TargetLevelSpec[], instrument: Instrument): PendingLevel[] {
+  const orders = ctx.orders.ordersForPosition(position.id);
+  const opening = openingSide(position.side);
+  const opened = orders.filter((o) => o.side === opening).reduce((sum, o) => sum.plus(o.filledQuantity), ZERO);
+  const plan = scaleOutPlan({
+    side: opening, basePrice: position.averageEntryPrice, stopPrice: initialStopOf(ctx, orders) ?? position.stopPrice, quantity: opened.gt(0) ? opened : position.quantity,
+    tick: instrument.tickSize, rules: { stepSize: instrument.stepSize, minQuantity: instrument.minQuantity, minNotional: instrument.minNotional }, levels: specs,
+  });
+  if (!plan.ok) return [];
+  const done = new Set(orders.filter((o) => o.level !== undefined && o.filledQuantity.gt(0)).map((o) => o.level));
+  const pending = plan.levels.filter((l) => !done.has(l.level));
+  return pending.map((l, index) => ({ level: l.level, limitPrice: l.limitPrice, quantity: l.quantity, last: index === pending.length - 1 }));
+}
+
+/** Whether the price has reached a level (a long's target at or above it, a short's at or below). */
+export function levelReached(side: Position['side'], level: PendingLevel, price: Decimal): boolean {
+  return side === 'long' ? price.gte(level.limitPrice) : price.lte(level.limitPrice);
 }
