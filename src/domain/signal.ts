@@ -3,7 +3,8 @@ import type { Decimal } from './money.ts';
 import type { OrderType, TimeInForce } from './order.ts';
 import type { TargetLevelSpec } from './scale-out.ts';
 
-export type SignalAction = 'buy' | 'sell' | 'exit' | 'cancel' | 'add';
+/** `update` moves the stop or targets of the open position without trading (the way a Pine strategy.exit change arrives). */
+export type SignalAction = 'buy' | 'sell' | 'exit' | 'cancel' | 'add' | 'update';
 export type Sentiment = 'long' | 'short' | 'flat';
 export type QuantityType =
   | 'fixed_quantity' | 'dollar_amount' | 'percent_of_equity' | 'risk_percent' | 'risk_dollar_amount' | 'percent_of_position';

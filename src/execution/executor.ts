@@ -5,6 +5,7 @@ import { expectedSlippagePercent, type StrategyConfig, type SubscriptionConfig }
 import type { ProtectionLegs } from '../domain/brackets.ts';
 import type { Instrument } from '../domain/instrument.ts';
 import { decideIntent, type Intent } from '../domain/intent.ts';
+import { updateProtection } from './update-protection.ts';
 import { Decimal, ZERO } from '../domain/money.ts';
 import type { OrderType, PositionSide, Quote } from '../domain/order.ts';
 import { unrealizedPnl } from '../domain/position.ts';
@@ -314,6 +315,10 @@ export class Executor {
         if (blocked) return { status: blocked.status, reason: `${blocked.reason ?? blocked.status} (the ${position.side} was closed; no new ${intent.openSide})` };
         return this.open(work, intent.openSide, undefined);
       }
+      case 'update_protection':
+        if (!position) return refused('no_op: nothing to update');
+        // Kept apart (update-protection.ts): it trades nothing, it only moves what protects the position.
+        return updateProtection(this.ctx, { broker: work.broker, alert: work.alert, signalId: work.job.signalId }, position);
       case 'cancel_entries': {
         const cancelled = await this.cancelEntries(work);
         if (cancelled === 0 && intent.noneIsNoOp) return refused('no_op: no position and no open entry orders');

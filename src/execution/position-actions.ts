@@ -107,6 +107,13 @@ export async function placeProtection(
   if (legs.levels) await placeLevels(ctx, broker, instrument, position, legs, ids, common);
 }
 
+/** The targets alone (a single one, or the scale-out levels) for the position as it stands, beside the stop that rests. */
+export async function placeTargets(ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, legs: ProtectionLegs, ids: ProtectionIds): Promise<void> {
+  const common = { account: position.account, strategy: position.strategy, symbol: position.symbol, side: closingSide(position.side), quantity: position.quantity,
+    positionId: position.id, signalId: position.signalId, timeInForce: 'gtc' as const };
+  if (legs.levels) await placeLevels(ctx, broker, instrument, position, legs, ids, common);
+}
+
 /**
  * The scale-out targets: the position split across the levels on the instrument's grid, one reduce-only limit per
  * level next to the stop (each sized to its level, so together they never exceed the position). A level too small

@@ -46,7 +46,7 @@ const TAKE_PROFIT_KEYS = ['limitPrice', 'percent', 'amount'] as const;
 const STOP_LOSS_TRIGGERS = ['stopPrice', 'percent', 'amount', 'trailPercent', 'trailAmount'] as const;
 const STOP_LOSS_KEYS = ['type', ...STOP_LOSS_TRIGGERS, 'limitPrice'] as const;
 
-const ACTIONS = ['buy', 'sell', 'exit', 'cancel', 'add'] as const;
+const ACTIONS = ['buy', 'sell', 'exit', 'cancel', 'add', 'update'] as const;
 const SENTIMENTS = ['long', 'short', 'flat', 'bullish', 'bearish'] as const;
 const QUANTITY_TYPES = [
   'fixed_quantity', 'dollar_amount', 'percent_of_equity', 'risk_percent', 'risk_dollar_amount', 'percent_of_position',
@@ -344,6 +344,9 @@ export function parseAlert(body: unknown, ctx: ParseContext): ParseResult {
   const account = has(body, 'account') && !isBlank(body.account) ? readName(body.account, 'account', issues, MAX_NAME) : undefined;
   const extras = has(rawPayload, 'extras') ? readObject(rawPayload.extras, 'extras', issues) : undefined;
 
+  if (action === 'update' && !has(body, 'stopLoss') && !has(body, 'takeProfit')) {
+    issues.push({ path: 'action', message: 'an update moves the open position\'s stop or targets: give stopLoss, takeProfit or both' });
+  }
   if (issues.length > 0 || ticker === undefined || action === undefined || orderType === undefined) {
     return { ok: false, error: 'invalid_signal', issues };
   }
@@ -381,7 +384,8 @@ export function parseAlert(body: unknown, ctx: ParseContext): ParseResult {
 function staleness(alert: ParsedAlert, ctx: ParseContext): { message: string; time: Date; ageSeconds: number; maxSignalAgeSeconds: number } | undefined {
   const max = ctx.maxSignalAgeSeconds;
   if (alert.time === undefined || !Number.isFinite(max) || max <= 0) return undefined;
-  if (alert.action === 'exit' || alert.action === 'cancel') return undefined;
+  // Exits, cancels and updates (moving protection) are carried out however old: they only make a position safer or smaller.
+  if (alert.action === 'exit' || alert.action === 'cancel' || alert.action === 'update') return undefined;
   const ageMs = ctx.now.getTime() - alert.time.getTime();
   if (ageMs <= max * 1000) return undefined;
   const ageSeconds = Math.floor(ageMs / 1000);

@@ -146,7 +146,7 @@ describe('invalid alerts name every bad field', () => {
 
   it('says what the allowed values are', () => {
     expect(issuesOf(parseObject({ ticker: 'X', action: 'long' }))).toEqual([
-      { path: 'action', message: 'must be one of buy, sell, exit, cancel, add, not "long"' },
+      { path: 'action', message: 'must be one of buy, sell, exit, cancel, add, update, not "long"' },
     ]);
   });
 
