@@ -855,7 +855,7 @@ export class PositionManager {
     const mark = book.marks.of(position.symbol).price ?? position.averageEntryPrice;
     const move = stopMoveNow(ctx, position, instrument, mark, mark);
     const filled = ctx.orders.ordersForPosition(position.id).filter((o) => o.leg === 'target' && o.level !== undefined && o.status === 'filled').length;
-    const reason = `target ${filled} filled: stop resized to the ${remaining.toFixed()} left${move ? `; ${move.detail}` : ''}`;
+    const reason = `target ${filled} filled: stop resized to the ${remaining.toFixed()} left${move ? ` and moved to ${move.reason} at ${move.stopPrice.toFixed()}` : ''}`;
     try {
       await replaceStop(ctx, broker, position, stop, { quantity: remaining, stopPrice: move?.stopPrice }, reason);
     } catch (error) {
