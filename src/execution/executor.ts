@@ -485,6 +485,10 @@ export class Executor {
     // trips after sees the intent and waits for this job (kill-switch.ts).
     const halted = this.haltedNow(job.account);
     if (halted) return halted;
+    if (!existing && protection === 'attached' && legs.levels) {
+      // An attached bracket (Coinbase) carries exactly one target: scale-out levels cannot ride with it.
+      return refused(`unsupported: ${broker.name} attaches one stop and one target to an entry; give takeProfit as one target, not a list of levels`);
+    }
     if (!existing && (protection === 'native' || protection === 'attached')) {
       return this.openBracket(work, { instrument, side, entrySide, quantity: sized.quantity, legs, entryId, positionId, day });
     }

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTerminal } from '../../src/domain/order.ts';
 import { PositionManager } from '../../src/portfolio/manager.ts';
-import { createHarness, type Harness } from '../helpers/executor-harness.ts';
+import { createHarness, overriding, type Harness } from '../helpers/executor-harness.ts';
 
 const CONFIG = `
 accounts:
@@ -85,5 +85,13 @@ describe('a scale-out at the paper broker', () => {
     expect(h.db.prepare('SELECT level, quantity FROM v_level_fills WHERE position_id = ?').all(position?.id))
       .toEqual([{ level: 1, quantity: '5' }, { level: 2, quantity: '3' }]);
     await manager.stop();
+  });
+
+  it('is refused before anything is sent where the broker attaches one target to the entry (Coinbase)', async () => {
+    h = await createHarness({ configText: CONFIG, wrap: (paper) => overriding(paper, { capabilities: { ...paper.capabilities, protectionFor: () => 'attached' } }) });
+    expect(await h.executor.execute(h.job(BUY))).toEqual({ status: 'rejected',
+      reason: 'unsupported: paper attaches one stop and one target to an entry; give takeProfit as one target, not a list of levels' });
+    expect(await h.paper.openOrders()).toEqual([]);
+    expect(await h.paper.positions()).toEqual([]);
   });
 });
