@@ -695,8 +695,8 @@ export class PositionManager {
   private emulatedLevelSpecs(position: Position): readonly TargetLevelSpec[] | undefined {
     if (position.protection === undefined || position.protection === 'after_fill') return undefined;
     if (this.levelSpecs.has(position.id)) return this.levelSpecs.get(position.id) ?? undefined;
-    const entry = this.ctx.orders.ordersForPosition(position.id).find((o) => o.leg === 'entry');
-    const fromAlert = entry ? this.alertProtection(entry).takeProfit : undefined;
+    // From the alert that opened it (one read of its payload), without a query for positions that have none.
+    const fromAlert = position.signalId === undefined ? undefined : this.alertProtectionOf(position.signalId).takeProfit;
     const takeProfit = fromAlert ?? this.ctx.config().strategies[position.strategy]?.takeProfit;
     const specs = Array.isArray(takeProfit) ? takeProfit as readonly TargetLevelSpec[] : undefined;
     this.levelSpecs.set(position.id, specs ?? null);
@@ -1076,8 +1076,11 @@ export class PositionManager {
 
   /** The stop and target the entry's alert asked for, read back from the journalled payload. */
   private alertProtection(entry: JournalOrder): Pick<Signal, 'stopLoss' | 'takeProfit'> {
-    if (!entry.signalId) return {};
-    const signal = this.ctx.signals.findById(entry.signalId);
+    return entry.signalId ? this.alertProtectionOf(entry.signalId) : {};
+  }
+
+  private alertProtectionOf(signalId: string): Pick<Signal, 'stopLoss' | 'takeProfit'> {
+    const signal = this.ctx.signals.findById(signalId);
     if (!signal) return {};
     try {
       const body = JSON.parse(signal.payload) as unknown;
@@ -1087,7 +1090,7 @@ export class PositionManager {
     } catch {
       // fall through: the strategy's defaults protect it
     }
-    this.warnOnce(`payload-${entry.signalId}`, { event: 'signal.payload_unreadable', signalId: entry.signalId }, 'the signal payload could not be read back: strategy defaults protect the entry');
+    this.warnOnce(`payload-${signalId}`, { event: 'signal.payload_unreadable', signalId }, 'the signal payload could not be read back: strategy defaults protect the entry');
     return {};
   }
 

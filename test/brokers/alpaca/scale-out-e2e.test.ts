@@ -116,4 +116,16 @@ describe('a scale-out at Alpaca (emulated levels)', () => {
     const levels = journal?.prepare("SELECT leg, level, quantity FROM executed_orders WHERE symbol = 'AAPL' AND level IS NOT NULL ORDER BY id").all();
     expect(levels).toEqual([{ leg: 'exit', level: 1, quantity: '5' }, { leg: 'exit', level: 2, quantity: '3' }, { leg: 'exit', level: 3, quantity: '2' }]);
   });
+
+  it('reads the levels an alert brought (JSON numbers, fractions included) from its journalled payload, exactly', async () => {
+    fake.setPrice('MSFT', '400');
+    fake.calls = [];
+    const outcome = await signal({ ticker: 'MSFT', action: 'buy', sentiment: 'long', price: '400', quantity: 10,
+      takeProfit: [{ percent: 0.5, size: '40%' }, { percent: 1.5, size: 'rest' }] });
+    expect(outcome).toMatchObject({ status: 'executed' });
+    fake.setPrice('MSFT', '402');
+    // +0.5 % is 402: 4 of the 10 go, the stop (a 2 % stop, 392) keeps the other 6.
+    await until('level 1 of the alert', () => (journal?.prepare("SELECT COUNT(*) AS n FROM closed_positions WHERE symbol = 'MSFT'").get() as { n: number }).n === 1 ? true : undefined);
+    expect(journal?.prepare("SELECT quantity, exit_price FROM closed_positions WHERE symbol = 'MSFT'").all()).toEqual([{ quantity: '4', exit_price: '402' }]);
+  });
 });
