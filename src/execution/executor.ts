@@ -573,7 +573,9 @@ export class Executor {
           if (order.clientOrderId !== ids.stop && order.clientOrderId !== ids.target) await ctx.tracker.cancel(broker, order.clientOrderId);
         }
       }
-      await placeProtection(ctx, broker, instrument, position, legs, ids, { signalId: job.signalId, executionId: work.executionId });
+      const placed = await placeProtection(ctx, broker, instrument, position, legs, ids, { signalId: job.signalId, executionId: work.executionId });
+      // A scale-out level merged into the next one: executed, and the signal's outcome says how.
+      if (placed.notes.length > 0) return { status: 'executed', reason: placed.notes.join('; ') };
     } catch (error) {
       const reason = error instanceof OrderFailedError ? error.order.reason ?? brokerReason(error.cause) : error instanceof Error ? error.message : String(error);
       await this.emergencyClose(work, instrument, position, reason);

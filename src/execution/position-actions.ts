@@ -75,7 +75,7 @@ export function resizedProtectionIds(ctx: ExecutionContext, broker: Broker, posi
 export async function placeProtection(
   ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, legs: ProtectionLegs, ids: ProtectionIds,
   meta: { signalId?: string | undefined; executionId?: number | undefined } = {},
-): Promise<void> {
+): Promise<{ notes: string[] }> {
   const protection = broker.capabilities.protectionFor(instrument);
   ctx.positions.update(position.id, {
     stopPrice: legs.stop?.stopPrice ?? null,
@@ -87,7 +87,7 @@ export async function placeProtection(
     lowWater: position.side === 'short' ? minDecimal(position.lowWater ?? position.averageEntryPrice, position.averageEntryPrice) : null,
     protection: protection === 'native' || protection === 'attached' ? 'after_fill' : protection,
   });
-  if (protection === 'emulated') return;
+  if (protection === 'emulated') return { notes: [] };
   const side = closingSide(position.side);
   const common = { account: position.account, strategy: position.strategy, symbol: position.symbol, side, quantity: position.quantity,
     positionId: position.id, signalId: meta.signalId, executionId: meta.executionId, timeInForce: 'gtc' as const };
@@ -104,25 +104,26 @@ export async function placeProtection(
   if (legs.target) {
     await ctx.tracker.place(broker, { ...common, clientOrderId: ids.target, leg: 'target', type: 'limit', limitPrice: legs.target.limitPrice }, { reduceOnly: true });
   }
-  if (legs.levels) await placeLevels(ctx, broker, instrument, position, legs, ids, common);
+  return { notes: legs.levels ? await placeLevels(ctx, broker, instrument, position, legs, ids, common) : [] };
 }
 
 /** The targets alone (a single one, or the scale-out levels) for the position as it stands, beside the stop that rests. */
-export async function placeTargets(ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, legs: ProtectionLegs, ids: ProtectionIds): Promise<void> {
+export async function placeTargets(ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, legs: ProtectionLegs, ids: ProtectionIds): Promise<string[]> {
   const common = { account: position.account, strategy: position.strategy, symbol: position.symbol, side: closingSide(position.side), quantity: position.quantity,
     positionId: position.id, signalId: position.signalId, timeInForce: 'gtc' as const };
-  if (legs.levels) await placeLevels(ctx, broker, instrument, position, legs, ids, common);
+  return legs.levels ? placeLevels(ctx, broker, instrument, position, legs, ids, common) : [];
 }
 
 /**
  * The scale-out targets: the position split across the levels on the instrument's grid, one reduce-only limit per
  * level next to the stop (each sized to its level, so together they never exceed the position). A level too small
- * to stand alone is merged into the next, and the journal says so.
+ * to stand alone is merged into the next: the order that took it says so in its journal event, and the sentences
+ * are returned for the signal's recorded outcome.
  */
 async function placeLevels(
   ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, legs: ProtectionLegs, ids: ProtectionIds,
   common: Omit<Parameters<ExecutionContext['tracker']['place']>[1], 'clientOrderId' | 'leg' | 'type'>,
-): Promise<void> {
+): Promise<string[]> {
   const plan = planLevels(instrument, position, legs);
   if (!plan.ok) throw new ProtectionError(`the take-profit levels of ${position.symbol} cannot be placed: ${plan.issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, 'protection_invalid');
   for (const merge of plan.merges) {
@@ -131,9 +132,11 @@ async function placeLevels(
   }
   const idOf = ids.level ?? ((level: number) => idFor(broker, { source: ids.target, account: position.account, leg: 'target', sequence: level }));
   for (const level of plan.levels) {
+    const merged = plan.merges.filter((m) => m.into === level.level).map(describeMerge);
     await ctx.tracker.place(broker, { ...common, clientOrderId: idOf(level.level), leg: 'target', type: 'limit', limitPrice: level.limitPrice, quantity: level.quantity,
-      level: level.level }, { reduceOnly: true, partialTarget: true });
+      level: level.level, note: merged.length > 0 ? merged.join('; ') : undefined }, { reduceOnly: true, partialTarget: true });
   }
+  return plan.merges.map(describeMerge);
 }
 
 /** The levels for the position as it stands: priced from its entry price and its stop, sized from its quantity. */

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Decimal } from '../../src/domain/money.ts';
 import { bestPrice, excursionR, rMultiple, stopMoveFor, timeExitDue, type ManageRules, type TradeState } from '../../src/domain/trade-management.ts';
@@ -80,5 +81,44 @@ describe('time and R', () => {
   it('keeps the best price a long and a short have seen', () => {
     expect(bestPrice('long', d('101'), d('100')).toFixed()).toBe('101');
     expect(bestPrice('short', d('99'), d('98')).toFixed()).toBe('98');
+  });
+});
+
+describe('stop moves (property)', () => {
+  const cents = (n: number) => new Decimal(n).div(100);
+  it('only ever tighten the stop, never past the price, for longs and shorts alike', () => {
+    fc.assert(fc.property(
+      fc.record({
+        long: fc.boolean(), entry: fc.integer({ min: 1_000, max: 100_000 }), risk: fc.integer({ min: 1, max: 5_000 }),
+        stopGain: fc.integer({ min: 0, max: 8_000 }), bestGain: fc.integer({ min: 0, max: 20_000 }), priceBack: fc.integer({ min: 0, max: 20_000 }),
+        targets: fc.integer({ min: 0, max: 3 }), afterTarget: fc.integer({ min: 1, max: 3 }), atR: fc.integer({ min: 1, max: 4 }),
+        trailAfter: fc.integer({ min: 1, max: 3 }), trailPercent: fc.integer({ min: 1, max: 500 }), offset: fc.integer({ min: 0, max: 50 }),
+      }),
+      (c) => {
+        const dir = c.long ? 1 : -1;
+        const entry = cents(c.entry);
+        const initialStop = entry.minus(cents(c.risk * dir));
+        if (initialStop.lte(0)) return;
+        const stop = initialStop.plus(cents(Math.min(c.stopGain, c.risk) * dir));
+        const best = entry.plus(cents(c.bestGain * dir));
+        const price = best.minus(cents(c.priceBack * dir));
+        if (price.lte(0) || best.lte(0)) return;
+        const rules: ManageRules = {
+          breakeven: c.targets % 2 === 0 ? { afterTarget: c.afterTarget, offset: cents(c.offset) } : { atR: new Decimal(c.atR), offsetPercent: cents(c.offset) },
+          trailAfter: { rMultiple: new Decimal(c.trailAfter) }, trailPercent: cents(c.trailPercent),
+        };
+        const state: TradeState = { side: c.long ? 'long' : 'short', entry, initialStop, stop, targetsFilled: c.targets, best };
+        const move = stopMoveFor(rules, state, price, TICK);
+        if (!move) return;
+        if (c.long) {
+          expect(move.stopPrice.gt(stop)).toBe(true);
+          expect(move.stopPrice.lt(price)).toBe(true);
+        } else {
+          expect(move.stopPrice.lt(stop)).toBe(true);
+          expect(move.stopPrice.gt(price)).toBe(true);
+        }
+        expect(move.stopPrice.mod(TICK).isZero()).toBe(true);
+      },
+    ), { numRuns: 1000 });
   });
 });

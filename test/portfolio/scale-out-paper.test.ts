@@ -47,6 +47,21 @@ describe('a scale-out at the paper broker', () => {
     expect(levels).toEqual([1, 2, 3]);
   });
 
+  it('merges a level that rounds to nothing into the next, and the signal\'s outcome and the journal say so', async () => {
+    h = await createHarness({ configText: CONFIG });
+    // 3 shares: 50 % is 1, 30 % rounds down to 0 and joins level 3, which takes the remaining 2.
+    const outcome = await h.executor.execute(h.job({ ...BUY, quantity: '3' }));
+    expect(outcome).toEqual({ status: 'executed', reason: 'takeProfit level 2 (0) merged into level 3: its size rounds to nothing on the step' });
+    expect(await resting(h)).toEqual([
+      { type: 'limit', quantity: '1', price: '101' },
+      { type: 'limit', quantity: '2', price: '106' },
+      { type: 'stop', quantity: '3', price: '98' },
+    ]);
+    const position = h.ctx.positions.findOpen('paper', 'AAPL');
+    const third = h.ctx.orders.ordersForPosition(position?.id ?? '').find((o) => o.level === 3);
+    expect(h.ctx.orders.events(third?.clientOrderId ?? '')[0]?.detail?.reason).toBe('takeProfit level 2 (0) merged into level 3: its size rounds to nothing on the step');
+  });
+
   it('after target 1 fills: the stop holds what remains, at breakeven, before anything else; the other targets rest on', async () => {
     h = await createHarness({ configText: CONFIG });
     await h.executor.execute(h.job(BUY));
