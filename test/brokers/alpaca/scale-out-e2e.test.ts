@@ -128,4 +128,15 @@ describe('a scale-out at Alpaca (emulated levels)', () => {
     await until('level 1 of the alert', () => (journal?.prepare("SELECT COUNT(*) AS n FROM closed_positions WHERE symbol = 'MSFT'").get() as { n: number }).n === 1 ? true : undefined);
     expect(journal?.prepare("SELECT quantity, exit_price FROM closed_positions WHERE symbol = 'MSFT'").all()).toEqual([{ quantity: '4', exit_price: '402' }]);
   });
+
+  it('an update alert over the webhook moves the bracket\'s stop at Alpaca (an amend), trading nothing', async () => {
+    fake.calls = [];
+    const outcome = await signal({ ticker: 'MSFT', action: 'update', price: '402', stopLoss: { stopPrice: '399.5' } });
+    expect(outcome).toMatchObject({ status: 'executed' });
+    expect(trading()).toEqual(['PATCH /v2/orders/{id}']);
+    const stop = fake.allOrders().find((o) => o.symbol === 'MSFT' && o.type === 'stop' && ['new', 'accepted'].includes(o.status));
+    expect([stop?.qty.toFixed(), stop?.stop_price?.toFixed()]).toEqual(['6', '399.5']);
+    const none = await signal({ ticker: 'NVDA', action: 'update', stopLoss: { stopPrice: '100' } });
+    expect(none).toEqual({ status: 'rejected', reason: 'no_op: nothing to update: the strategy has no open position in this ticker' });
+  });
 });
