@@ -51,8 +51,8 @@ function record(figure: Figure): void {
 
 /** Known causes of misses, from issue 13's measurements, named where a figure misses. */
 const WHY = {
-  allRole: 'role all executes on the webhook\'s event loop (execution, position loop, jobs) and each signal costs ~22 fsync\'d commits (issue 13: runtime split and unit of work not landed yet)',
-  execution: 'execution is serial per process and each signal costs ~22 fsync\'d SQLite commits (~1.5 ms each): ~40-50 signals/s (issue 13)',
+  allRole: 'role all: the webhook\'s event loop shares the 2 cores with the execution thread (and, on this machine, with the other sessions); under a burst both want the CPU (issue 13)',
+  execution: 'execution runs on one thread and is CPU-bound: ~3 ms of CPU a signal (entry, stop, target, exit: ~15 one-commit steps in the journal and the paper ledger, SQLite commits ~18 % of it), one fsync a signal shared by the executions in flight (README, Performance: the journal); on a shared 2-core machine that thread gets part of a core',
   intake: 'tradewire does authentication, lossless parsing, validation, a stable-JSON content hash, dedupe and an info log line per alert on top of the naive stack (README Performance)',
   idle: 'one node process with tsx\'s loader, express, BullMQ, better-sqlite3 and every broker module loaded',
   loaded: 'queued jobs and the journal\'s page cache while draining',
@@ -113,9 +113,11 @@ async function startDaemon(label: string, role: 'all' | 'api'): Promise<Daemon> 
   writeFileSync(configFile, benchConfig());
   const prefix = `${RUN}-${label}`;
   const dbPath = join(dir, 'trading.db');
+  // BENCH_DAEMON_NODE_ARGS adds node flags to the daemon only (say `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses).
+  const extra = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const args = role === 'all'
-    ? ['--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts']
-    : ['--max-semi-space-size=64', 'scripts/tradewire.js', 'start', '--role', 'api'];
+    ? [...extra, '--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts']
+    : [...extra, '--max-semi-space-size=64', 'scripts/tradewire.js', 'start', '--role', 'api'];
   const child = spawn(process.execPath, args, {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CONFIG_FILE: configFile, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, DATABASE_PATH: dbPath,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
-import { deletePrefixedKeys } from '../src/queue/redis.ts';
+import { assertRedisReachable, deletePrefixedKeys } from '../src/queue/redis.ts';
 import { z } from 'zod';
 import { runPositions, runStats, runTrades } from '../src/cli/read-commands.ts';
 import type { Output } from '../src/cli/output.ts';
@@ -88,6 +88,19 @@ async function settled(journal: Database.Database, signalId: string): Promise<{ 
   }
 }
 
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** What the daemon itself tries when no Redis is set (tests move it to a closed port: see src/runtime/startup.ts). */
+const defaultRedis = () => process.env.TRADEWIRE_TEST_DEFAULT_REDIS_URL || DEFAULT_REDIS_URL;
+
+async function defaultRedisAnswers(): Promise<boolean> {
+  try {
+    await assertRedisReachable(defaultRedis(), 1000);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function dropKeys(redisUrl: string, prefix: string): Promise<void> {
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   redis.on('error', () => undefined); // a Redis that is not there was already reported by the start-up
@@ -138,7 +151,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const session = options.sessionDir ?? DEMO_SESSION;
   const prices = readPrices(join(session, 'prices.csv'));
   const alerts = readAlerts(join(session, 'alerts.jsonl'));
-  const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  // No Redis set and none on the default address: the daemon runs a private one in the throwaway folder (gone with it).
+  const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || (await defaultRedisAnswers() ? defaultRedis() : undefined));
   const dir = mkdtempSync(join(tmpdir(), 'tradewire-demo-'));
   const prefix = `tradewire-demo-${randomBytes(6).toString('hex')}`;
   const passphrase = randomBytes(18).toString('base64url');
@@ -151,7 +165,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let journal: Database.Database | undefined;
   try {
     daemon = await startDaemon({
-      ...process.env, CONFIG_FILE: join(session, 'tradewire.yaml'), PORT: '0', HOST: '127.0.0.1', REDIS_URL: redisUrl, REDIS_PREFIX: prefix,
+      ...process.env, CONFIG_FILE: join(session, 'tradewire.yaml'), PORT: '0', HOST: '127.0.0.1', ...(redisUrl ? { REDIS_URL: redisUrl } : {}), REDIS_PREFIX: prefix,
       DATABASE_PATH: databasePath, WEBHOOK_PASSPHRASE: passphrase, ADMIN_TOKEN: token,
     }, logger, 'all');
     io.out(`tradewire is running at ${daemon.url} on a paper account, with a throwaway journal in ${dir}.`);
@@ -212,7 +226,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   } finally {
     journal?.close();
     await daemon?.stop();
-    await dropKeys(redisUrl, prefix).catch(() => undefined);
+    if (redisUrl) await dropKeys(redisUrl, prefix).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
 }

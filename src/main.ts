@@ -9,7 +9,8 @@ import { describeRedisUrl } from './queue/redis.ts';
 import type { Assembly } from './runtime/assembly.ts';
 import { nextConfig, type ReloadResult } from './runtime/config-reload.ts';
 import { StartupError, type Role } from './runtime/roles.ts';
-import { assertRedisUp, loadStartupConfig } from './runtime/startup.ts';
+import { loadStartupConfig, prepareRedis } from './runtime/startup.ts';
+import type { RedisSupervisor } from './ops/redis-supervisor.ts';
 
 export { ROLES, StartupError, type Role } from './runtime/roles.ts';
 export type { ReloadResult } from './runtime/config-reload.ts';
@@ -29,7 +30,25 @@ export interface Daemon {
 export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOverride?: Logger, role: Role = 'all'): Promise<Daemon> {
   let config: Config = await loadStartupConfig(env);
   const logger = loggerOverride ?? createLogger({ level: config.logging.level });
-  await assertRedisUp(config);
+  const redis = await prepareRedis(config, env, logger, role);
+  try {
+    if (redis.url !== config.redis.url) {
+      // Every part (the execution thread and each reload included) reads the config from this env: all find the same Redis.
+      env = { ...env, REDIS_URL: redis.url };
+      config = await loadStartupConfig(env);
+    }
+    return await startWithRedis({ env, config, logger, role, forwardLogs: loggerOverride !== undefined, privateRedis: redis.supervisor });
+  } catch (error) {
+    await redis.supervisor?.stop();
+    throw error;
+  }
+}
+
+interface StartParts { env: NodeJS.ProcessEnv; config: Config; logger: Logger; role: Role; forwardLogs: boolean; privateRedis: RedisSupervisor | undefined }
+
+async function startWithRedis(start: StartParts): Promise<Daemon> {
+  const { env, logger, role, forwardLogs, privateRedis } = start;
+  let config = start.config;
 
   const anyLiveAccount = Object.values(config.accounts).some((a) => 'live' in a && a.live === true);
   const passphrase = resolveWebhookPassphrase(config.webhook.passphrase, {
@@ -45,7 +64,7 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
   const parts = { config: current, logger, version: VERSION, passphrase: passphrase.passphrase };
   // Each role loads only its own assembly: in role all this thread never loads the executor, the brokers or the loop.
   const threaded = role === 'all' && env.TRADEWIRE_EXECUTION !== 'inline';
-  const assembly = threaded ? await (await import('./runtime/role-all.ts')).assembleAll({ ...parts, env, forwardLogs: loggerOverride !== undefined })
+  const assembly = threaded ? await (await import('./runtime/role-all.ts')).assembleAll({ ...parts, env, forwardLogs })
     : role === 'api' || role === 'all' ? await (await import('./runtime/role-in-process.ts')).assembleInProcess({ ...parts, role })
     : await (await import('./runtime/role-watch.ts')).assembleWatcher({ role, config: current, logger });
   const { url } = assembly;
@@ -90,6 +109,8 @@ export async function startDaemon(env: NodeJS.ProcessEnv = process.env, loggerOv
       watcher?.close();
       clearTimeout(reloadTimer);
       await assembly.stop();
+      // Last: every connection above is closed by now, and redis-server writes its append-only file out as it stops.
+      await privateRedis?.stop();
       logger.info({ event: 'daemon.stopped' }, 'stopped');
     })();
     return stopping;

@@ -1,14 +1,32 @@
-// The test run's global setup: a folder for the log tap, and at the end, the secrets scan over every line tapped in any
-// process or thread of the run. A secret found fails the run, naming the secret's constant and where it appeared.
+// The test run's global setup: Redis answers (else one line and a quick exit), a folder for the log tap, and at the end,
+// the secrets scan over every line tapped in any process or thread of the run. A secret found fails the run, naming the
+// secret's constant and where it appeared.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { assertRedisReachable, RedisUnavailableError, redisUnreachableLine } from '../src/queue/redis.ts';
+import { REDIS_URL } from './helpers/env.ts';
 import { scanTaps, testSecrets } from './helpers/secret-scan.ts';
 
 let tapDir: string | undefined;
 
-export function setup(): void {
+/**
+ * Without a Redis every test that needs one waits out its own timeout and prints its own stack trace (minutes of them):
+ * stop at once with the daemon's one line. `npm test` also runs this file first, before the typecheck and lint.
+ */
+export async function requireRedis(): Promise<void> {
+  try {
+    await assertRedisReachable(REDIS_URL, 2000);
+  } catch (error) {
+    if (!(error instanceof RedisUnavailableError)) throw error;
+    process.stderr.write(`${redisUnreachableLine(error)}\n`);
+    process.exit(1);
+  }
+}
+
+export async function setup(): Promise<void> {
+  await requireRedis();
   tapDir = mkdtempSync(join(tmpdir(), 'tw-log-tap-'));
   process.env.TW_LOG_TAP_DIR = tapDir;
 }
@@ -27,3 +45,5 @@ export function teardown(): void {
   process.stdout.write(`secrets scan: ${secrets.length} test secrets, none in any log line of the run\n`);
   rmSync(tapDir, { recursive: true, force: true });
 }
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await requireRedis();

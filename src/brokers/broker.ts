@@ -60,8 +60,11 @@ export interface Broker {
   cancelOrder(ref: OrderRef): Promise<void>;
   getOrder(ref: OrderRef): Promise<Order | undefined>;
   openOrders(symbol?: string): Promise<Order[]>;
-  /** Fills since a time (or all), for reconciling and for recording fees. */
-  fills(since?: Date): Promise<Fill[]>;
+  /**
+   * Fills since a time (or all), for reconciling and for recording fees. `of` narrows them to one order where the venue
+   * can (the paper ledger reads them by index); an adapter may ignore it, so callers still match each fill to its order.
+   */
+  fills(since?: Date, of?: { clientOrderId: string; orderId?: string | undefined }): Promise<Fill[]>;
   positions(): Promise<BrokerPosition[]>;
   closePosition(symbol: string, clientOrderId: string): Promise<Order>;
   marginImpact?(request: OrderRequest): Promise<MarginImpact>;

@@ -6,6 +6,7 @@ import {
   PermissionDeniedError, RateLimitError, TimeoutError,
 } from '../domain/errors.ts';
 import type { Logger } from '../ops/logger.ts';
+import { endpointTemplate, threadMetrics, type TradewireMetrics } from '../ops/metrics.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -77,6 +78,8 @@ export interface HttpClientOptions {
    * text (for vendors that send prices as JSON numbers: Kite, IBKR).
    */
   losslessNumbers?: boolean | undefined;
+  /** Where calls are counted and timed (this thread's metrics unless given). */
+  metrics?: TradewireMetrics | undefined;
 }
 
 export interface RequestOptions<S extends z.ZodType> {
@@ -140,6 +143,7 @@ class FetchHttpClient implements HttpClient {
   private readonly requestIdHeaders: readonly string[];
   private readonly rateLimitHeaders: readonly string[];
   private readonly losslessNumbers: boolean;
+  private readonly metrics: TradewireMetrics;
 
   constructor(options: HttpClientOptions) {
     if (!(options.timeoutMs > 0)) throw new RangeError(`${options.broker}: timeoutMs must be positive, got ${options.timeoutMs}`);
@@ -155,9 +159,29 @@ class FetchHttpClient implements HttpClient {
     this.requestIdHeaders = (options.requestIdHeaders ?? DEFAULT_REQUEST_ID_HEADERS).map((n) => n.toLowerCase());
     this.rateLimitHeaders = (options.rateLimitHeaders ?? DEFAULT_RATE_LIMIT_HEADERS).map((n) => n.toLowerCase());
     this.losslessNumbers = options.losslessNumbers === true;
+    this.metrics = options.metrics ?? threadMetrics();
   }
 
   async request<S extends z.ZodType>(options: RequestOptions<S>): Promise<z.output<S>> {
+    const started = performance.now();
+    try {
+      const answer = await this.send(options);
+      this.count(options, started, 'ok');
+      return answer;
+    } catch (error) {
+      this.count(options, started, 'error');
+      this.metrics.brokerErrors.inc({ broker: this.broker, kind: error instanceof BrokerError ? error.kind : 'internal' });
+      throw error;
+    }
+  }
+
+  private count(options: RequestOptions<z.ZodType>, started: number, outcome: 'ok' | 'error'): void {
+    const labels = { broker: this.broker, endpoint: `${options.method} ${endpointTemplate(options.path)}`, outcome };
+    this.metrics.brokerRequests.inc(labels);
+    this.metrics.brokerSeconds.observe(labels, (performance.now() - started) / 1000);
+  }
+
+  private async send<S extends z.ZodType>(options: RequestOptions<S>): Promise<z.output<S>> {
     const prepared = await this.prepare(options);
     const method = prepared.method;
     // The signed URL is what went out; the logged one hides every secret parameter, the signature included.

@@ -8,6 +8,7 @@ import { AlpacaBroker } from './alpaca/alpaca-broker.ts';
 import { IbkrBroker } from './ibkr/ibkr-broker.ts';
 import { ZerodhaBroker } from './zerodha/zerodha-broker.ts';
 import { CoinbaseBroker } from './coinbase/coinbase-broker.ts';
+import { createFeedPricing } from '../market/create-feed.ts';
 
 export interface BrokerRegistry {
   get(account: string): Broker;
@@ -35,6 +36,7 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         feePerOrder: account.feePerOrder,
         slippagePercent: account.slippagePercent,
         clock: deps.now,
+        priceFeed: account.priceFeed && createFeedPricing(account.priceFeed, { account: name, logger: deps.logger, clock: deps.now }),
       });
     case 'alpaca':
       return new AlpacaBroker({

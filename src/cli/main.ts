@@ -85,6 +85,24 @@ program.command('start')
     });
   });
 
+program.command('redis')
+  .description('run the private Redis (a socket under data/redis/) in the foreground, for roles started as separate processes')
+  .action(async () => {
+    const [{ runPrivateRedis }, { StartupError }] = await Promise.all([import('../ops/private-redis-command.ts'), import('../runtime/roles.ts')]);
+    try {
+      const supervisor = await runPrivateRedis(process.env);
+      const stop = () => { void supervisor.stop().then(() => process.exit(0)); };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    } catch (error) {
+      if (error instanceof StartupError) {
+        console.error(error.message);
+        process.exit(1);
+      }
+      throw error;
+    }
+  });
+
 program.command('check-config')
   .description('validate the config file and print the effective config with secrets masked')
   .option('-c, --config <file>', 'config file (default: $CONFIG_FILE or config/tradewire.yaml)')

@@ -40,6 +40,7 @@ const OVERRIDES: ReadonlyArray<{ name: string; path: [string, string]; integer?:
   { name: 'PORT', path: ['server', 'port'], integer: true },
   { name: 'HOST', path: ['server', 'host'] },
   { name: 'ADMIN_TOKEN', path: ['server', 'adminToken'] },
+  { name: 'METRICS_TOKEN', path: ['server', 'metricsToken'] },
   { name: 'WEBHOOK_PASSPHRASE', path: ['webhook', 'passphrase'] },
   { name: 'REDIS_URL', path: ['redis', 'url'] },
   { name: 'REDIS_PREFIX', path: ['redis', 'prefix'] },
@@ -47,7 +48,7 @@ const OVERRIDES: ReadonlyArray<{ name: string; path: [string, string]; integer?:
   { name: 'LOG_LEVEL', path: ['logging', 'level'] },
 ];
 
-const SECRET_KEYS = new Set(['passphrase', 'adminToken', 'keyId', 'secretKey', 'apiKey', 'apiSecret', 'privateKey', 'accessToken', 'botToken', 'webhookUrl']);
+const SECRET_KEYS = new Set(['passphrase', 'adminToken', 'metricsToken', 'keyId', 'secretKey', 'apiKey', 'apiSecret', 'privateKey', 'accessToken', 'botToken', 'webhookUrl']);
 
 // Floats (and hex or octal integers) stay as their source text, so decimals never pass through a float.
 const keepAsText = (tags: Tags): Tags =>

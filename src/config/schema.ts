@@ -83,6 +83,14 @@ const serverSchema = z.strictObject({
   adminToken: nonEmpty.optional(),
   /** Wrong admin tokens a source may send a minute; past it, 429 for the rest of the minute (the token is not compared). */
   adminFailedAuthPerMinute: positiveInt.default(10),
+  /** Lets a scraper on another host read /metrics with this bearer token (METRICS_TOKEN); absent, /metrics answers loopback only. */
+  metricsToken: nonEmpty.optional(),
+  /** Where the roles without an HTTP server (worker, monitor) serve /metrics, on server.host; 0 for none. */
+  metricsPort: z.int().min(0).max(65535).default(9464),
+  queueBoard: z.strictObject({
+    /** Failed jobs may be retried from Bull Board at /admin/queues; otherwise the board only shows. */
+    allowRetries: z.boolean().default(false),
+  }).prefault({}),
   // An alert is a few hundred bytes and TradingView gives up after 3 s: a request still arriving after these is a slow
   // client holding a connection, cut off with 408 (Node's own defaults are 300 s and 60 s).
   requestTimeoutMs: positiveInt.default(10_000),
@@ -131,6 +139,33 @@ const accountCommon = {
   sizing: accountSizingSchema.prefault({}),
 };
 
+const FEED_SOURCES = ['binance-usdm-mark', 'binance-spot-trades', 'alpaca-iex'] as const;
+
+/** A paper account priced by a market feed instead of alerts and the admin API (README: "Paper: prices from a market feed"). */
+export const priceFeedSchema = z.strictObject({
+  source: z.enum(FEED_SOURCES),
+  /** No price for this long: no stop or target fires on the last one, and a market order is refused stale_quote. */
+  staleAfterSeconds: positiveInt.default(10),
+  /** Symbols watched from the start (the strategies'); open positions, live orders and entries are watched anyway. */
+  watch: z.array(nonEmpty).default([]),
+  /** tradewire symbol → the venue's, where they differ ({BTCUSD: BTCUSDT}). */
+  venueSymbols: z.record(nonEmpty, nonEmpty).default({}),
+  /** The stream's address (a proxy, a test); default: the source's own. */
+  streamUrl: z.url().optional(),
+  /** alpaca-iex: the REST host for the latest trade; default https://data.alpaca.markets. */
+  restUrl: z.url().optional(),
+  /** alpaca-iex: the user's market-data keys, from the environment (${ALPACA_KEY_ID}, ${ALPACA_SECRET_KEY}). */
+  keyId: nonEmpty.optional(),
+  secretKey: nonEmpty.optional(),
+}).superRefine((feed, ctx) => {
+  const alpaca = feed.source === 'alpaca-iex';
+  for (const key of ['keyId', 'secretKey'] as const) {
+    if (alpaca && feed[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `alpaca-iex needs ${key}, from the environment` });
+    if (!alpaca && feed[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `${feed.source} is public: it takes no ${key}` });
+  }
+  if (!alpaca && feed.restUrl !== undefined) ctx.addIssue({ code: 'custom', path: ['restUrl'], message: 'restUrl goes with alpaca-iex' });
+});
+
 const paperAccountSchema = z.strictObject({
   broker: z.literal('paper'),
   currency: z.string().regex(/^[A-Z]{3,5}$/, 'expected a currency code such as USD').default('USD'),
@@ -141,6 +176,9 @@ const paperAccountSchema = z.strictObject({
   slippagePercent: nonNegativeDecimal.prefault('0.05'),
   /** Absent: paper-<account>.db next to the journal (see the transform on configSchema). */
   ledgerPath: nonEmpty.optional(),
+  priceFeed: priceFeedSchema.optional().describe(
+    'Prices this paper account from a market feed (binance-usdm-mark, binance-spot-trades, alpaca-iex) instead of alerts and the admin API.',
+  ),
   ...accountCommon,
 });
 
@@ -511,7 +549,8 @@ const rawConfigSchema = z.strictObject({
   server: serverSchema.prefault({}),
   webhook: webhookSchema.prefault({}),
   redis: z.strictObject({
-    url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+    /** Unset (or the default): the default address if a Redis answers there, else a private one under data/redis/ (README). */
+    url: z.string().regex(/^(rediss?:\/\/|\/)/, 'expected a redis:// or rediss:// URL, or the absolute path of a unix socket').default('redis://127.0.0.1:6379'),
     /** Key prefix: two instances on one Redis never share keys. */
     prefix: nonEmpty.default('tradewire'),
   }).prefault({}),
@@ -583,6 +622,7 @@ export type ServerConfig = Config['server'];
 export type WebhookConfig = Config['webhook'];
 export type AccountConfig = Config['accounts'][string];
 export type PaperAccountConfig = Extract<AccountConfig, { broker: 'paper' }>;
+export type PriceFeedConfig = z.output<typeof priceFeedSchema>;
 export type AlpacaAccountConfig = Extract<AccountConfig, { broker: 'alpaca' }>;
 export type BinanceUsdmAccountConfig = Extract<AccountConfig, { broker: 'binance-usdm' }>;
 export type CoinbaseAccountConfig = Extract<AccountConfig, { broker: 'coinbase' }>;

@@ -1,9 +1,9 @@
 // The executor: one execution job (a signal at one account) → intent → risk → sizing → orders, journalled at each step.
-import { ulid } from 'ulid';
 import { acceptsPrices, type Broker } from '../brokers/broker.ts';
 import { expectedSlippagePercent, type StrategyConfig, type SubscriptionConfig } from '../config/schema.ts';
 import type { ProtectionLegs } from '../domain/brackets.ts';
 import type { Instrument } from '../domain/instrument.ts';
+import { signalIdFactory } from '../domain/ids.ts';
 import { decideIntent, type Intent } from '../domain/intent.ts';
 import { updateProtection } from './update-protection.ts';
 import { Decimal, ZERO } from '../domain/money.ts';
@@ -34,6 +34,9 @@ export interface ExecutionOutcome {
 
 const TERMINAL_EXECUTION: ReadonlySet<ExecutionStatus> = new Set(['executed', 'rejected', 'failed', 'stale', 'halted']);
 
+/** Position ids: ULIDs from a pooled CSPRNG (ulid's default asks the OS for each of 16 characters: 4 % of execution's CPU). */
+const newPositionId = signalIdFactory();
+
 const ok = (): ExecutionOutcome => ({ status: 'executed' });
 const refused = (reason: string): ExecutionOutcome => ({ status: 'rejected', reason });
 const failed = (reason: string): ExecutionOutcome => ({ status: 'failed', reason });
@@ -61,19 +64,11 @@ export class Executor {
     const { ctx } = this;
     const alert = alertFromJson(job.alert);
     const receivedAt = new Date(job.receivedAt);
-    ctx.signals.insert({
-      signalId: job.signalId, strategy: job.strategy, userId: alert.id, ticker: alert.ticker, symbol: job.symbol, action: alert.action,
-      sentiment: alert.sentiment, payload: job.rawPayload, receivedAt, status: 'queued', contentHash: job.contentHash,
-    });
-    const earlier = this.earlierTwin(job, alert, receivedAt);
-    if (earlier) {
-      ctx.signals.updateStatus(job.signalId, 'duplicate', `duplicate of ${earlier}`);
-      return undefined;
-    }
-
-    const { execution } = ctx.executions.createOrGet({ signalId: job.signalId, account: job.account, strategy: job.strategy });
+    const admitted = this.journalAdmission(job, alert, receivedAt);
+    if (admitted.duplicateOf !== undefined) return undefined;
+    const { execution } = admitted;
     if (!(await this.takeLease(execution.id))) {
-      this.settleSignal(job);
+      ctx.executions.unitOfWork(() => this.settleSignal(job));
       return undefined;
     }
     let outcome: ExecutionOutcome;
@@ -81,7 +76,6 @@ export class Executor {
     // taken over within seconds, and a long one (a reversal waiting for its close) never loses it midway.
     const renewal = setInterval(() => { ctx.executions.renewLease(execution.id, ctx.owner, this.leaseMs(), ctx.now()); }, Math.max(250, this.leaseMs() / 3));
     try {
-      ctx.executions.setStatus(execution.id, 'running');
       outcome = await this.run(job, alert, receivedAt, execution.id);
     } catch (error) {
       outcome = failed(error instanceof OrderFailedError ? error.order.reason ?? brokerReason(error.cause)
@@ -89,13 +83,50 @@ export class Executor {
       ctx.logger.error({ event: 'execution.failed', signalId: job.signalId, account: job.account, err: error instanceof Error ? error.stack : String(error) }, 'execution failed');
     }
     clearInterval(renewal);
-    ctx.executions.setStatus(execution.id, outcome.status, outcome.reason);
-    ctx.executions.release(execution.id, ctx.owner);
+    this.journalOutcome(job, execution.id, outcome);
     ctx.logger.info({ event: `execution.${outcome.status}`, signalId: job.signalId, account: job.account, symbol: job.symbol, reason: outcome.reason },
       `signal ${job.signalId} at ${job.account}: ${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`);
     ctx.notify?.({ type: 'execution', signalId: job.signalId, account: job.account, symbol: job.symbol, status: outcome.status, reason: outcome.reason });
-    this.settleSignal(job);
     return outcome;
+  }
+
+  // The journal's units of work. An execution writes in these steps, each one commit (ExecutionsRepo.unitOfWork):
+  //   admission  the signal row, its duplicate verdict or its execution row (journalAdmission)
+  //   lease      the lease and status `running` (takeLease)
+  //   intent     an order's write-ahead intent (OrdersRepo.recordIntent; a bracket's three together), made durable
+  //              (fsynced, shared with concurrent executions) before the broker call (OrderTracker)
+  //   answer     what the broker said of one order: its fills and status steps (OrderTracker.sync)
+  //   booking    the position opened, grown, reduced or closed from those fills (position-actions.ts)
+  //   outcome    the execution's status, its lease released, the signal's settled state (journalOutcome)
+  // None but the intent waits for an fsync (synchronous = NORMAL, db.ts): a process kill loses none of them; a power loss
+  // can lose the last ones, and a re-run derives the same client ids from the queued job and looks its orders up.
+
+  /** Admission: the signal journalled, and either found a duplicate or given its execution row, in one commit. */
+  private journalAdmission(job: ExecutionJobData, alert: ParsedAlert, receivedAt: Date): { duplicateOf: string; execution?: undefined }
+    | { duplicateOf?: undefined; execution: { id: number } } {
+    const { ctx } = this;
+    return ctx.executions.unitOfWork(() => {
+      ctx.signals.insert({
+        signalId: job.signalId, strategy: job.strategy, userId: alert.id, ticker: alert.ticker, symbol: job.symbol, action: alert.action,
+        sentiment: alert.sentiment, payload: job.rawPayload, receivedAt, status: 'queued', contentHash: job.contentHash,
+      });
+      const earlier = this.earlierTwin(job, alert, receivedAt);
+      if (earlier) {
+        ctx.signals.updateStatus(job.signalId, 'duplicate', `duplicate of ${earlier}`);
+        return { duplicateOf: earlier };
+      }
+      return { execution: ctx.executions.createOrGet({ signalId: job.signalId, account: job.account, strategy: job.strategy }).execution };
+    });
+  }
+
+  /** Outcome: the execution's status, its lease given up and the signal's recorded state, in one commit. */
+  private journalOutcome(job: ExecutionJobData, executionId: number, outcome: ExecutionOutcome): void {
+    const { ctx } = this;
+    ctx.executions.unitOfWork(() => {
+      ctx.executions.setStatus(executionId, outcome.status, outcome.reason);
+      ctx.executions.release(executionId, ctx.owner);
+      this.settleSignal(job);
+    });
   }
 
   /** The durable backstop of the intake's dedupe: an earlier signal with the same id (or content) inside the window. */
@@ -110,10 +141,17 @@ export class Executor {
 
   /** Takes the execution's lease, waiting out another holder; false when the execution is already finished. */
   private async takeLease(executionId: number): Promise<boolean> {
+    const { executions } = this.ctx;
     for (;;) {
-      const current = this.ctx.executions.findById(executionId);
-      if (current && TERMINAL_EXECUTION.has(current.status)) return false;
-      if (this.ctx.executions.claimLease(executionId, this.ctx.owner, this.leaseMs(), this.ctx.now())) return true;
+      // Lease: read, claimed and marked running in one commit, so no other run sees it claimed but not yet running.
+      const taken = executions.unitOfWork(() => {
+        const current = executions.findById(executionId);
+        if (current && TERMINAL_EXECUTION.has(current.status)) return 'finished';
+        if (!executions.claimLease(executionId, this.ctx.owner, this.leaseMs(), this.ctx.now())) return 'held';
+        executions.setStatus(executionId, 'running');
+        return 'taken';
+      });
+      if (taken !== 'held') return taken === 'taken';
       await this.ctx.sleep(250);
     }
   }
@@ -251,7 +289,7 @@ export class Executor {
     const existing = position && position.signalId !== work.job.signalId ? position : undefined;
     if (!position) {
       const side: PositionSide = entry.side === 'buy' ? 'long' : 'short';
-      position = this.recordEntryFill(work, ulid(), side, undefined, entry, tradingDay(ctx.now(), accountTimeZone(ctx, work.job.account)));
+      position = this.recordEntryFill(work, newPositionId(), side, undefined, entry, tradingDay(ctx.now(), accountTimeZone(ctx, work.job.account)));
     }
     if (existing && !this.netOfFills(existing.id, existing.side).eq(existing.quantity)) {
       position = this.recordEntryFill(work, existing.id, existing.side, existing, entry, existing.tradingDay);
@@ -437,10 +475,10 @@ export class Executor {
     const exposure = open.reduce((sum, p) => sum.plus(p.quantity.mul(p.averageEntryPrice)), ZERO);
     const day = tradingDay(now, accountTimeZone(ctx, job.account));
     const dayStart = ctx.accountState.get(job.account)?.dayStartEquity ?? account.equity;
-    const realizedToday = ctx.positions.closedOnDay(job.account, day).reduce((sum, c) => sum.plus(c.realizedPnl), ZERO);
+    const realizedToday = ctx.positions.realizedOnDay(job.account, day);
     const unrealized = open.filter((p) => p.symbol === job.symbol && alert.price !== undefined)
       .reduce((sum, p) => sum.plus(unrealizedPnl(p, alert.price as Decimal)), ZERO);
-    const lastExit = ctx.positions.listClosed({ strategy: job.strategy }).filter((c) => c.account === job.account && c.symbol === job.symbol).at(-1);
+    const lastExit = ctx.positions.lastClosed(job.account, job.symbol, job.strategy);
     // The account's kill switch acts through the halt, which `resume` lifts; only a strategy's own day-loss limit is checked here.
     const riskBase = {
       now, strategy: job.strategy, strategyEnabled: strategy.enabled, halted: false, symbol: job.symbol, allowedSymbols: strategy.allowedSymbols,
@@ -461,7 +499,7 @@ export class Executor {
     const after = checkEntryRisk({ ...riskBase, entryNotional: sized.notional });
     if (!after.ok) return refused(`${after.reason}: ${after.detail}`);
 
-    const positionId = existing?.id ?? ulid();
+    const positionId = existing?.id ?? newPositionId();
     const entryId = idFor(broker, { source: job.signalId, account: job.account, leg: 'entry' });
     const type: OrderType = alert.orderType;
     const protection = broker.capabilities.protectionFor(instrument);

@@ -5,6 +5,7 @@ import type { BracketRequest, Order, OrderChange, OrderRequest, OrderStatus } fr
 import { isTerminal } from '../domain/order.ts';
 import type { JournalOrder, OrderIntent, OrdersRepo } from '../store/orders-repo.ts';
 import type { Logger } from '../ops/logger.ts';
+import { threadMetrics } from '../ops/metrics.ts';
 import { withRetries, type RetryDeps, type RetryPolicy } from './retry.ts';
 
 export interface OrderTrackerDeps {
@@ -52,6 +53,9 @@ export class OrderTracker {
     if (!created && journalled.status !== 'pending_submit' && journalled.status !== 'unknown') {
       return this.refresh(broker, journalled.clientOrderId);
     }
+    // Exactly once under a power loss too: the intent is on disk before the broker can hear of the order, so a run after
+    // any crash finds it and looks the order up instead of placing a second. Concurrent placements share the fsync.
+    await this.deps.orders.makeDurable();
     if (!created) {
       const known = await this.lookup(broker, intent.clientOrderId);
       if (known) return this.sync(broker, known);
@@ -86,6 +90,7 @@ export class OrderTracker {
       throw new OrderFailedError(order, error);
     }
     this.deps.logger.info({ event: 'order.placed', clientOrderId: intent.clientOrderId, brokerOrderId: placed.id, status: placed.status, leg: intent.leg, symbol: intent.symbol }, 'order placed');
+    if (intent.leg === 'entry') threadMetrics().observeEntryPlaced(intent.account, intent.signalId);
     // Placed: a failure to read its fills from here on is the journal's lag, never a refusal (the next run looks it up).
     return this.sync(broker, placed);
   }
@@ -97,7 +102,9 @@ export class OrderTracker {
    */
   async placeBracket(broker: Broker, legs: BracketIntents, request: Pick<OrderRequest, 'extendedHours'> = {}): Promise<BracketJournal> {
     const intents = [legs.entry, legs.stop, legs.target].filter((i): i is OrderIntent => i !== undefined);
-    const recorded = intents.map((intent) => this.deps.orders.recordIntent(intent));
+    // The bracket's intents in one commit, on disk before the broker hears of any of them (see place()).
+    const recorded = this.deps.orders.inOneCommit(() => intents.map((intent) => this.deps.orders.recordIntent(intent)));
+    await this.deps.orders.makeDurable();
     const entryRecord = recorded[0];
     if (entryRecord && !entryRecord.created && entryRecord.order.status !== 'pending_submit' && entryRecord.order.status !== 'unknown') {
       return this.syncBracket(broker, legs);
@@ -118,6 +125,7 @@ export class OrderTracker {
       await withRetries(() => broker.placeBracket(bracket), this.deps.retry, this.deps.retryDeps,
         async (error) => (this.inDoubt(doubt, error) ? this.lookup(broker, legs.entry.clientOrderId).then((o) => (o ? true : undefined)) : undefined));
       this.deps.logger.info({ event: 'order.placed', clientOrderId: legs.entry.clientOrderId, bracket: true, symbol: legs.entry.symbol }, 'bracket placed');
+      threadMetrics().observeEntryPlaced(legs.entry.account, legs.entry.signalId);
     } catch (error) {
       const lookFirst = error instanceof DuplicateClientOrderIdError || this.inDoubt(doubt, error);
       if (!(lookFirst && await this.lookup(broker, legs.entry.clientOrderId).catch(() => undefined))) {
@@ -242,27 +250,40 @@ export class OrderTracker {
   private async sync(broker: Broker, order: Order): Promise<JournalOrder> {
     const current = this.deps.orders.findByClientOrderId(order.clientOrderId);
     if (!current) throw new Error(`order ${order.clientOrderId} is not in the journal`);
-    if (order.filledQuantity.gt(0)) {
-      const fills = await withRetries(() => broker.fills(new Date(current.createdAt.getTime() - 60_000)), this.deps.retry, this.deps.retryDeps);
+    const fills = order.filledQuantity.gt(0)
+      ? (await withRetries(() => broker.fills(new Date(current.createdAt.getTime() - 60_000), { clientOrderId: order.clientOrderId, orderId: order.id }), this.deps.retry, this.deps.retryDeps))
+        .filter((fill) => (fill.clientOrderId === order.clientOrderId || fill.orderId === order.id) && !this.deps.orders.findFill(current.account, fill.id))
+      : [];
+    // The journal moves through `submitted` first: the broker reports where the order is now, not each step it took.
+    const steps: OrderStatus[] = current.status === 'pending_submit' && !['submitted', 'unknown', 'rejected'].includes(order.status)
+      ? ['submitted', order.status] : [order.status];
+    // Nothing new (a lookup of an order that has not moved): no commit at all, where an empty one still costs the write lock.
+    if (fills.length === 0 && steps.length === 1 && !changes(current, order)) return current;
+    // What the broker said about this order (its fills, then its status steps) is one commit.
+    return this.deps.orders.inOneCommit(() => {
       for (const fill of fills) {
-        if (fill.clientOrderId !== order.clientOrderId && fill.orderId !== order.id) continue;
         this.deps.orders.recordFill({
           brokerFillId: fill.id, clientOrderId: order.clientOrderId, account: current.account, symbol: fill.symbol, side: fill.side,
           quantity: fill.quantity, price: fill.price, fee: fill.fee, feeCurrency: fill.feeCurrency, liquidity: fill.liquidity, at: fill.time,
         });
       }
-    }
-    // The journal moves through `submitted` first: the broker reports where the order is now, not each step it took.
-    const steps: OrderStatus[] = current.status === 'pending_submit' && !['submitted', 'unknown', 'rejected'].includes(order.status)
-      ? ['submitted', order.status] : [order.status];
-    let updated = current;
-    for (const status of steps) {
-      updated = this.deps.orders.updateFromBroker(order.clientOrderId, {
-        status, brokerOrderId: order.id, filledQuantity: order.filledQuantity, averageFillPrice: order.averageFillPrice, reason: order.reason,
-      });
-    }
-    return updated;
+      let updated = current;
+      for (const status of steps) {
+        updated = this.deps.orders.updateFromBroker(order.clientOrderId, {
+          status, brokerOrderId: order.id, filledQuantity: order.filledQuantity, averageFillPrice: order.averageFillPrice, reason: order.reason,
+        });
+      }
+      return updated;
+    });
   }
+}
+
+/** Whether the broker's report of an order differs from the journal's row in anything updateFromBroker would write. */
+function changes(current: JournalOrder, order: Order): boolean {
+  const differs = (a: Order['averageFillPrice'], b: Order['averageFillPrice']): boolean => a !== undefined && (b === undefined || !a.eq(b));
+  return order.status !== current.status || (order.id !== undefined && order.id !== current.brokerOrderId)
+    || !order.filledQuantity.eq(current.filledQuantity) || differs(order.averageFillPrice, current.averageFillPrice)
+    || (order.reason !== undefined && order.reason !== current.reason);
 }
 
 /** Whether the venue's order already carries every value of an amend. */

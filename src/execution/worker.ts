@@ -2,8 +2,9 @@
 import type { Redis } from 'ioredis';
 import { startLaneWorkers } from '../queue/signal-queue.ts';
 import type { Logger } from '../ops/logger.ts';
+import { reasonLabel, threadMetrics } from '../ops/metrics.ts';
 import type { SignalsRepo } from '../store/signals-repo.ts';
-import type { Executor } from './executor.ts';
+import type { ExecutionOutcome, Executor } from './executor.ts';
 import { drainRefusals } from './refusal-journal.ts';
 
 export interface ExecutionRoleOptions {
@@ -32,8 +33,14 @@ export async function startExecutionRole(options: ExecutionRoleOptions): Promise
     lockDurationMs: options.lockDurationMs,
     process: async (job) => options.executor.execute(job.data),
   });
+  const signals = threadMetrics().signals;
   for (const worker of lanes.workers) {
-    worker.on('failed', (job, error) => options.logger.error({ event: 'job.failed', jobId: job?.id, err: error.message }, 'execution job failed'));
+    // A job that ends without an outcome was a duplicate or already finished by an earlier run.
+    worker.on('completed', (_job, outcome?: ExecutionOutcome) => signals.inc({ stage: 'execution', outcome: outcome?.status ?? 'skipped', reason: reasonLabel(outcome?.reason) }));
+    worker.on('failed', (job, error) => {
+      signals.inc({ stage: 'execution', outcome: 'error', reason: 'internal' });
+      options.logger.error({ event: 'job.failed', jobId: job?.id, err: error.message }, 'execution job failed');
+    });
     worker.on('error', (error) => options.logger.warn({ event: 'worker.error', err: error.message }, 'queue worker error'));
   }
   let draining = false;

@@ -89,7 +89,7 @@ function sameOrigin(req: Request): boolean {
  * Guards the state-changing admin routes against cross-site requests: the bearer token only (a browser resends Basic
  * credentials to any page's form by itself; it never adds an Authorization: Bearer header), application/json only (a
  * form can post urlencoded, multipart or text/plain, never JSON without a preflight), and no foreign Origin.
- * Reads (GET) pass untouched: the dashboard page is fetched by a browser with Basic.
+ * Reads (GET) pass untouched: a browser may fetch a page with Basic credentials.
  */
 export function requireSameOriginJson() {
   return (req: Request, res: Response, next: NextFunction): void => {

@@ -1,4 +1,4 @@
-// The admin API under /api: positions, orders, trades, stats and equity to read; halt, resume, flatten, close, prices, reconcile and backup to act.
+// The admin API under /api: positions, accounts, orders, trades, stats, signals and equity to read; halt, resume, flatten, close, prices, reconcile and backup to act.
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Database } from 'better-sqlite3';
 import type { ExecutionContext } from '../execution/context.ts';
@@ -7,9 +7,11 @@ import type { OnDemandReconcile } from '../jobs/reconcile-on-demand.ts';
 import { jsonReady } from '../reports/format.ts';
 import { loadEntries, loadOrders, loadTrades, sinceDays } from '../reports/journal.ts';
 import type { ManagerSnapshot } from '../portfolio/manager.ts';
+import { loadRecentSignals } from '../reports/signals.ts';
 import { computeStats } from '../reports/stats.ts';
 import { EquityRepo } from '../store/equity-repo.ts';
 import { AuthFailureLog } from '../intake/auth-log.ts';
+import { tradingDay } from '../domain/trading-day.ts';
 import { createDesk, type Desk, type DeskAction } from '../runtime/desk.ts';
 import { requireSameOriginJson, requireToken } from './admin-auth.ts';
 import { accountsIn, HttpError, optionalString } from './admin-input.ts';
@@ -72,6 +74,19 @@ function daysParam(req: Request): number | undefined {
   return days;
 }
 
+/** How many signals GET /signals answers at most, and when the request does not say. */
+const SIGNALS_LIMIT = { max: 500, default: 50 };
+
+function limitParam(req: Request): number {
+  const raw = req.query.limit;
+  if (raw === undefined) return SIGNALS_LIMIT.default;
+  const limit = Number(raw);
+  if (typeof raw !== 'string' || !Number.isSafeInteger(limit) || limit <= 0 || limit > SIGNALS_LIMIT.max) {
+    throw new HttpError(400, { error: 'invalid_request', message: `limit must be a whole number from 1 to ${SIGNALS_LIMIT.max}` });
+  }
+  return limit;
+}
+
 function queryString(req: Request, key: string): string | undefined {
   const raw = req.query[key];
   return typeof raw === 'string' && raw !== '' ? raw : undefined;
@@ -113,6 +128,22 @@ export function createAdminRouter(deps: AdminDeps): Router {
     const since = sinceDays(daysParam(req), ctx.now());
     const strategy = queryString(req, 'strategy');
     res.json(jsonReady({ since, stats: computeStats(loadTrades(db, { since, strategy }), loadEntries(db, { since, strategy })) }));
+  });
+
+  // Every configured account with its broker and whether entries are halted there now (a kill-switch halt lifts by
+  // itself on the day it names, in the account's time zone), and why.
+  router.get('/accounts', (_req, res) => {
+    const config = ctx.config();
+    res.json(jsonReady({ accounts: Object.entries(config.accounts).map(([account, settings]) => {
+      const state = ctx.accountState.get(account);
+      const halted = ctx.accountState.isHalted(account, tradingDay(ctx.now(), settings.timeZone));
+      return { account, broker: settings.broker, halted, haltedReason: halted ? state?.haltedReason : undefined, haltedUntilDay: halted ? state?.haltedUntilDay : undefined };
+    }) }));
+  });
+
+  // The latest signals with their outcome and reason (and each account's execution): why an alert did or did not trade.
+  router.get('/signals', (req, res) => {
+    res.json(jsonReady({ signals: loadRecentSignals(db, { limit: limitParam(req), strategy: queryString(req, 'strategy') }) }));
   });
 
   router.get('/equity', (req, res) => {

@@ -7,6 +7,7 @@ import { allowedSourceList } from '../config/schema.ts';
 import { signalIdFactory } from '../domain/ids.ts';
 import { jsonErrorHandler } from '../http/errors.ts';
 import type { Logger } from '../ops/logger.ts';
+import { threadMetrics, type TradewireMetrics } from '../ops/metrics.ts';
 import type { ExecutionJobData, SignalQueue } from '../queue/signal-queue.ts';
 import { alertToJson } from './alert-json.ts';
 import { AuthFailureLog } from './auth-log.ts';
@@ -31,6 +32,8 @@ export interface WebhookDeps {
   logger: Logger;
   now: () => Date;
   newSignalId?: () => string;
+  /** Where the answers are counted and timed (this thread's metrics unless given). */
+  metrics?: TradewireMetrics;
 }
 
 /** Thrown by Redis calls on the request path: the answer is a quick 503. */
@@ -81,10 +84,15 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
   let filterFor: { config: Config; filter: ((address: string) => boolean) | undefined } | undefined;
   // The limit is read at start; a reload that changes it takes effect on the next start.
   const rawBody = express.raw({ type: () => true, limit: deps.config().server.bodyLimitBytes });
+  const metrics = deps.metrics ?? threadMetrics();
+  const counted = (outcome: string, reason = '') => { metrics.signals.inc({ stage: 'intake', outcome, reason }); };
+  // The accepted alert, the common case: its series looked up once, not per request.
+  const queuedSignals = metrics.signals.labels({ stage: 'intake', outcome: 'queued', reason: '' });
 
   /** Journals a refusal (after its answer is sent); past the first of a minute, a flood's 429s are only counted. */
   const refuse = async (res: Response, http: number, body: Record<string, unknown>, refusal: Refusal) => {
     res.status(http).json(body);
+    counted(refusal.status, refusal.reason);
     if (!refusalCounter.take(refusal.strategy, refusal.reason, new Date(refusal.receivedAt))) return;
     deps.logger.info({ event: 'signal.refused', signalId: refusal.signalId, strategy: refusal.strategy, reason: refusal.reason, detail: refusal.detail },
       `alert refused: ${refusal.reason}`);
@@ -119,6 +127,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     if (filterFor?.config !== config) filterFor = { config, filter: sourceFilter(config) };
     const allowed = filterFor.filter;
     if (allowed && !allowed(source)) {
+      counted('forbidden', 'forbidden_source');
       res.status(403).json({ error: 'forbidden_source' });
       return;
     }
@@ -126,6 +135,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const parsedBody = parseBody(raw, req.headers['content-type']);
     if (!parsedBody.ok && parsedBody.error === 'unsupported_media_type') {
+      counted('rejected', 'unsupported_media_type');
       res.status(415).json({ error: 'unsupported_media_type', message: 'send the alert as application/json or text/plain' });
       return;
     }
@@ -146,6 +156,7 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
     if (!authenticated) {
       const failures = await redisCall(() => failedAuth.record(source, now));
       authLog.record(source, now, { failures });
+      counted('unauthorized', failures > config.webhook.failedAuthPerMinute ? 'rate_limited' : 'unauthorized');
       if (failures > config.webhook.failedAuthPerMinute) res.status(429).json({ error: 'rate_limited' });
       else res.status(401).json({ error: 'unauthorized' });
       return;
@@ -219,13 +230,20 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
         { ...base, ...described, status: 'duplicate', reason: 'duplicate', detail: `duplicate of ${enqueued.signalId}` });
       return;
     }
+    queuedSignals.inc();
     deps.logger.info({ event: 'signal.queued', signalId, strategy: strategyName, symbol: alert.symbol, action: alert.action, accounts }, 'alert queued');
     res.status(202).json(result.ignored.length > 0 ? { signalId, status: 'queued', ignored: result.ignored } : { signalId, status: 'queued' });
   };
 
-  router.post(['/', '/:strategy', '/:strategy/:token'], rawBody, (req: Request, res: Response, next: NextFunction) => {
+  router.post(['/', '/:strategy', '/:strategy/:token'], (_req: Request, res: Response, next: NextFunction) => {
+    // Every answer is timed, body reading and refusals included.
+    const started = performance.now();
+    res.once('finish', () => { metrics.webhookSeconds.observe({ status: res.statusCode }, (performance.now() - started) / 1000); });
+    next();
+  }, rawBody, (req: Request, res: Response, next: NextFunction) => {
     handle(req, res).catch((error: unknown) => {
       if (error instanceof QueueUnavailable) {
+        counted('unavailable', 'queue_unavailable');
         deps.logger.error({ event: 'webhook.queue_unavailable', err: error.message }, 'Redis unavailable: alert not accepted');
         if (!res.headersSent) res.status(503).json({ error: 'queue_unavailable' });
         return;

@@ -415,8 +415,11 @@ export class PositionManager {
     const { ctx } = this;
     const broker = ctx.brokers.get(account);
     if (!this.options.db) this.reloadBook(account, book);
+    // A symbol an execution is working on is that execution's: it books and protects its own fills. Between its awaits
+    // (a broker call, the journal's fsync) the loop would otherwise book the same entry a second time.
+    const busy = ctx.executions.busySymbols(account, ctx.now());
     const journalOpen = this.openOrders(account, book);
-    const entries = journalOpen.filter((o) => o.leg === 'entry');
+    const entries = journalOpen.filter((o) => o.leg === 'entry' && !busy.has(o.symbol));
     const protective = new Map<string, JournalOrder[]>();
     for (const order of journalOpen) {
       if ((order.leg !== 'stop' && order.leg !== 'target') || order.positionId === undefined) continue;
@@ -446,7 +449,8 @@ export class PositionManager {
     // Resting entries first: a fill booked now is watched in this same tick.
     for (const entry of entries) await this.followEntry(account, broker, book, entry);
 
-    const { closes, syncs, looks, estimate, screen } = this.scan(book, protective, tick, nowMs);
+    const idle = busy.size === 0 ? protective : new Map([...protective].filter(([, orders]) => !busy.has(orders[0]?.symbol ?? '')));
+    const { closes, syncs, looks, estimate, screen } = this.scan(book, idle, tick, nowMs);
     for (const watched of looks) {
       const p = watched.position;
       const resting = protective.get(p.id);

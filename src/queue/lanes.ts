@@ -1,9 +1,6 @@
 // Execution lanes: a fixed set of partition queues, one job at a time each, chosen by a hash of account and symbol.
 import { createHash } from 'node:crypto';
 
-/** The intake queue: one job per accepted alert, deduplicated atomically as it is added. */
-export const INTAKE_QUEUE = 'intake';
-
 /**
  * Signals for the same account and symbol always land in the same lane and a lane runs one job at a
  * time across every worker process, so they execute in arrival order; other symbols spread over the

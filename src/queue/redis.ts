@@ -8,8 +8,14 @@ export class RedisUnavailableError extends Error {
   }
 }
 
+/** The one line a start (the daemon's, or `npm test`'s) ends with when the Redis it was told to use does not answer. */
+export function redisUnreachableLine(error: RedisUnavailableError): string {
+  return `tradewire: ${error.message}. Start Redis (\`redis-server --daemonize yes\`, or \`docker compose up -d redis\`) or point REDIS_URL at one.`;
+}
+
 /** The URL with any password removed, for messages and logs. */
 export function describeRedisUrl(url: string): string {
+  if (url.startsWith('/')) return `unix:${url}`;
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';

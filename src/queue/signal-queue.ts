@@ -92,6 +92,14 @@ export class SignalQueue {
       // One account (the usual case): one script call, atomic on its own.
       got = (await this.lane(first).add('execute', first, optsFor(first))).id;
     } else {
+      // A repeat must be a repeat for every account, or for none. The accounts a strategy fans out to can change
+      // between an alert and its repeat (a config reload adds one): BullMQ's per-account dedupe would then queue the
+      // new account's job while the answer says `duplicate`. So a fan-out first reads every account's dedupe key and
+      // adds nothing if any is held. (Two identical fan-outs racing past this read still resolve whole: Redis runs
+      // each MULTI below at once, so the second finds every key the first set.)
+      const earlier = await this.options.connection.mget(...jobs.map((data) => this.dedupeKeyOf(data, optsFor(data))));
+      const held = earlier.find((id): id is string => id !== null);
+      if (held !== undefined) return { status: 'duplicate', signalId: held.slice(0, held.indexOf('.')) };
       const nodes = await this.flows.addBulk(jobs.map((data) => ({
         name: 'execute', queueName: laneQueueName(laneFor(data.account, data.symbol, this.options.laneCount)), data, opts: optsFor(data),
       })));
@@ -101,6 +109,11 @@ export class SignalQueue {
     if (got === ours) return { status: 'queued', signalId: first.signalId };
     // A deduplicated job id is `<originalSignalId>.<account>`.
     return { status: 'duplicate', signalId: got === undefined ? first.signalId : got.slice(0, got.indexOf('.')) };
+  }
+
+  /** The Redis key under which BullMQ keeps a job's deduplication id (`<prefix>:<queue>:de:<id>`), holding the job id that took it. */
+  private dedupeKeyOf(data: ExecutionJobData, opts: JobsOptions): string {
+    return `${this.lane(data).keys.de}:${opts.deduplication?.id ?? ''}`;
   }
 
   private lane(data: ExecutionJobData): Queue<ExecutionJobData> {

@@ -3,6 +3,7 @@
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { Logger } from '../ops/logger.ts';
+import type { MetricsJson } from '../ops/metrics.ts';
 import { HttpError } from '../http/admin-input.ts';
 import type { Desk } from './desk.ts';
 import type { FromThread, Request, ThreadData, ToThread } from './protocol.ts';
@@ -19,6 +20,8 @@ export interface ExecutionHost {
   /** Starts taking jobs (after the HTTP side listens), resolving once the thread runs; a thread restarted later runs as soon as it has reconciled. */
   /** `adminUrl`: where the HTTP side serves the admin API (Telegram commands go through it). */
   run(adminUrl?: string): Promise<void>;
+  /** The thread's metrics families; undefined while it is not up (a scrape then has the HTTP side's only). */
+  metrics(): Promise<MetricsJson | undefined>;
   /** The thread reads the config again and plans its jobs from it. */
   reload(): Promise<{ ok: boolean; error?: string }>;
   /** What is in flight finishes (within graceMs), then the thread ends. */
@@ -42,6 +45,8 @@ export interface HostOptions {
 
 const DESK_TIMEOUT_MS = 60_000;
 const RELOAD_TIMEOUT_MS = 30_000;
+/** Under Prometheus's default scrape timeout (10 s): a busy thread costs a scrape its half, not the whole answer. */
+const METRICS_TIMEOUT_MS = 3_000;
 
 /** The destination a pino logger writes to, for the thread's lines (already JSON, already censored there). */
 function destinationOf(logger: Logger): { write(line: string): unknown } {
@@ -184,6 +189,7 @@ export async function startExecutionHost(options: HostOptions): Promise<Executio
       worker?.postMessage({ type: 'run', adminUrl } satisfies ToThread);
       return running;
     },
+    metrics: async () => (ask({ kind: 'metrics' }, METRICS_TIMEOUT_MS) as Promise<MetricsJson>).catch(() => undefined),
     async reload() {
       try {
         return await ask({ kind: 'reload' }, RELOAD_TIMEOUT_MS) as { ok: boolean; error?: string };

@@ -13,6 +13,8 @@ import { createMonitor, type Monitor } from '../jobs/monitor.ts';
 import { startOrderStreams, type OrderStreams } from '../portfolio/order-streams.ts';
 import { reconcileOnDemand } from '../jobs/reconcile-on-demand.ts';
 import type { Logger } from '../ops/logger.ts';
+import { threadMetrics } from '../ops/metrics.ts';
+import { accountCollector, feedCollector, queueCollector } from '../ops/metrics-collectors.ts';
 import { dailySummaryText } from '../ops/notify/daily-summary.ts';
 import { createNotifier, type Notifier } from '../ops/notify/notifier.ts';
 import { adminApiCommands } from '../ops/notify/trading-commands.ts';
@@ -115,6 +117,15 @@ export async function startExecutionSide(options: ExecutionSideOptions): Promise
     loop: monitor ? () => monitor.manager.snapshot() : undefined,
   });
 
+  // Read at scrape time: the loop's marks, the journal's halts and closes, the lanes' depths.
+  const metrics = threadMetrics();
+  const queues = options.execute ? queueCollector(metrics, { redis, prefix: settings.redis.prefix, laneCount: settings.queue.lanes }) : undefined;
+  const detach = [
+    monitor ? metrics.addCollector(accountCollector(metrics, ctx, () => monitor.manager.snapshot())) : undefined,
+    queues ? metrics.addCollector(queues) : undefined,
+    metrics.addCollector(feedCollector(metrics, ctx.brokers)),
+  ];
+
   let stopping: Promise<void> | undefined;
   let streams: OrderStreams | undefined;
   let notifier: Notifier | undefined;
@@ -138,6 +149,9 @@ export async function startExecutionSide(options: ExecutionSideOptions): Promise
     reschedule: async () => { await monitor?.reschedule(); },
     stop() {
       stopping ??= (async () => {
+        // A scrape from now on reads nothing of this side's.
+        for (const remove of detach) remove?.();
+        await queues?.close();
         // What is in flight (a job's order, a tick's close, a backup) finishes before anything closes.
         await streams?.stop();
         await Promise.all([execution?.close(), monitor?.stop()]);

@@ -3,6 +3,7 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { ConfigError } from '../config/load.ts';
 import { createLogger } from '../ops/logger.ts';
+import { useThreadMetrics } from '../ops/metrics.ts';
 import { nextConfig } from './config-reload.ts';
 import { startExecutionSide, type ExecutionSide } from './execution-side.ts';
 import type { FromThread, Request, ThreadData, ToThread } from './protocol.ts';
@@ -17,6 +18,8 @@ const send = (message: FromThread) => port.postMessage(message);
 const logger = data.logTo === 'own' ? createLogger({ level: data.logLevel })
   : createLogger({ level: data.logLevel, destination: { write: (line: string) => send({ type: 'log', line }) } });
 const env = data.env as NodeJS.ProcessEnv;
+// Before anything counts: this thread's series say `execution`, and the process-wide ones (memory, CPU) are the main thread's.
+const metrics = useThreadMetrics('execution', { defaults: false });
 
 let side: ExecutionSide | undefined;
 let config = await loadStartupConfig(env).catch((error: unknown) => {
@@ -53,6 +56,8 @@ if (!side) {
           // The HTTP side validated the same file a moment ago: this is a file changed again in between.
           return { ok: false, error: error instanceof ConfigError || error instanceof Error ? error.message : String(error) };
         }
+      case 'metrics':
+        return metrics.json();
       case 'stop':
         await running.stop();
         return null;

@@ -7,9 +7,12 @@ import type { Config } from '../config/schema.ts';
 import { createApp, createHttpServer, type ReadinessCheck } from '../http/app.ts';
 import { createAdminRouter, type AdminContext } from '../http/admin.ts';
 import { createDashboardRouter } from '../http/dashboard.ts';
+import { createMetricsRouter } from '../http/metrics-route.ts';
+import { createQueueBoard, QUEUE_BOARD_PATH } from '../http/queue-board.ts';
 import { createWebhookRouter } from '../intake/webhook.ts';
 import { runBackup } from '../jobs/backup.ts';
 import type { Logger } from '../ops/logger.ts';
+import { renderMetrics, threadMetrics, type MetricsJson } from '../ops/metrics.ts';
 import { SignalQueue } from '../queue/signal-queue.ts';
 import type { SqliteDatabase } from '../store/db.ts';
 import type { Desk } from './desk.ts';
@@ -29,6 +32,8 @@ export interface HttpSideOptions {
   desk: Desk;
   /** Checks /ready makes besides Redis and the journal (role all: the execution thread is up and reconciled). */
   readiness?: ReadinessCheck[];
+  /** Role all: the execution thread's metrics, merged into each /metrics scrape. */
+  threadMetrics?: () => Promise<MetricsJson | undefined>;
 }
 
 export interface HttpSide {
@@ -51,11 +56,21 @@ export async function startHttpSide(options: HttpSideOptions): Promise<HttpSide>
     ctx: options.admin, db, adminToken, desk: options.desk,
     backup: async () => ({ file: (await runBackup(db, { dir: config().backup.dir, keep: config().backup.keep, now: now() })).path }),
   });
+  const metrics = threadMetrics();
+  const gather = async () => {
+    const [own, thread] = await Promise.all([metrics.json(), options.threadMetrics?.()]);
+    return renderMetrics(own, thread ? [thread] : []);
+  };
+  const failuresPerMinute = () => config().server.adminFailedAuthPerMinute;
+  const board = createQueueBoard({ redis, prefix: settings.redis.prefix, laneCount: settings.queue.lanes, adminToken,
+    allowRetries: settings.server.queueBoard.allowRetries, failuresPerMinute, logger });
   const app = createApp({
     routers: [
       { path: '/webhook', router: webhook },
       { path: '/api', router: admin },
-      { path: '/dashboard', router: createDashboardRouter({ db, adminToken, accounts: () => Object.keys(config().accounts), now }) },
+      { path: '/dashboard', router: createDashboardRouter({ db, adminToken, accounts: () => Object.keys(config().accounts), now, logger }) },
+      { path: '/metrics', router: createMetricsRouter({ gather, token: () => config().server.metricsToken, failuresPerMinute, logger }) },
+      { path: QUEUE_BOARD_PATH, router: board.router },
     ],
     version: options.version,
     startedAt: new Date(),
@@ -78,7 +93,7 @@ export async function startHttpSide(options: HttpSideOptions): Promise<HttpSide>
       s.listen(settings.server.port, settings.server.host, () => resolve(s));
     });
   } catch (error) {
-    await queue.close();
+    await Promise.all([queue.close(), board.close()]);
     const code = (error as NodeJS.ErrnoException).code;
     throw new StartupError(`tradewire: cannot listen on ${settings.server.host}:${settings.server.port} (${code ?? String(error)}): set PORT or HOST, or stop what is using it.`);
   }
@@ -88,7 +103,7 @@ export async function startHttpSide(options: HttpSideOptions): Promise<HttpSide>
     url: `http://${settings.server.host}:${port}`,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await queue.close();
+      await Promise.all([queue.close(), board.close()]);
     },
   };
 }

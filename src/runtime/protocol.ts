@@ -1,4 +1,5 @@
 // The messages between the HTTP thread and the execution thread: requests and answers matched by id, log lines, lifecycle.
+import type { MetricsJson } from '../ops/metrics.ts';
 import type { DeskAction, DeskAnswer } from './desk.ts';
 import type { Role } from './roles.ts';
 
@@ -20,10 +21,13 @@ export type Request =
   | { kind: 'desk'; action: DeskAction; input: Record<string, unknown> }
   /** Read the config file again and plan the jobs from it. */
   | { kind: 'reload' }
+  /** This thread's metrics families (prom-client JSON), merged into the HTTP side's /metrics. */
+  | { kind: 'metrics' }
   /** Finish what is in flight and close everything; the thread ends after answering. */
   | { kind: 'stop' };
 
-export type Answer<R extends Request> = R extends { kind: 'desk' } ? DeskAnswer : R extends { kind: 'reload' } ? { ok: boolean; error?: string } : null;
+export type Answer<R extends Request> = R extends { kind: 'desk' } ? DeskAnswer : R extends { kind: 'reload' } ? { ok: boolean; error?: string }
+  : R extends { kind: 'metrics' } ? MetricsJson : null;
 
 export type ToThread =
   | { type: 'request'; id: number; request: Request }

@@ -47,6 +47,7 @@ export async function assembleAll(options: RoleAllOptions): Promise<Assembly> {
       config, version: options.version, passphrase: options.passphrase, db, redis, logger,
       admin: { config, positions: new PositionsRepo(db, { now }), accountState: new AccountStateRepo(db, { now }), logger, now },
       desk: execution.desk,
+      threadMetrics: () => execution.metrics(),
       readiness: [{ name: 'execution', check: async () => {
         if (execution.state() !== 'running') throw new Error(`the execution side is ${execution.state()}`);
       } }],

@@ -1,5 +1,6 @@
 // account_state: the halt and the day's starting equity per account, kept in SQLite so that a restart keeps them.
 import type { SqliteDatabase } from './db.ts';
+import { prepared } from './statements.ts';
 import { optionalDecimalFrom, decimalText, orNull, orUndefined, timeFrom, timeText } from './columns.ts';
 import type { Decimal } from '../domain/money.ts';
 
@@ -42,24 +43,24 @@ export class AccountStateRepo {
   }
 
   get(account: string): AccountState | undefined {
-    const row = this.db.prepare('SELECT * FROM account_state WHERE account = ?').get(account) as AccountStateRow | undefined;
+    const row = prepared(this.db, 'SELECT * FROM account_state WHERE account = ?').get(account) as AccountStateRow | undefined;
     return row === undefined ? undefined : fromRow(row);
   }
 
   list(): AccountState[] {
-    return (this.db.prepare('SELECT * FROM account_state ORDER BY account').all() as AccountStateRow[]).map(fromRow);
+    return (prepared(this.db, 'SELECT * FROM account_state ORDER BY account').all() as AccountStateRow[]).map(fromRow);
   }
 
   /** Halts new entries at the account, until `untilDay` (a trading day, 'YYYY-MM-DD') or until resumed when absent. */
   halt(account: string, reason: string, untilDay?: string): void {
-    this.db.prepare(`
+    prepared(this.db, `
       INSERT INTO account_state (account, halted, halted_reason, halted_until_day, updated_at) VALUES (@account, 1, @reason, @untilDay, @at)
       ON CONFLICT (account) DO UPDATE SET halted = 1, halted_reason = @reason, halted_until_day = @untilDay, updated_at = @at`)
       .run({ account, reason, untilDay: orNull(untilDay), at: timeText(this.now()) });
   }
 
   resume(account: string): void {
-    this.db.prepare(`
+    prepared(this.db, `
       INSERT INTO account_state (account, halted, updated_at) VALUES (@account, 0, @at)
       ON CONFLICT (account) DO UPDATE SET halted = 0, halted_reason = NULL, halted_until_day = NULL, updated_at = @at`)
       .run({ account, at: timeText(this.now()) });
@@ -80,7 +81,7 @@ export class AccountStateRepo {
    * unrealized P&L of what it holds then (the part of today's marks that is yesterday's).
    */
   setDayStart(account: string, tradingDay: string, equity: Decimal, unrealized?: Decimal): void {
-    this.db.prepare(`
+    prepared(this.db, `
       INSERT INTO account_state (account, halted, day_start_equity, day_start_unrealized, trading_day, updated_at)
       VALUES (@account, 0, @equity, @unrealized, @day, @at)
       ON CONFLICT (account) DO UPDATE SET day_start_equity = @equity, day_start_unrealized = @unrealized, trading_day = @day, updated_at = @at`)

@@ -50,7 +50,16 @@ export function makePrivateDirs(dir: string): void {
  * -wal and -shm files it creates later the main file's mode.
  */
 export function makePrivateFile(path: string): void {
-  closeSync(openSync(path, 'a', 0o600));
+  // Never open a file that exists: closing any descriptor of a file drops every POSIX lock this process holds on it,
+  // and another connection in this process (the other thread of role all) may hold SQLite's locks on it. Without its
+  // shared lock, another process closing the journal takes it for the last user and deletes the live -wal under it.
+  if (!existsSync(path)) {
+    try {
+      closeSync(openSync(path, 'wx', 0o600));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; // created meanwhile by another opener: fine
+    }
+  }
   chmodSync(path, 0o600);
 }
 
@@ -69,10 +78,14 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): S
   try {
     db.pragma('journal_mode = WAL');
     if (!isInMemory(path)) makeCompanionsPrivate(path);
-    // FULL, not NORMAL: with WAL, NORMAL survives a process crash but a power loss can drop the last
-    // commits, and the last commit is typically the write-ahead intent of an order the broker now has.
-    // The journal writes a few rows per order, so an fsync per commit costs nothing that matters.
-    db.pragma('synchronous = FULL');
+    // NORMAL, not FULL: in WAL mode a NORMAL commit is written to the -wal file but not fsynced, so it survives a
+    // process kill (the OS holds the pages) and only an OS crash or a power loss can drop the last commits. FULL paid an
+    // fsync (~1.5 ms here) on every commit, ~20 per signal: the whole budget (issue 13). The one commit that must be on
+    // disk before anything leaves the process is an order's write-ahead intent: the order tracker waits for the shared
+    // DurabilityBarrier (durability.ts) before every broker call, so concurrent executions share one fsync (group commit).
+    // Everything else a power loss can drop is either re-derived from the queued job (deterministic client ids) or read
+    // back from the broker by reconciliation. README "The journal" has the table.
+    db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     // Several processes (api, worker, monitor roles) share the file; a writer waits instead of failing.
     db.pragma('busy_timeout = 5000');

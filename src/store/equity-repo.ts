@@ -1,5 +1,6 @@
 // equity_snapshots: one row per account and trading day (the equity curve, the daily summary).
 import type { SqliteDatabase } from './db.ts';
+import { prepared } from './statements.ts';
 import { decimalFrom, decimalText, orNull, timeFrom, timeText } from './columns.ts';
 import type { Decimal } from '../domain/money.ts';
 
@@ -47,7 +48,7 @@ export class EquityRepo {
       unrealizedPnl: decimalText(input.unrealizedPnl),
       at: timeText(input.at ?? this.now()),
     };
-    this.db.prepare(`
+    prepared(this.db, `
       INSERT INTO equity_snapshots (account, trading_day, equity, cash, realized_pnl, unrealized_pnl, at)
       VALUES (@account, @tradingDay, @equity, @cash, @realizedPnl, @unrealizedPnl, @at)
       ON CONFLICT (account, trading_day) DO UPDATE SET equity = @equity, cash = @cash, realized_pnl = @realizedPnl,
@@ -56,13 +57,13 @@ export class EquityRepo {
   }
 
   get(account: string, tradingDay: string): EquitySnapshot | undefined {
-    const row = this.db.prepare('SELECT * FROM equity_snapshots WHERE account = ? AND trading_day = ?').get(account, tradingDay) as EquityRow | undefined;
+    const row = prepared(this.db, 'SELECT * FROM equity_snapshots WHERE account = ? AND trading_day = ?').get(account, tradingDay) as EquityRow | undefined;
     return row === undefined ? undefined : fromRow(row);
   }
 
   /** Snapshots of an account from `fromDay` to `toDay` inclusive (either open-ended), oldest first. */
   list(account: string, range: { fromDay?: string; toDay?: string } = {}): EquitySnapshot[] {
-    const rows = this.db.prepare(`
+    const rows = prepared(this.db, `
       SELECT * FROM equity_snapshots
       WHERE account = @account AND (@fromDay IS NULL OR trading_day >= @fromDay) AND (@toDay IS NULL OR trading_day <= @toDay)
       ORDER BY trading_day`).all({ account, fromDay: orNull(range.fromDay), toDay: orNull(range.toDay) }) as EquityRow[];

@@ -1,5 +1,6 @@
 // Funding payments of perpetual futures: journalled once each, and charged to the position that held the symbol.
 import type { SqliteDatabase } from './db.ts';
+import { prepared } from './statements.ts';
 import { decimalText, timeFrom, timeText } from './columns.ts';
 import type { FundingPayment } from '../domain/order.ts';
 import type { PositionsRepo } from './positions-repo.ts';
@@ -14,7 +15,7 @@ export class FundingRepo {
    */
   book(account: string, payment: FundingPayment, positionId: string | undefined): boolean {
     return this.db.transaction(() => {
-      const inserted = this.db.prepare(`
+      const inserted = prepared(this.db, `
         INSERT INTO funding_payments (account, broker_id, symbol, amount, asset, position_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (account, broker_id) DO NOTHING`)
         .run(account, payment.id, payment.symbol, decimalText(payment.amount), payment.asset, positionId ?? null, timeText(payment.time)).changes === 1;
@@ -28,7 +29,7 @@ export class FundingRepo {
 
   /** When the newest booked payment of the account was settled: where the next read starts. */
   lastAt(account: string): Date | undefined {
-    const at = this.db.prepare('SELECT MAX(at) FROM funding_payments WHERE account = ?').pluck().get(account) as string | null;
+    const at = prepared(this.db, 'SELECT MAX(at) FROM funding_payments WHERE account = ?').pluck().get(account) as string | null;
     return at === null ? undefined : timeFrom(at);
   }
 }

@@ -1,8 +1,9 @@
 // positions and closed_positions: what tradewire holds, the claim that lets exactly one closer act, and each close.
-import { ulid } from 'ulid';
+import { signalIdFactory } from '../domain/ids.ts';
 import type { SqliteDatabase } from './db.ts';
+import { prepared } from './statements.ts';
 import { decimalFrom, decimalText, optionalDecimalFrom, optionalDecimalText, optionalTimeFrom, orNull, orUndefined, timeFrom, timeText } from './columns.ts';
-import type { Decimal } from '../domain/money.ts';
+import { ZERO, type Decimal } from '../domain/money.ts';
 import type { PositionSide } from '../domain/order.ts';
 import { InvariantError } from '../domain/errors.ts';
 
@@ -173,9 +174,12 @@ export class PositionsRepo {
   private readonly now: () => Date;
   private readonly newId: () => string;
 
+  /** The realized P&L of an account's day as summed so far, and the last closed row it counts (see realizedOnDay). */
+  private readonly realizedMemo = new Map<string, { lastId: number; sum: Decimal }>();
+
   constructor(private readonly db: SqliteDatabase, options: { now?: () => Date; newId?: () => string } = {}) {
     this.now = options.now ?? (() => new Date());
-    this.newId = options.newId ?? (() => ulid());
+    this.newId = options.newId ?? signalIdFactory();
   }
 
   /**
@@ -185,7 +189,7 @@ export class PositionsRepo {
   open(input: NewPosition): Position {
     const id = input.id ?? this.newId();
     const now = this.now();
-    this.db.prepare(`
+    prepared(this.db, `
       INSERT INTO positions (id, account, strategy, symbol, side, quantity, average_entry_price, entry_fees, stop_price, target_price,
         trail_percent, trail_amount, high_water, low_water, protection, status, opened_at, updated_at, trading_day, signal_id)
       VALUES (@id, @account, @strategy, @symbol, @side, @quantity, @averageEntryPrice, @entryFees, @stopPrice, @targetPrice,
@@ -215,21 +219,21 @@ export class PositionsRepo {
   }
 
   findById(positionId: string): Position | undefined {
-    const row = this.db.prepare('SELECT * FROM positions WHERE id = ?').get(positionId) as PositionRow | undefined;
+    const row = prepared(this.db, 'SELECT * FROM positions WHERE id = ?').get(positionId) as PositionRow | undefined;
     return row === undefined ? undefined : positionFromRow(row);
   }
 
   /** The live (not closed) position of an account in a symbol, whatever its stage: opening, open, closing or external. */
   findOpen(account: string, symbol: string): Position | undefined {
-    const row = this.db.prepare("SELECT * FROM positions WHERE account = ? AND symbol = ? AND status <> 'closed'").get(account, symbol) as PositionRow | undefined;
+    const row = prepared(this.db, "SELECT * FROM positions WHERE account = ? AND symbol = ? AND status <> 'closed'").get(account, symbol) as PositionRow | undefined;
     return row === undefined ? undefined : positionFromRow(row);
   }
 
   /** Every live position (of one account, when given). */
   listOpen(account?: string): Position[] {
     const rows = account === undefined
-      ? this.db.prepare("SELECT * FROM positions WHERE status <> 'closed' ORDER BY account, symbol").all()
-      : this.db.prepare("SELECT * FROM positions WHERE status <> 'closed' AND account = ? ORDER BY symbol").all(account);
+      ? prepared(this.db, "SELECT * FROM positions WHERE status <> 'closed' ORDER BY account, symbol").all()
+      : prepared(this.db, "SELECT * FROM positions WHERE status <> 'closed' AND account = ? ORDER BY symbol").all(account);
     return (rows as PositionRow[]).map(positionFromRow);
   }
 
@@ -243,7 +247,7 @@ export class PositionsRepo {
       sets.push(`${column} = @${key}`);
       params[key] = value === null || typeof value === 'string' ? value : decimalText(value);
     }
-    const result = this.db.prepare(`UPDATE positions SET ${[...sets, 'updated_at = @updatedAt'].join(', ')} WHERE id = @id AND status <> 'closed'`).run(params);
+    const result = prepared(this.db, `UPDATE positions SET ${[...sets, 'updated_at = @updatedAt'].join(', ')} WHERE id = @id AND status <> 'closed'`).run(params);
     if (result.changes !== 1) throw new InvariantError(`no live position ${positionId} to update`);
     return this.mustFind(positionId);
   }
@@ -253,7 +257,7 @@ export class PositionsRepo {
    * previous closer's claim expired. Only the caller that gets true sends the exit.
    */
   claimForClose(positionId: string, owner: string, expiresAt: Date, now: Date = this.now()): boolean {
-    const result = this.db.prepare(`
+    const result = prepared(this.db, `
       UPDATE positions SET status = 'closing', claimed_by = @owner, claim_expires_at = @expiresAt, updated_at = @now
       WHERE id = @id AND (status = 'open' OR (status = 'closing' AND claim_expires_at < @now))`).run({
       id: positionId, owner, expiresAt: timeText(expiresAt), now: timeText(now),
@@ -263,7 +267,7 @@ export class PositionsRepo {
 
   /** Gives a claim back (the exit was not sent, or failed cleanly): the position is open again. Only the claimant can. */
   releaseClaim(positionId: string, owner: string): boolean {
-    const result = this.db.prepare(`
+    const result = prepared(this.db, `
       UPDATE positions SET status = 'open', claimed_by = NULL, claim_expires_at = NULL, updated_at = ?
       WHERE id = ? AND status = 'closing' AND claimed_by = ?`).run(timeText(this.now()), positionId, owner);
     return result.changes === 1;
@@ -279,7 +283,7 @@ export class PositionsRepo {
       if (position === undefined || position.status === 'closed') throw new InvariantError(`no live position ${positionId} to close`);
       const closedAt = record.closedAt ?? this.now();
       const closed = this.insertClosed(position, record, closedAt);
-      this.db.prepare(`
+      prepared(this.db, `
         UPDATE positions SET status = 'closed', claimed_by = NULL, claim_expires_at = NULL, updated_at = ?
         WHERE id = ?`).run(timeText(closedAt), positionId);
       return closed;
@@ -301,7 +305,7 @@ export class PositionsRepo {
       const closed = this.insertClosed(position, record, closedAt);
       const keep = keepClaimOf !== undefined && position.status === 'closing' && position.claimedBy === keepClaimOf;
       const status = position.status === 'closing' && !keep ? 'open' : position.status;
-      this.db.prepare(`
+      prepared(this.db, `
         UPDATE positions SET quantity = ?, entry_fees = ?, status = ?, claimed_by = ?, claim_expires_at = ?, updated_at = ?
         WHERE id = ?`).run(decimalText(remaining), decimalText(entryFeesLeft ?? position.entryFees), status,
         keep ? keepClaimOf : null, keep && position.claimExpiresAt ? timeText(position.claimExpiresAt) : null, timeText(closedAt), positionId);
@@ -310,18 +314,48 @@ export class PositionsRepo {
   }
 
   closedForPosition(positionId: string): ClosedPosition[] {
-    return (this.db.prepare('SELECT * FROM closed_positions WHERE position_id = ? ORDER BY id').all(positionId) as ClosedRow[]).map(closedFromRow);
+    return (prepared(this.db, 'SELECT * FROM closed_positions WHERE position_id = ? ORDER BY id').all(positionId) as ClosedRow[]).map(closedFromRow);
   }
 
   /** Closed trades of an account on a trading day (the kill switch's realized loss, the daily summary). */
   closedOnDay(account: string, tradingDay: string): ClosedPosition[] {
-    return (this.db.prepare('SELECT * FROM closed_positions WHERE account = ? AND trading_day = ? ORDER BY id').all(account, tradingDay) as ClosedRow[])
+    return (prepared(this.db, 'SELECT * FROM closed_positions WHERE account = ? AND trading_day = ? ORDER BY id').all(account, tradingDay) as ClosedRow[])
       .map(closedFromRow);
   }
 
   /** Closed trades, newest last; of one strategy when given. */
+  /**
+   * The realized P&L (net of fees) of an account's trading day: the sum over closedOnDay, exact. Every entry's risk check
+   * asks, so the sum is kept and only rows closed since are read: closed rows are never changed or deleted, and a new one
+   * always gets a higher id. Inside a transaction it is summed afresh (a rollback would leave the memo counting a phantom).
+   */
+  realizedOnDay(account: string, tradingDay: string): Decimal {
+    const key = `${account}\u0000${tradingDay}`;
+    const memo = this.db.inTransaction ? undefined : this.realizedMemo.get(key);
+    const rows = prepared(this.db, 'SELECT id, realized_pnl FROM closed_positions WHERE account = ? AND trading_day = ? AND id > ? ORDER BY id')
+      .raw().all(account, tradingDay, memo?.lastId ?? 0) as Array<[number, string]>;
+    let sum = memo?.sum ?? ZERO;
+    let lastId = memo?.lastId ?? 0;
+    for (const [id, pnl] of rows) {
+      sum = sum.plus(decimalFrom(pnl));
+      lastId = id;
+    }
+    if (!this.db.inTransaction) {
+      if (this.realizedMemo.size > 64 && !this.realizedMemo.has(key)) this.realizedMemo.clear(); // old days: dropped wholesale
+      this.realizedMemo.set(key, { lastId, sum });
+    }
+    return sum;
+  }
+
+  /** The newest closed trade of a strategy at an account in a symbol (the cooldown after an exit), or undefined. */
+  lastClosed(account: string, symbol: string, strategy: string): ClosedPosition | undefined {
+    const row = prepared(this.db, `SELECT * FROM closed_positions WHERE strategy = ? AND account = ? AND symbol = ?
+      ORDER BY closed_at DESC, id DESC LIMIT 1`).get(strategy, account, symbol) as ClosedRow | undefined;
+    return row === undefined ? undefined : closedFromRow(row);
+  }
+
   listClosed(options: { strategy?: string; since?: Date } = {}): ClosedPosition[] {
-    const rows = this.db.prepare(`
+    const rows = prepared(this.db, `
       SELECT * FROM closed_positions
       WHERE (@strategy IS NULL OR strategy = @strategy) AND (@since IS NULL OR closed_at >= @since)
       ORDER BY closed_at, id`).all({ strategy: orNull(options.strategy), since: options.since === undefined ? null : timeText(options.since) }) as ClosedRow[];
@@ -329,7 +363,7 @@ export class PositionsRepo {
   }
 
   private insertClosed(position: Position, record: CloseRecord, closedAt: Date): ClosedPosition {
-    const result = this.db.prepare(`
+    const result = prepared(this.db, `
       INSERT INTO closed_positions (position_id, account, strategy, symbol, side, quantity, entry_price, exit_price, realized_pnl,
         realized_pnl_pct, fees, exit_reason, opened_at, closed_at, trading_day)
       VALUES (@positionId, @account, @strategy, @symbol, @side, @quantity, @entryPrice, @exitPrice, @realizedPnl,
@@ -350,7 +384,7 @@ export class PositionsRepo {
       closedAt: timeText(closedAt),
       tradingDay: record.tradingDay,
     });
-    const row = this.db.prepare('SELECT * FROM closed_positions WHERE id = ?').get(result.lastInsertRowid) as ClosedRow;
+    const row = prepared(this.db, 'SELECT * FROM closed_positions WHERE id = ?').get(result.lastInsertRowid) as ClosedRow;
     return closedFromRow(row);
   }
 

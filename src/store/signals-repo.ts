@@ -1,5 +1,6 @@
 // The signals table: every alert that passed authentication, with its final state and reason.
 import type { SqliteDatabase } from './db.ts';
+import { prepared } from './statements.ts';
 import { orNull, orUndefined, timeFrom, timeText } from './columns.ts';
 import { InvariantError } from '../domain/errors.ts';
 
@@ -62,7 +63,7 @@ export class SignalsRepo {
    * a re-delivered job journals its signal again harmlessly.
    */
   insert(signal: NewSignalRecord): boolean {
-    const result = this.db.prepare(`
+    const result = prepared(this.db, `
       INSERT INTO signals (signal_id, strategy, user_id, ticker, symbol, action, sentiment, payload, received_at, status, reason, content_hash, updated_at)
       VALUES (@signalId, @strategy, @userId, @ticker, @symbol, @action, @sentiment, @payload, @receivedAt, @status, @reason, @contentHash, @updatedAt)
       ON CONFLICT (signal_id) DO NOTHING`).run({
@@ -85,26 +86,26 @@ export class SignalsRepo {
 
   /** Records where a signal stands; an unknown signal id is a programming error. */
   updateStatus(signalId: string, status: SignalStatus, reason?: string): void {
-    const result = this.db.prepare('UPDATE signals SET status = ?, reason = ?, updated_at = ? WHERE signal_id = ?')
+    const result = prepared(this.db, 'UPDATE signals SET status = ?, reason = ?, updated_at = ? WHERE signal_id = ?')
       .run(status, orNull(reason), timeText(this.now()), signalId);
     if (result.changes !== 1) throw new InvariantError(`no signal ${signalId} to update`);
   }
 
   findById(signalId: string): SignalRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM signals WHERE signal_id = ?').get(signalId) as SignalRow | undefined;
+    const row = prepared(this.db, 'SELECT * FROM signals WHERE signal_id = ?').get(signalId) as SignalRow | undefined;
     return row === undefined ? undefined : fromRow(row);
   }
 
   /** Signals of a strategy carrying the alert id `userId`, received at or after `since`: the durable dedupe backstop. */
   findByUserId(strategy: string, userId: string, since: Date): SignalRecord[] {
-    const rows = this.db.prepare('SELECT * FROM signals WHERE strategy = ? AND user_id = ? AND received_at >= ? ORDER BY received_at, signal_id')
+    const rows = prepared(this.db, 'SELECT * FROM signals WHERE strategy = ? AND user_id = ? AND received_at >= ? ORDER BY received_at, signal_id')
       .all(strategy, userId, timeText(since)) as SignalRow[];
     return rows.map(fromRow);
   }
 
   /** Signals of a strategy with the same content hash received at or after `since` (alerts without an id). */
   findByContentHash(strategy: string, contentHash: string, since: Date): SignalRecord[] {
-    const rows = this.db.prepare('SELECT * FROM signals WHERE strategy = ? AND content_hash = ? AND received_at >= ? ORDER BY received_at, signal_id')
+    const rows = prepared(this.db, 'SELECT * FROM signals WHERE strategy = ? AND content_hash = ? AND received_at >= ? ORDER BY received_at, signal_id')
       .all(strategy, contentHash, timeText(since)) as SignalRow[];
     return rows.map(fromRow);
   }

@@ -91,10 +91,11 @@ describe('the daemon in operation', () => {
     expect((await api('/halt', { token: `${TOKEN}x`, body: {} })).status).toBe(401);
     expect((await api('/positions')).body.accounts).not.toContainEqual(expect.objectContaining({ halted: true }));
     expect(JSON.stringify(logLines)).not.toContain(TOKEN);
-    const dashboard = await fetch(`${daemon.url}/dashboard/`);
-    expect([dashboard.status, dashboard.headers.get('www-authenticate')]).toEqual([401, 'Basic realm="tradewire", charset="UTF-8"']);
-    const page = await fetch(`${daemon.url}/dashboard/`, { headers: { authorization: `Basic ${Buffer.from(`ops:${TOKEN}`).toString('base64')}` } });
-    expect(page.status).toBe(200);
+    // The dashboard's page carries no data and asks for the token itself; what it shows needs the token as a bearer header.
+    expect((await fetch(`${daemon.url}/dashboard/`)).status).toBe(200);
+    const data = await fetch(`${daemon.url}/dashboard/data.json`);
+    expect([data.status, data.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="tradewire"']);
+    expect((await fetch(`${daemon.url}/dashboard/data.json`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
   });
 
   it('runs the position loop: it ticks on its own, and a price below the stop closes the position stop_loss through it', async () => {

@@ -72,7 +72,7 @@ describe('where the daemon runs in production', () => {
   const root = new URL('../../', import.meta.url);
   it('npm start, docker compose and PM2 set NODE_ENV=production', async () => {
     const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> };
-    expect(pkg.scripts.start).toMatch(/^NODE_ENV=production node /);
+    expect(pkg.scripts.start).toMatch(/^NODE_ENV=production exec node /);
     expect(readFileSync(new URL('docker-compose.yml', root), 'utf8')).toMatch(/\n\s+NODE_ENV: production\n/);
     const { apps } = await import(new URL('ecosystem.config.js', root).href) as { apps: Array<{ env: Record<string, string> }> };
     expect(apps[0]?.env.NODE_ENV).toBe('production');

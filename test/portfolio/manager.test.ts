@@ -175,8 +175,9 @@ describe('position manager: emulated protection (the loop watches the price)', (
     await r.manager.tick();
     const raised = openOf(r);
     expect(raised?.highWater?.toFixed()).toBe('110');
-    // The water mark was committed without its own fsync, and the journal's connection is back at FULL for orders and fills.
-    expect(r.h.db.pragma('synchronous', { simple: true })).toBe(2);
+    // The water mark was committed without its own fsync, and the journal's connection is back at its own setting
+    // (NORMAL since issue 13: orders are made durable by the durability barrier before each broker call).
+    expect(r.h.db.pragma('synchronous', { simple: true })).toBe(1);
     expect(r.manager.snapshot().accounts[0]?.positions[0]?.trailingStop?.toFixed()).toBe('105');
 
     await r.paper.updatePrice('AAPL', '107');

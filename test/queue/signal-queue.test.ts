@@ -78,9 +78,30 @@ describe('signal queue round trips', () => {
     expect(result).toEqual({ status: 'duplicate', signalId: 'rep-1' });
   });
 
-  it('fans an alert out to two accounts in one transaction sent as one pipeline (MULTI, a script per account, EXEC)', async () => {
+  it('fans an alert out to two accounts: one read of their dedupe keys, then one transaction (MULTI, a script per account, EXEC)', async () => {
     const accounts = ['paper', 'paper2'];
-    const commands = await commandsOf(() => queue.enqueue(accounts.map((a) => job('fan-1', a, accounts)), { key: 'fan', ttlMs: 60_000 }), 4);
-    expect(commands).toEqual(['multi', 'evalsha', 'evalsha', 'exec']);
+    const commands = await commandsOf(() => queue.enqueue(accounts.map((a) => job('fan-1', a, accounts)), { key: 'fan', ttlMs: 60_000 }), 5);
+    expect(commands).toEqual(['mget', 'multi', 'evalsha', 'evalsha', 'exec']);
+  });
+
+  it('a repeat after a reload added an account is a duplicate for every account: nothing is queued for the new one', async () => {
+    await queue.enqueue([job('grow-1', 'paper', ['paper'])], { key: 'grow', ttlMs: 60_000 });
+    const accounts = ['paper', 'paper3'];
+    const result = await queue.enqueue(accounts.map((a) => job('grow-2', a, accounts)), { key: 'grow', ttlMs: 60_000 });
+    expect(result).toEqual({ status: 'duplicate', signalId: 'grow-1' });
+    const reader = createWorkerRedis(REDIS_URL);
+    const lane = new Queue<ExecutionJobData>(laneQueueName(laneFor('paper3', 'AAPL', LANES)), { connection: reader, prefix });
+    try {
+      expect(await lane.getJob('grow-2.paper3')).toBeUndefined();
+    } finally {
+      await lane.close();
+      reader.disconnect();
+    }
+  });
+
+  it('a repeat of a fan-out whose strategy dropped to one account is still a duplicate', async () => {
+    const accounts = ['paper', 'paper4'];
+    await queue.enqueue(accounts.map((a) => job('shrink-1', a, accounts)), { key: 'shrink', ttlMs: 60_000 });
+    expect(await queue.enqueue([job('shrink-2', 'paper4', ['paper4'])], { key: 'shrink', ttlMs: 60_000 })).toEqual({ status: 'duplicate', signalId: 'shrink-1' });
   });
 });

@@ -53,11 +53,11 @@ describe('openDatabase and migrate', () => {
     }
   });
 
-  it('sets WAL, full sync, foreign keys and a busy timeout', () => {
+  it('sets WAL, normal sync (fsyncs come from the durability barrier), foreign keys and a busy timeout', () => {
     const db = openDatabase(tempPath());
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('synchronous', { simple: true })).toBe(2);
+      expect(db.pragma('synchronous', { simple: true })).toBe(1);
       expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
       expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
       expect(() => db.prepare("INSERT INTO executions (signal_id, account, strategy, status, created_at, updated_at) VALUES ('nope', 'a', 's', 'queued', 't', 't')").run())

@@ -3,6 +3,8 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
 import { makeCompanionsPrivate, makePrivateDirs, makePrivateFile } from '../../store/db.ts';
+import { durabilityBarrier } from '../../store/durability.ts';
+import { prepared } from '../../store/statements.ts';
 import { Decimal } from '../../domain/money.ts';
 import type { Fill, OrderLeg, OrderStatus, OrderType, Side, TimeInForce } from '../../domain/order.ts';
 
@@ -73,7 +75,18 @@ CREATE TABLE last_prices (
 `;
 
 /** Ordered schema steps; step i brings the ledger from version i to i + 1. */
-const MIGRATIONS: readonly string[] = [SCHEMA_V1];
+/**
+ * v2: what every call into the venue reads, by index instead of a scan that grew with the ledger: one order's fills
+ * (OrderTracker.sync), the live orders' reservations, the day orders a new day expires.
+ */
+const SCHEMA_V2 = `
+CREATE INDEX fills_client_order ON fills (client_order_id);
+CREATE INDEX fills_order ON fills (order_id);
+CREATE INDEX orders_status ON orders (status);
+CREATE INDEX orders_day_live ON orders (time_in_force, status);
+`;
+
+const MIGRATIONS: readonly string[] = [SCHEMA_V1, SCHEMA_V2];
 
 /** The schema version this code writes (PRAGMA user_version). */
 export const LEDGER_VERSION = MIGRATIONS.length;
@@ -256,7 +269,10 @@ export class PaperLedger {
         db.pragma('journal_mode = WAL');
         makeCompanionsPrivate(path);
       }
-      db.pragma('synchronous = FULL');
+      // NORMAL, as the journal (db.ts): a commit survives a process kill without an fsync of its own. The ledger plays a
+      // venue, and a venue's answer is durable: the broker makes every change it answers for (an order taken, amended,
+      // cancelled, a fill) durable before it answers, through `durable()`, which concurrent calls share (group commit).
+      db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       // Another process (the CLI, a second role) may hold the write lock for a moment: wait, do not fail.
       db.pragma('busy_timeout = 5000');
@@ -288,31 +304,36 @@ export class PaperLedger {
     return this.db.transaction(fn).immediate();
   }
 
+  /** Resolves once every commit made so far is on disk (one fsync of the -wal shared by every caller waiting at once). */
+  durable(): Promise<void> {
+    return durabilityBarrier(this.db).sync();
+  }
+
   /** Runs read-only `fn` in one deferred transaction: a consistent view without taking the write lock. */
   snapshot<T>(fn: () => T): T {
     return this.db.transaction(fn).deferred();
   }
 
   account(): AccountRow | undefined {
-    const row = this.db.prepare('SELECT name, currency, cash FROM account WHERE id = 1').get() as
+    const row = prepared(this.db, 'SELECT name, currency, cash FROM account WHERE id = 1').get() as
       { name: string; currency: string; cash: string } | undefined;
     return row && { name: row.name, currency: row.currency, cash: dec(row.cash) };
   }
 
   /** Seeds the account once; an existing account keeps its cash whatever the config now says. */
   seedAccount(name: string, currency: string, cash: Decimal, now: Date): boolean {
-    const result = this.db.prepare(
+    const result = prepared(this.db, 
       'INSERT OR IGNORE INTO account (id, name, currency, cash, created_at, updated_at) VALUES (1, ?, ?, ?, ?, ?)',
     ).run(name, currency, cash.toString(), now.toISOString(), now.toISOString());
     return result.changes === 1;
   }
 
   setCash(cash: Decimal, now: Date): void {
-    this.db.prepare('UPDATE account SET cash = ?, updated_at = ? WHERE id = 1').run(cash.toString(), now.toISOString());
+    prepared(this.db, 'UPDATE account SET cash = ?, updated_at = ? WHERE id = 1').run(cash.toString(), now.toISOString());
   }
 
   insertOrder(order: OrderRow): void {
-    this.db.prepare(`INSERT INTO orders (id, client_order_id, symbol, side, type, quantity, limit_price, stop_price,
+    prepared(this.db, `INSERT INTO orders (id, client_order_id, symbol, side, type, quantity, limit_price, stop_price,
       trail_amount, trail_percent, water_mark, triggered, time_in_force, status, filled_quantity, average_fill_price,
       reserved, parent_id, oco_group, reduce_only, leg, reason, created_at, updated_at)
       VALUES (@id, @client_order_id, @symbol, @side, @type, @quantity, @limit_price, @stop_price, @trail_amount,
@@ -322,19 +343,19 @@ export class PaperLedger {
 
   /** Writes an order's changing fields; identity fields (ids, symbol, side, type, created) never change. */
   updateOrder(order: OrderRow): void {
-    this.db.prepare(`UPDATE orders SET quantity = @quantity, limit_price = @limit_price, stop_price = @stop_price,
+    prepared(this.db, `UPDATE orders SET quantity = @quantity, limit_price = @limit_price, stop_price = @stop_price,
       trail_amount = @trail_amount, trail_percent = @trail_percent, water_mark = @water_mark, triggered = @triggered,
       status = @status, filled_quantity = @filled_quantity, average_fill_price = @average_fill_price,
       reserved = @reserved, reason = @reason, updated_at = @updated_at WHERE id = @id`).run(toOrderParams(order));
   }
 
   orderById(id: string): OrderRow | undefined {
-    const row = this.db.prepare('SELECT * FROM orders WHERE id = ?').get(id) as OrderRecord | undefined;
+    const row = prepared(this.db, 'SELECT * FROM orders WHERE id = ?').get(id) as OrderRecord | undefined;
     return row && toOrderRow(row);
   }
 
   orderByClientId(clientOrderId: string): OrderRow | undefined {
-    const row = this.db.prepare('SELECT * FROM orders WHERE client_order_id = ?').get(clientOrderId) as OrderRecord | undefined;
+    const row = prepared(this.db, 'SELECT * FROM orders WHERE client_order_id = ?').get(clientOrderId) as OrderRecord | undefined;
     return row && toOrderRow(row);
   }
 
@@ -342,13 +363,31 @@ export class PaperLedger {
   liveOrders(symbol?: string): OrderRow[] {
     const marks = LIVE.map(() => '?').join(', ');
     const rows = symbol === undefined
-      ? this.db.prepare(`SELECT * FROM orders WHERE status IN (${marks}) ORDER BY seq`).all(...LIVE)
-      : this.db.prepare(`SELECT * FROM orders WHERE symbol = ? AND status IN (${marks}) ORDER BY seq`).all(symbol, ...LIVE);
+      ? prepared(this.db, `SELECT * FROM orders WHERE status IN (${marks}) ORDER BY seq`).all(...LIVE)
+      : prepared(this.db, `SELECT * FROM orders WHERE symbol = ? AND status IN (${marks}) ORDER BY seq`).all(symbol, ...LIVE);
     return (rows as OrderRecord[]).map(toOrderRow);
   }
 
+  /**
+   * Live day orders placed outside [dayStart, dayEnd): the ones the day expires. Asked on every call into the venue, so
+   * it selects them in SQL (ISO-8601 UTC text sorts as time) instead of reading every live order.
+   */
+  liveDayOrdersOutside(dayStart: Date, dayEnd: Date): OrderRow[] {
+    const marks = LIVE.map(() => '?').join(', ');
+    const rows = prepared(this.db, `SELECT * FROM orders WHERE time_in_force = 'day' AND (created_at < ? OR created_at >= ?)
+      AND status IN (${marks}) ORDER BY seq`).all(dayStart.toISOString(), dayEnd.toISOString(), ...LIVE);
+    return (rows as OrderRecord[]).map(toOrderRow);
+  }
+
+  /** Cash set aside by live orders (the funds rule), summed exactly; orders that hold none are not read. */
+  reservedTotal(): Decimal {
+    const marks = LIVE.map(() => '?').join(', ');
+    const held = prepared(this.db, `SELECT reserved FROM orders WHERE status IN (${marks}) AND reserved NOT IN ('0', '-0')`).pluck().all(...LIVE) as string[];
+    return held.reduce((sum, text) => sum.plus(dec(text)), new Decimal(0));
+  }
+
   insertFill(fill: FillRow): void {
-    this.db.prepare(`INSERT INTO fills (id, order_id, client_order_id, symbol, side, quantity, price, fee, fee_currency,
+    prepared(this.db, `INSERT INTO fills (id, order_id, client_order_id, symbol, side, quantity, price, fee, fee_currency,
       liquidity, realized_pnl, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       fill.id, fill.orderId, fill.clientOrderId, fill.symbol, fill.side, fill.quantity.toString(), fill.price.toString(),
       fill.fee.toString(), fill.feeCurrency, fill.liquidity ?? null, fill.realizedPnl.toString(), fill.time.toISOString(),
@@ -358,19 +397,26 @@ export class PaperLedger {
   /** Fills at or after `since` (ISO-8601 UTC text sorts as time), oldest first. */
   fills(since?: Date): FillRow[] {
     const rows = since === undefined
-      ? this.db.prepare('SELECT * FROM fills ORDER BY seq').all()
-      : this.db.prepare('SELECT * FROM fills WHERE time >= ? ORDER BY seq').all(since.toISOString());
+      ? prepared(this.db, 'SELECT * FROM fills ORDER BY seq').all()
+      : prepared(this.db, 'SELECT * FROM fills WHERE time >= ? ORDER BY seq').all(since.toISOString());
+    return (rows as FillRecord[]).map(toFillRow);
+  }
+
+  /** One order's fills at or after `since`, by our client id or the venue's order id, oldest first. */
+  fillsOf(clientOrderId: string, orderId: string | undefined, since?: Date): FillRow[] {
+    const rows = prepared(this.db, 'SELECT * FROM fills WHERE (client_order_id = ? OR order_id = ?) AND time >= ? ORDER BY seq')
+      .all(clientOrderId, orderId ?? clientOrderId, since?.toISOString() ?? '');
     return (rows as FillRecord[]).map(toFillRow);
   }
 
   position(symbol: string): PositionRow | undefined {
-    const row = this.db.prepare('SELECT * FROM positions WHERE symbol = ?').get(symbol) as
+    const row = prepared(this.db, 'SELECT * FROM positions WHERE symbol = ?').get(symbol) as
       { symbol: string; quantity: string; average_price: string; updated_at: string } | undefined;
     return row && { symbol: row.symbol, quantity: dec(row.quantity), averagePrice: dec(row.average_price), updatedAt: new Date(row.updated_at) };
   }
 
   positions(): PositionRow[] {
-    const rows = this.db.prepare('SELECT * FROM positions ORDER BY symbol').all() as
+    const rows = prepared(this.db, 'SELECT * FROM positions ORDER BY symbol').all() as
       { symbol: string; quantity: string; average_price: string; updated_at: string }[];
     return rows.map((row) => ({ symbol: row.symbol, quantity: dec(row.quantity), averagePrice: dec(row.average_price), updatedAt: new Date(row.updated_at) }));
   }
@@ -378,22 +424,22 @@ export class PaperLedger {
   /** Stores a position; a flat one is removed, so the table lists open positions only. */
   setPosition(symbol: string, quantity: Decimal, averagePrice: Decimal, now: Date): void {
     if (quantity.isZero()) {
-      this.db.prepare('DELETE FROM positions WHERE symbol = ?').run(symbol);
+      prepared(this.db, 'DELETE FROM positions WHERE symbol = ?').run(symbol);
       return;
     }
-    this.db.prepare(`INSERT INTO positions (symbol, quantity, average_price, updated_at) VALUES (?, ?, ?, ?)
+    prepared(this.db, `INSERT INTO positions (symbol, quantity, average_price, updated_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (symbol) DO UPDATE SET quantity = excluded.quantity, average_price = excluded.average_price, updated_at = excluded.updated_at`)
       .run(symbol, quantity.toString(), averagePrice.toString(), now.toISOString());
   }
 
   lastPrice(symbol: string): PriceRow | undefined {
-    const row = this.db.prepare('SELECT symbol, price, time FROM last_prices WHERE symbol = ?').get(symbol) as
+    const row = prepared(this.db, 'SELECT symbol, price, time FROM last_prices WHERE symbol = ?').get(symbol) as
       { symbol: string; price: string; time: string } | undefined;
     return row && { symbol: row.symbol, price: dec(row.price), time: new Date(row.time) };
   }
 
   setLastPrice(symbol: string, price: Decimal, time: Date): void {
-    this.db.prepare(`INSERT INTO last_prices (symbol, price, time) VALUES (?, ?, ?)
+    prepared(this.db, `INSERT INTO last_prices (symbol, price, time) VALUES (?, ?, ?)
       ON CONFLICT (symbol) DO UPDATE SET price = excluded.price, time = excluded.time`).run(symbol, price.toString(), time.toISOString());
   }
 }

@@ -1,5 +1,5 @@
 // The paper broker: a simulated account behind the Broker interface, matching orders against pushed last prices in its own ledger.
-import { ulid } from 'ulid';
+import { signalIdFactory } from '../../domain/ids.ts';
 import type { Broker, BrokerHealth, Capabilities, Protection } from '../broker.ts';
 import { defaultInstrument } from '../../domain/instrument.ts';
 import type { Instrument } from '../../domain/instrument.ts';
@@ -18,6 +18,8 @@ import { feeFor, matchOrder, reservationPrice, trailingStopPrice } from './match
 import type { MatchConfig } from './matching.ts';
 import { applyFill, closingQuantity, equityOf, freeCash, openingQuantity, requiredFunds } from './accounting.ts';
 import type { MarkedPosition } from './accounting.ts';
+import type { FeedPricing } from '../../market/feed-pricing.ts';
+import type { FeedStats } from '../../market/price-feed.ts';
 
 type DecimalInput = Decimal | string;
 
@@ -38,6 +40,8 @@ export interface PaperBrokerOptions {
   instruments?: ((symbol: string) => Instrument) | undefined;
   clock?: (() => Date) | undefined;
   idSource?: (() => string) | undefined;
+  /** A market feed prices the account (config priceFeed): pushed prices are then ignored, and stale ones never matched. */
+  priceFeed?: FeedPricing | undefined;
 }
 
 const BROKER = 'paper';
@@ -108,6 +112,7 @@ export class PaperBroker implements Broker {
   private readonly lookup: (symbol: string) => Instrument;
   private readonly clock: () => Date;
   private readonly nextId: () => string;
+  private readonly feed: FeedPricing | undefined;
   private book: PaperLedger | undefined;
 
   constructor(options: PaperBrokerOptions) {
@@ -120,7 +125,8 @@ export class PaperBroker implements Broker {
     this.slippagePercent = toDecimal(options.slippagePercent ?? '0.05');
     this.lookup = options.instruments ?? paperInstrument;
     this.clock = options.clock ?? (() => new Date());
-    this.nextId = options.idSource ?? (() => ulid());
+    this.nextId = options.idSource ?? signalIdFactory();
+    this.feed = options.priceFeed;
     for (const [label, value] of [['startingCash', this.startingCash], ['feeRate', this.feeRate], ['feePerOrder', this.feePerOrder], ['slippagePercent', this.slippagePercent]] as const) {
       if (value.isNegative()) throw new RangeError(`paper account '${this.name}': ${label} must not be negative`);
     }
@@ -142,9 +148,11 @@ export class PaperBroker implements Broker {
       throw error;
     }
     this.book = ledger;
+    this.feed?.start({ applyFeedPrices: (prices) => this.applyPrices(prices), symbolsInPlay: () => this.symbolsInPlay() });
   }
 
   async disconnect(): Promise<void> {
+    await this.feed?.stop();
     this.book?.close();
     this.book = undefined;
   }
@@ -178,6 +186,8 @@ export class PaperBroker implements Broker {
   }
 
   async quotes(symbols: string[]): Promise<Map<string, Quote>> {
+    // An entry being sized asks first: its symbol is subscribed, and its first price awaited a moment.
+    if (this.feed) await Promise.all(symbols.map((symbol) => this.feed?.demand(symbol)));
     const ledger = this.ledger();
     const quotes = new Map<string, Quote>();
     for (const symbol of symbols) {
@@ -191,18 +201,22 @@ export class PaperBroker implements Broker {
     const ledger = this.ledger();
     const instrument = this.lookup(request.symbol);
     this.validateRequest(request, instrument);
-    return ledger.transaction(() => {
+    await this.feed?.demand(request.symbol);
+    const placed = ledger.transaction(() => {
       const now = this.clock();
       this.expireDayOrders(now);
       if (ledger.orderByClientId(request.clientOrderId)) {
         throw new DuplicateClientOrderIdError(`client order id ${request.clientOrderId} was used before`, { broker: BROKER });
       }
       const last = ledger.lastPrice(request.symbol)?.price;
-      if (last === undefined && (request.type === 'market' || request.type === 'trailing_stop')) {
-        throw new InvalidOrderError(`no price for ${request.symbol} yet`, { broker: BROKER });
-      }
       const held = ledger.position(request.symbol)?.quantity ?? ZERO;
       const reduceOnly = request.reduceOnly === true;
+      // A silent feed holds no exit hostage: a market order that only reduces fills at the last price, however old.
+      const exitOnly = request.type === 'market' && (reduceOnly || openingQuantity(held, request.side, request.quantity).isZero());
+      const tradable = this.tradablePrice(request.symbol) ?? (exitOnly ? last : undefined);
+      if (tradable === undefined && (request.type === 'market' || request.type === 'trailing_stop')) {
+        throw new InvalidOrderError(last === undefined ? `no price for ${request.symbol} yet` : this.staleReason(request.symbol), { broker: BROKER });
+      }
       if (reduceOnly && closingQuantity(held, request.side, request.quantity).isZero()) {
         throw new InvalidOrderError(`reduce-only ${request.side} in ${request.symbol} has no position to reduce`, { broker: BROKER });
       }
@@ -237,7 +251,7 @@ export class PaperBroker implements Broker {
       this.ensureFunds(order.reserved, ZERO, order.clientOrderId);
       ledger.insertOrder(order);
 
-      let current = last === undefined ? order : this.match(order, last, now, instrument, true).order;
+      let current = tradable === undefined ? order : this.match(order, tradable, now, instrument, true).order;
       // The paper market has unlimited depth, so fok and ioc agree: whatever can fill, fills whole at once.
       if (!isTerminal(current.status) && (current.timeInForce === 'ioc' || current.timeInForce === 'fok')) {
         current = { ...current, status: transition(current.status, 'expired', current.clientOrderId), reserved: ZERO, reason: `${current.timeInForce}: no immediate fill`, updatedAt: now };
@@ -245,6 +259,9 @@ export class PaperBroker implements Broker {
       }
       return toOrder(current);
     });
+    // A venue's acknowledgement is durable: the order (and any fill) is on disk before the caller hears of it.
+    await ledger.durable();
+    return placed;
   }
 
   async placeBracket(_request: BracketRequest): Promise<BracketOrders> {
@@ -253,7 +270,7 @@ export class PaperBroker implements Broker {
 
   async modifyOrder(ref: OrderRef, change: OrderChange): Promise<Order> {
     const ledger = this.ledger();
-    return ledger.transaction(() => {
+    const modified = ledger.transaction(() => {
       const now = this.clock();
       this.expireDayOrders(now);
       const found = this.find(ref);
@@ -286,9 +303,12 @@ export class PaperBroker implements Broker {
       // The order's own reservation is released by the amendment, so it counts as free here.
       this.ensureFunds(next.reserved, found.reserved, next.clientOrderId);
       ledger.updateOrder(next);
-      const current = last === undefined ? next : this.match(next, last, now, instrument, true).order;
+      const tradable = this.tradablePrice(found.symbol);
+      const current = tradable === undefined ? next : this.match(next, tradable, now, instrument, true).order;
       return toOrder(current);
     });
+    await ledger.durable();
+    return modified;
   }
 
   async cancelOrder(ref: OrderRef): Promise<void> {
@@ -303,12 +323,11 @@ export class PaperBroker implements Broker {
       if (isTerminal(found.status)) throw new InvalidOrderError(`order ${found.clientOrderId} is already ${found.status}`, { broker: BROKER });
       ledger.updateOrder({ ...found, status: transition(found.status, 'cancelled', found.clientOrderId), reserved: ZERO, reason: 'cancelled on request', updatedAt: now });
     });
+    await ledger.durable();
   }
 
   async getOrder(ref: OrderRef): Promise<Order | undefined> {
-    const ledger = this.ledger();
-    return ledger.transaction(() => {
-      this.expireDayOrders(this.clock());
+    return this.readCurrent(() => {
       const found = this.find(ref);
       return found && toOrder(found);
     });
@@ -316,14 +335,29 @@ export class PaperBroker implements Broker {
 
   async openOrders(symbol?: string): Promise<Order[]> {
     const ledger = this.ledger();
+    return this.readCurrent(() => ledger.liveOrders(symbol).map(toOrder));
+  }
+
+  /**
+   * A read of the venue as it stands now: day orders a new day has ended are expired first. That write is rare, so the
+   * read takes the write lock (and commits) only when there is something to expire; lookups are most calls into the venue.
+   */
+  private readCurrent<T>(read: () => T): T {
+    const ledger = this.ledger();
+    const now = this.clock();
+    const dayStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+    const result = ledger.snapshot(() => (ledger.liveDayOrdersOutside(new Date(dayStart), new Date(dayStart + 86_400_000)).length > 0
+      ? undefined : { value: read() }));
+    if (result !== undefined) return result.value;
     return ledger.transaction(() => {
-      this.expireDayOrders(this.clock());
-      return ledger.liveOrders(symbol).map(toOrder);
+      this.expireDayOrders(now);
+      return read();
     });
   }
 
-  async fills(since?: Date): Promise<Fill[]> {
-    return this.ledger().fills(since).map(toFill);
+  async fills(since?: Date, of?: { clientOrderId: string; orderId?: string | undefined }): Promise<Fill[]> {
+    const ledger = this.ledger();
+    return (of === undefined ? ledger.fills(since) : ledger.fillsOf(of.clientOrderId, of.orderId, since)).map(toFill);
   }
 
   async positions(): Promise<BrokerPosition[]> {
@@ -354,29 +388,65 @@ export class PaperBroker implements Broker {
     return this.updatePrices(new Map([[symbol, price]]));
   }
 
-  /** Several prices in one transaction (the position manager's batch). */
+  /**
+   * Several prices in one transaction (the position manager's batch). An account priced by a feed takes none:
+   * an alert's or a person's price is not the market's, and a stop must not fire on it.
+   */
   async updatePrices(prices: ReadonlyMap<string, DecimalInput> | Readonly<Record<string, DecimalInput>>): Promise<Fill[]> {
-    const ledger = this.ledger();
     const entries = prices instanceof Map ? [...prices.entries()] : Object.entries(prices);
     const parsed = entries.map(([symbol, value]) => {
       const price = toDecimal(value);
       if (!price.isPositive() || price.isZero()) throw new RangeError(`price for ${symbol} must be positive, got ${price}`);
       return [symbol, price] as const;
     });
-    return ledger.transaction(() => {
+    if (this.feed) return [];
+    return this.applyPrices(parsed);
+  }
+
+  /** How the account's price feed is doing (undefined without one), for /metrics. */
+  feedStats(): FeedStats | undefined {
+    return this.feed?.stats();
+  }
+
+  /** Records each price as the last and matches the symbol's live orders against it, in order, in one transaction. */
+  private async applyPrices(parsed: ReadonlyArray<readonly [string, Decimal]>): Promise<Fill[]> {
+    const ledger = this.ledger();
+    const fills = ledger.transaction(() => {
       const now = this.clock();
       this.expireDayOrders(now);
-      const fills: Fill[] = [];
+      const triggered: Fill[] = [];
       for (const [symbol, price] of parsed) {
         ledger.setLastPrice(symbol, price, now);
         const instrument = this.lookup(symbol);
         for (const order of ledger.liveOrders(symbol)) {
           const { fill } = this.match(order, price, now, instrument, false);
-          if (fill) fills.push(toFill(fill));
+          if (fill) triggered.push(toFill(fill));
         }
       }
-      return fills;
+      return triggered;
     });
+    // A price alone is pushed again by the next tick or alert; a fill it set off is a venue's answer, durable before it is told.
+    if (fills.length > 0) await ledger.durable();
+    return fills;
+  }
+
+  /** Symbols the feed must keep watching: a position or a live order in them. */
+  private symbolsInPlay(): string[] {
+    const ledger = this.ledger();
+    return [...new Set([...ledger.positions().filter((p) => !p.quantity.isZero()).map((p) => p.symbol), ...ledger.liveOrders().map((o) => o.symbol)])];
+  }
+
+  /** The last price, if orders may be matched against it: with a feed, only while it is no older than staleAfterSeconds. */
+  private tradablePrice(symbol: string): Decimal | undefined {
+    const last = this.ledger().lastPrice(symbol);
+    if (!last) return undefined;
+    return this.feed && !this.feed.isFresh(last.time) ? undefined : last.price;
+  }
+
+  private staleReason(symbol: string): string {
+    const last = this.ledger().lastPrice(symbol);
+    const age = last ? Math.round((this.clock().getTime() - last.time.getTime()) / 1000) : undefined;
+    return `stale_quote: the ${this.feed?.source ?? 'feed'} price for ${symbol} is ${age ?? '?'} s old (staleAfterSeconds ${(this.feed?.staleAfterMs ?? 0) / 1000}); the paper venue does not trade on it`;
   }
 
   private ledger(): PaperLedger {
@@ -396,7 +466,7 @@ export class PaperBroker implements Broker {
   }
 
   private reservedTotal(): Decimal {
-    return this.ledger().liveOrders().reduce((sum, o) => sum.plus(o.reserved), ZERO);
+    return this.ledger().reservedTotal();
   }
 
   private matchConfig(instrument: Instrument): MatchConfig {
@@ -488,8 +558,9 @@ export class PaperBroker implements Broker {
   /** Day orders end with the UTC day they were placed in (the paper venue keeps no trading session). */
   private expireDayOrders(now: Date): void {
     const ledger = this.ledger();
-    for (const order of ledger.liveOrders()) {
-      if (order.timeInForce !== 'day' || sameUtcDay(order.createdAt, now)) continue;
+    const dayStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+    for (const order of ledger.liveDayOrdersOutside(new Date(dayStart), new Date(dayStart + 86_400_000))) {
+      if (sameUtcDay(order.createdAt, now)) continue;
       ledger.updateOrder({ ...order, status: transition(order.status, 'expired', order.clientOrderId), reserved: ZERO, reason: 'day order: its UTC day ended', updatedAt: now });
     }
   }
