@@ -852,7 +852,8 @@ export class PositionManager {
     const { ctx } = this;
     const stop = restingStop(ctx, position.id);
     if (!stop) {
-      this.remember(book, position);
+      release();
+      this.remember(book, ctx.positions.findById(position.id) ?? position);
       return;
     }
     const instrument = await this.instrument(broker, position.account, position.symbol);
@@ -867,7 +868,10 @@ export class PositionManager {
       await this.unprotected(broker, book, position, error);
       return;
     }
-    this.remember(book, move ? ctx.positions.update(position.id, { stopPrice: move.stopPrice }) : ctx.positions.findById(position.id) ?? position);
+    if (move) ctx.positions.update(position.id, { stopPrice: move.stopPrice });
+    // The claim goes back before the book keeps the row: a copy read while claimed would say 'closing' until it changes again.
+    release();
+    this.remember(book, ctx.positions.findById(position.id) ?? position);
   }
 
   /**
