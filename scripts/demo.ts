@@ -113,6 +113,36 @@ async function dropKeys(redisUrl: string, prefix: string): Promise<void> {
 }
 
 /**
+ * What the journal gained since the last look, as narration: each close (a whole position, or one level of a
+ * scale-out) and each stop tradewire moved, with the reason it recorded.
+ */
+function journalNews(journal: Database.Database): { read(): string[] } {
+  let lastClose = 0;
+  let lastEvent = 0;
+  const closes = journal.prepare<[number], { id: number; quantity: string; exit_price: string; realized_pnl: string; exit_reason: string; level: number | null }>(
+    `SELECT c.id, c.quantity, c.exit_price, c.realized_pnl, c.exit_reason,
+            (SELECT MAX(o.level) FROM executed_orders o WHERE o.position_id = c.position_id AND o.level IS NOT NULL AND o.status = 'filled') AS level
+     FROM closed_positions c WHERE c.id > ? ORDER BY c.id`);
+  const moves = journal.prepare<[number], { id: number; reason: string }>(
+    `SELECT id, json_extract(detail, '$.reason') AS reason FROM order_events
+     WHERE id > ? AND json_extract(detail, '$.reason') IS NOT NULL AND (json_extract(detail, '$.amended') = 1 OR from_status IS NULL) ORDER BY id`);
+  const maxEvent = journal.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM order_events');
+  return {
+    read() {
+      const lines: string[] = [];
+      for (const c of closes.all(lastClose)) {
+        lastClose = c.id;
+        const level = c.exit_reason === 'take_profit' && c.level !== null ? ` (level ${c.level})` : '';
+        lines.push(`${c.exit_reason}${level}: ${c.quantity} closed at ${c.exit_price}, P&L ${cents(new Decimal(c.realized_pnl))}`);
+      }
+      for (const m of moves.all(lastEvent)) lines.push(`stop moved: ${m.reason}`);
+      lastEvent = maxEvent.get()?.id ?? lastEvent;
+      return lines;
+    },
+  };
+}
+
+/**
  * Starts a daemon on a spare loopback port with a database in a temporary folder and its own Redis prefix, replays
  * the session, prints the report (the same as `tradewire trades` and `tradewire stats`), and removes everything.
  */
@@ -142,6 +172,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     io.out(`Replaying ${prices.length} prices and ${alerts.length} alerts from ${session}`);
     io.out('');
     journal = new Database(databasePath, { readonly: true, fileMustExist: true });
+    const news = journalNews(journal);
 
     const refused: DemoResult['refused'] = [];
     const pending = [...alerts];
@@ -152,9 +183,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         // An ordinary price: the paper market moves, and the position loop sees it (stops, targets, trailing stops).
         const moved = await post(`${daemon.url}/api/prices`, { prices: { [row.symbol]: row.price } }, token);
         if (moved.status !== 200) throw new Error(`the admin API refused a price: ${JSON.stringify(moved.body)}`);
-        for (const closed of (moved.body.closed ?? []) as Array<Record<string, string>>) {
-          io.out(`${clock(row.time)}  ${row.symbol.padEnd(7)} ${row.price.padStart(9)}  ${closed.exitReason}: closed at ${closed.exitPrice}, P&L ${cents(new Decimal(closed.realizedPnl ?? '0'))}`);
-        }
+        for (const line of news.read()) io.out(`${clock(row.time)}  ${row.symbol.padEnd(7)} ${row.price.padStart(9)}  ${line}`);
         continue;
       }
       for (const alert of due) {
@@ -171,6 +200,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         }
         const outcome = await settled(journal, String(answer.body.signalId));
         io.out(`${clock(row.time)}  ${row.symbol.padEnd(7)} ${row.price.padStart(9)}  alert ${what}: ${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ''}`);
+        news.read(); // what the alert itself closed is in its answer above
         if (outcome.status !== 'executed') refused.push({ time: row.time, symbol: row.symbol, ...outcome });
       }
     }

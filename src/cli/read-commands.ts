@@ -2,9 +2,9 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
-import { positionsTable, statsTable, tradesCsv, tradesTable, jsonReady } from '../reports/format.ts';
+import { exitReasonTable, positionsTable, statsTable, tradesCsv, tradesTable, jsonReady } from '../reports/format.ts';
 import { loadEntries, loadOpenPositions, loadTrades, sinceDays } from '../reports/journal.ts';
-import { computeStats } from '../reports/stats.ts';
+import { computeStats, exitReasonStats } from '../reports/stats.ts';
 import { EXIT, type Output } from './output.ts';
 import { renderTable } from './table.ts';
 
@@ -89,15 +89,22 @@ export function runTrades(options: ReadOptions & { days?: number | undefined; st
 export function runStats(options: ReadOptions & { days?: number | undefined; strategy?: string | undefined }, io: Output): number {
   return withJournal(options, io, (db) => {
     const since = sinceDays(options.days, (options.now ?? (() => new Date()))());
-    const stats = computeStats(loadTrades(db, { since, strategy: options.strategy }), loadEntries(db, { since, strategy: options.strategy }));
+    const trades = loadTrades(db, { since, strategy: options.strategy });
+    const stats = computeStats(trades, loadEntries(db, { since, strategy: options.strategy }));
+    const byExitReason = exitReasonStats(trades);
     if (options.json) {
-      io.out(JSON.stringify(jsonReady({ since, stats }), null, 2));
+      io.out(JSON.stringify(jsonReady({ since, stats, byExitReason }), null, 2));
       return EXIT.ok;
     }
     const period = options.days !== undefined ? `last ${options.days} day(s)` : 'all time';
     io.out(`Stats (${period}; P&L net of fees, in account currency; slippage of entry fills against the alert price, + is worse):`);
     // With one strategy the total row would repeat it.
     for (const line of renderTable(statsTable(stats.length === 2 ? stats.slice(0, 1) : stats))) io.out(line);
+    if (byExitReason.length > 0) {
+      io.out('');
+      io.out('By exit reason (each partial exit of a scale-out counts once; R against the initial stop):');
+      for (const line of renderTable(exitReasonTable(byExitReason))) io.out(line);
+    }
     return EXIT.ok;
   });
 }

@@ -2,6 +2,7 @@
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { isDecimalText, toDecimal, type Decimal } from '../domain/money.ts';
+import { LEVEL_ANCHORS, parseLevelSize } from '../domain/scale-out.ts';
 
 const DECIMAL_HINT = 'expected a decimal number such as 0.05 (plain digits, no hex, NaN or Infinity)';
 
@@ -327,6 +328,62 @@ export const takeProfitSchema = z
     }
   });
 
+/** A level's size: "50%" of the position, "rest", or an absolute quantity ("0.5", 10). */
+const levelSizeSchema = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const size = parseLevelSize(String(value));
+  if (size === undefined || (typeof value === 'number' && !Number.isSafeInteger(value))) {
+    ctx.addIssue({ code: 'custom', message: `expected a percent ("50%"), "rest" or a quantity, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return size;
+});
+
+/** One scale-out level: one price anchor and its size. */
+export const takeProfitLevelSchema = z
+  .strictObject({
+    limitPrice: positiveDecimal.optional(),
+    percent: positiveDecimal.optional(),
+    amount: positiveDecimal.optional(),
+    rMultiple: positiveDecimal.optional(),
+    size: levelSizeSchema,
+  })
+  .superRefine((level, ctx) => {
+    const anchors = LEVEL_ANCHORS.filter((key) => level[key] !== undefined);
+    if (anchors.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: `expected exactly one of ${LEVEL_ANCHORS.join(', ')}${anchors.length ? `, got ${anchors.join(' and ')}` : ''}` });
+    }
+  });
+
+/** A single target (TradersPost's shape), or a list of scale-out levels. */
+export const takeProfitOrLevelsSchema = z.union([
+  takeProfitSchema,
+  z.array(takeProfitLevelSchema).min(1, 'a list of take-profit levels needs at least one level').superRefine((levels, ctx) => {
+    levels.forEach((level, index) => {
+      if (level.size.kind === 'rest' && index !== levels.length - 1) ctx.addIssue({ code: 'custom', path: [index, 'size'], message: '"rest" goes on the last level only' });
+    });
+  }),
+]);
+
+/** What happens to a trade after its entry: stop moves and a time limit (Managing a trade in the README). */
+export const manageSchema = z.strictObject({
+  breakeven: z.strictObject({
+    afterTarget: positiveInt.optional(),
+    atR: positiveDecimal.optional(),
+    offsetPercent: nonNegativeDecimal.optional(),
+    offset: nonNegativeDecimal.optional(),
+  }).superRefine((be, ctx) => {
+    if ((be.afterTarget === undefined) === (be.atR === undefined)) ctx.addIssue({ code: 'custom', message: 'expected exactly one of afterTarget, atR' });
+    if (be.offsetPercent !== undefined && be.offset !== undefined) ctx.addIssue({ code: 'custom', message: 'give offsetPercent or offset, not both' });
+  }).optional(),
+  trailAfter: z.strictObject({ rMultiple: positiveDecimal }).optional(),
+  trailPercent: positiveDecimal.optional(),
+  maxHoldMinutes: positiveInt.optional(),
+}).superRefine((manage, ctx) => {
+  if ((manage.trailAfter === undefined) !== (manage.trailPercent === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['trailPercent'], message: 'trailAfter and trailPercent go together' });
+  }
+});
+
 const kellySchema = z.strictObject({
   /** A fraction of trades won, between 0 and 1. */
   winRate: positiveDecimal.refine((d) => d.lt(1), { message: 'a fraction between 0 and 1 (0.55 is 55 %)' }).optional(),
@@ -410,7 +467,9 @@ const strategyFields = z.strictObject({
     days: z.array(z.enum(WEEKDAYS)).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
   }).optional(),
   stopLoss: stopLossSchema.prefault({ percent: '2' }),
-  takeProfit: takeProfitSchema.prefault({ percent: '4' }),
+  takeProfit: takeProfitOrLevelsSchema.prefault({ percent: '4' }),
+  /** Stop moves (breakeven, trail after an R multiple) and a time limit for the strategy's trades. */
+  manage: manageSchema.optional(),
   sizing: sizingSchema.prefault({ mode: 'percent_of_equity', value: '10' }),
   risk: riskSchema.prefault({}),
   /** Overrides of execution.maxExecutionDelaySeconds and execution.reversalTimeoutSeconds for this strategy. */
@@ -578,6 +637,8 @@ export type SizingMode = SizingConfig['mode'];
 export type RiskConfig = z.output<typeof riskSchema>;
 export type StopLossConfig = z.output<typeof stopLossSchema>;
 export type TakeProfitConfig = z.output<typeof takeProfitSchema>;
+export type TakeProfitLevelConfig = z.output<typeof takeProfitLevelSchema>;
+export type ManageConfig = z.output<typeof manageSchema>;
 export type LogLevel = Config['logging']['level'];
 export type NotificationsConfig = Config['notifications'];
 export type NotifyChannelConfig = NotificationsConfig['channels'][string];

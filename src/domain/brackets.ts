@@ -2,6 +2,7 @@
 import { HUNDRED, roundToTickDirected } from './money.ts';
 import type { Decimal } from './money.ts';
 import type { Side } from './order.ts';
+import type { TargetLevelSpec } from './scale-out.ts';
 import type { StopLossSpec, TakeProfitSpec } from './signal.ts';
 
 export type StopType = 'stop' | 'stop_limit' | 'trailing_stop';
@@ -23,6 +24,8 @@ export interface TargetLeg {
 export interface ProtectionLegs {
   stop?: StopLeg | undefined;
   target?: TargetLeg | undefined;
+  /** Scale-out levels instead of one target: priced and sized when the position's quantity is known (scale-out.ts). */
+  levels?: readonly TargetLevelSpec[] | undefined;
 }
 
 export interface ProtectionInput {

@@ -57,6 +57,8 @@ export type Intent =
   | { kind: 'cancel_entries'; noneIsNoOp: boolean }
   /** Close the position (or `percent` of it) and cancel the ticker's resting entry orders. */
   | { kind: 'exit_and_cancel'; side: PositionSide; percent?: Decimal | undefined }
+  /** Move the open position's stop or targets to the alert's; nothing is traded. */
+  | { kind: 'update_protection'; side: PositionSide }
   | { kind: 'refuse'; reason: RefusalReason; detail: string };
 
 export type IntentKind = Intent['kind'];
@@ -213,6 +215,12 @@ export const INTENT_TABLE: readonly IntentRow[] = [
       : { kind: 'cancel_entries', noneIsNoOp: true }) },
   { name: 'cancel cancels open entry orders whatever the position', action: 'cancel', sentiments: ALL_SENTIMENTS, positions: ALL_POSITIONS,
     decide: () => ({ kind: 'cancel_entries', noneIsNoOp: false }) },
+
+  // update
+  { name: 'update on a long or a short moves its stop or targets', action: 'update', sentiments: ALL_SENTIMENTS, positions: ['long', 'short'],
+    decide: (input) => ({ kind: 'update_protection', side: mustHave(input.position).side }) },
+  { name: 'update on flat is a no-op', action: 'update', sentiments: ALL_SENTIMENTS, positions: ['flat'],
+    decide: () => refuse('no_op', 'nothing to update: the strategy has no open position in this ticker') },
 ];
 
 /** The table row that covers a signal and a position (exactly one does). */

@@ -69,6 +69,8 @@ export interface OrderRequest {
   extendedHours?: boolean | undefined;
   reduceOnly?: boolean | undefined;
   leg?: OrderLeg | undefined;
+  /** A target for part of the position (a scale-out level): it must close only its own quantity, never all that is held. */
+  partialTarget?: boolean | undefined;
 }
 
 export interface ProtectionSpec {

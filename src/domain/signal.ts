@@ -1,8 +1,10 @@
 // A trading signal after intake: normalized, validated, every number a Decimal.
 import type { Decimal } from './money.ts';
 import type { OrderType, TimeInForce } from './order.ts';
+import type { TargetLevelSpec } from './scale-out.ts';
 
-export type SignalAction = 'buy' | 'sell' | 'exit' | 'cancel' | 'add';
+/** `update` moves the stop or targets of the open position without trading (the way a Pine strategy.exit change arrives). */
+export type SignalAction = 'buy' | 'sell' | 'exit' | 'cancel' | 'add' | 'update';
 export type Sentiment = 'long' | 'short' | 'flat';
 export type QuantityType =
   | 'fixed_quantity' | 'dollar_amount' | 'percent_of_equity' | 'risk_percent' | 'risk_dollar_amount' | 'percent_of_position';
@@ -40,7 +42,8 @@ export interface Signal {
   trailPercent?: Decimal | undefined;
   timeInForce?: TimeInForce | undefined;
   extendedHours?: boolean | undefined;
-  takeProfit?: TakeProfitSpec | undefined;
+  /** One target, or a list of scale-out levels. */
+  takeProfit?: TakeProfitSpec | readonly TargetLevelSpec[] | undefined;
   stopLoss?: StopLossSpec | undefined;
   id?: string | undefined;    // the user's idempotency key
   time?: Date | undefined;

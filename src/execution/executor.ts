@@ -5,6 +5,7 @@ import type { ProtectionLegs } from '../domain/brackets.ts';
 import type { Instrument } from '../domain/instrument.ts';
 import { signalIdFactory } from '../domain/ids.ts';
 import { decideIntent, type Intent } from '../domain/intent.ts';
+import { updateProtection } from './update-protection.ts';
 import { Decimal, ZERO } from '../domain/money.ts';
 import type { OrderType, PositionSide, Quote } from '../domain/order.ts';
 import { unrealizedPnl } from '../domain/position.ts';
@@ -352,6 +353,10 @@ export class Executor {
         if (blocked) return { status: blocked.status, reason: `${blocked.reason ?? blocked.status} (the ${position.side} was closed; no new ${intent.openSide})` };
         return this.open(work, intent.openSide, undefined);
       }
+      case 'update_protection':
+        if (!position) return refused('no_op: nothing to update');
+        // Kept apart (update-protection.ts): it trades nothing, it only moves what protects the position.
+        return updateProtection(this.ctx, { broker: work.broker, alert: work.alert, signalId: work.job.signalId }, position);
       case 'cancel_entries': {
         const cancelled = await this.cancelEntries(work);
         if (cancelled === 0 && intent.noneIsNoOp) return refused('no_op: no position and no open entry orders');
@@ -518,6 +523,10 @@ export class Executor {
     // trips after sees the intent and waits for this job (kill-switch.ts).
     const halted = this.haltedNow(job.account);
     if (halted) return halted;
+    if (!existing && protection === 'attached' && legs.levels) {
+      // An attached bracket (Coinbase) carries exactly one target: scale-out levels cannot ride with it.
+      return refused(`unsupported: ${broker.name} attaches one stop and one target to an entry; give takeProfit as one target, not a list of levels`);
+    }
     if (!existing && (protection === 'native' || protection === 'attached')) {
       return this.openBracket(work, { instrument, side, entrySide, quantity: sized.quantity, legs, entryId, positionId, day });
     }
@@ -602,7 +611,9 @@ export class Executor {
           if (order.clientOrderId !== ids.stop && order.clientOrderId !== ids.target) await ctx.tracker.cancel(broker, order.clientOrderId);
         }
       }
-      await placeProtection(ctx, broker, instrument, position, legs, ids, { signalId: job.signalId, executionId: work.executionId });
+      const placed = await placeProtection(ctx, broker, instrument, position, legs, ids, { signalId: job.signalId, executionId: work.executionId });
+      // A scale-out level merged into the next one: executed, and the signal's outcome says how.
+      if (placed.notes.length > 0) return { status: 'executed', reason: placed.notes.join('; ') };
     } catch (error) {
       const reason = error instanceof OrderFailedError ? error.order.reason ?? brokerReason(error.cause) : error instanceof Error ? error.message : String(error);
       await this.emergencyClose(work, instrument, position, reason);

@@ -215,11 +215,13 @@ export class OrderTracker {
    * means nothing to them. The answer is reported under our client id, whatever the broker calls it.
    */
   /** Amends a resting order in place (retrying transient failures) and records what it says now. Brokers with `amend` only. */
-  async amend(broker: Broker, clientOrderId: string, change: Pick<OrderChange, 'quantity' | 'stopPrice' | 'limitPrice'>): Promise<JournalOrder> {
+  async amend(broker: Broker, clientOrderId: string, change: Pick<OrderChange, 'quantity' | 'stopPrice' | 'limitPrice'>, reason?: string): Promise<JournalOrder> {
     const current = this.deps.orders.findByClientOrderId(clientOrderId);
     if (!current) throw new Error(`order ${clientOrderId} is not in the journal`);
     const doubt = { unknown: false };
-    await withRetries(() => broker.modifyOrder({ clientOrderId, symbol: current.symbol }, change).then(() => false), this.deps.retry, this.deps.retryDeps,
+    // A venue that replaces instead of amending (Binance's algo orders, Alpaca) names the order anew: the journal follows.
+    let renamed: string | undefined;
+    await withRetries(() => broker.modifyOrder({ clientOrderId, symbol: current.symbol }, change).then((order) => { renamed = order.id; return false; }), this.deps.retry, this.deps.retryDeps,
       // An amend in doubt may have landed (at Alpaca it even replaced the order): if the venue shows the change, it is done.
       async (error) => {
         if (!this.inDoubt(doubt, error)) return undefined;
@@ -227,8 +229,8 @@ export class OrderTracker {
         return known && showsChange(known, change) ? true : undefined;
       });
     this.deps.logger.info({ event: 'order.amended', clientOrderId, quantity: change.quantity?.toFixed(), stopPrice: change.stopPrice?.toFixed(),
-      limitPrice: change.limitPrice?.toFixed() }, `amended ${clientOrderId}`);
-    return this.deps.orders.recordAmend(clientOrderId, change);
+      limitPrice: change.limitPrice?.toFixed(), reason }, `amended ${clientOrderId}`);
+    return this.deps.orders.recordAmend(clientOrderId, change, reason, renamed);
   }
 
   /** Whether this failure, or an earlier one of the same call, leaves the outcome unknown; remembers it. */

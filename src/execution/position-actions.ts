@@ -5,7 +5,8 @@ import { protectionPrices, type ProtectionLegs } from '../domain/brackets.ts';
 import { clientOrderId as deriveClientOrderId } from '../domain/ids.ts';
 import { NotSupportedError } from '../domain/errors.ts';
 import type { Instrument } from '../domain/instrument.ts';
-import { HUNDRED, ZERO, maxDecimal, minDecimal, type Decimal } from '../domain/money.ts';
+import { HUNDRED, ONE, ZERO, maxDecimal, minDecimal, type Decimal } from '../domain/money.ts';
+import { describeMerge, scaleOutPlan, type TargetLevelSpec } from '../domain/scale-out.ts';
 import type { OrderLeg, PositionSide, Side } from '../domain/order.ts';
 import { isTerminal } from '../domain/order.ts';
 import { applyFill, type PositionState } from '../domain/position.ts';
@@ -54,6 +55,8 @@ function nextSequence(ctx: ExecutionContext, positionId: string, leg: OrderLeg):
 export interface ProtectionIds {
   stop: string;
   target: string;
+  /** The id of scale-out level N; absent: derived from `target` and N. */
+  level?: ((level: number) => string) | undefined;
 }
 
 /** Ids for protection tradewire places on its own (a resize after an add or a partial close). */
@@ -72,7 +75,7 @@ export function resizedProtectionIds(ctx: ExecutionContext, broker: Broker, posi
 export async function placeProtection(
   ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, legs: ProtectionLegs, ids: ProtectionIds,
   meta: { signalId?: string | undefined; executionId?: number | undefined } = {},
-): Promise<void> {
+): Promise<{ notes: string[] }> {
   const protection = broker.capabilities.protectionFor(instrument);
   ctx.positions.update(position.id, {
     stopPrice: legs.stop?.stopPrice ?? null,
@@ -84,7 +87,7 @@ export async function placeProtection(
     lowWater: position.side === 'short' ? minDecimal(position.lowWater ?? position.averageEntryPrice, position.averageEntryPrice) : null,
     protection: protection === 'native' || protection === 'attached' ? 'after_fill' : protection,
   });
-  if (protection === 'emulated') return;
+  if (protection === 'emulated') return { notes: [] };
   const side = closingSide(position.side);
   const common = { account: position.account, strategy: position.strategy, symbol: position.symbol, side, quantity: position.quantity,
     positionId: position.id, signalId: meta.signalId, executionId: meta.executionId, timeInForce: 'gtc' as const };
@@ -101,6 +104,47 @@ export async function placeProtection(
   if (legs.target) {
     await ctx.tracker.place(broker, { ...common, clientOrderId: ids.target, leg: 'target', type: 'limit', limitPrice: legs.target.limitPrice }, { reduceOnly: true });
   }
+  return { notes: legs.levels ? await placeLevels(ctx, broker, instrument, position, legs, ids, common) : [] };
+}
+
+/** The targets alone (a single one, or the scale-out levels) for the position as it stands, beside the stop that rests. */
+export async function placeTargets(ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, legs: ProtectionLegs, ids: ProtectionIds): Promise<string[]> {
+  const common = { account: position.account, strategy: position.strategy, symbol: position.symbol, side: closingSide(position.side), quantity: position.quantity,
+    positionId: position.id, signalId: position.signalId, timeInForce: 'gtc' as const };
+  return legs.levels ? placeLevels(ctx, broker, instrument, position, legs, ids, common) : [];
+}
+
+/**
+ * The scale-out targets: the position split across the levels on the instrument's grid, one reduce-only limit per
+ * level next to the stop (each sized to its level, so together they never exceed the position). A level too small
+ * to stand alone is merged into the next: the order that took it says so in its journal event, and the sentences
+ * are returned for the signal's recorded outcome.
+ */
+async function placeLevels(
+  ctx: ExecutionContext, broker: Broker, instrument: Instrument, position: Position, legs: ProtectionLegs, ids: ProtectionIds,
+  common: Omit<Parameters<ExecutionContext['tracker']['place']>[1], 'clientOrderId' | 'leg' | 'type'>,
+): Promise<string[]> {
+  const plan = planLevels(instrument, position, legs);
+  if (!plan.ok) throw new ProtectionError(`the take-profit levels of ${position.symbol} cannot be placed: ${plan.issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`, 'protection_invalid');
+  for (const merge of plan.merges) {
+    ctx.logger.warn({ event: 'position.level_merged', positionId: position.id, symbol: position.symbol, level: merge.level, into: merge.into, quantity: merge.quantity.toFixed() },
+      describeMerge(merge));
+  }
+  const idOf = ids.level ?? ((level: number) => idFor(broker, { source: ids.target, account: position.account, leg: 'target', sequence: level }));
+  for (const level of plan.levels) {
+    const merged = plan.merges.filter((m) => m.into === level.level).map(describeMerge);
+    await ctx.tracker.place(broker, { ...common, clientOrderId: idOf(level.level), leg: 'target', type: 'limit', limitPrice: level.limitPrice, quantity: level.quantity,
+      level: level.level, note: merged.length > 0 ? merged.join('; ') : undefined }, { reduceOnly: true, partialTarget: true });
+  }
+  return plan.merges.map(describeMerge);
+}
+
+/** The levels for the position as it stands: priced from its entry price and its stop, sized from its quantity. */
+export function planLevels(instrument: Instrument, position: Position, legs: ProtectionLegs): ReturnType<typeof scaleOutPlan> {
+  return scaleOutPlan({
+    side: openingSide(position.side), basePrice: position.averageEntryPrice, stopPrice: legs.stop?.stopPrice, quantity: position.quantity,
+    tick: instrument.tickSize, rules: { stepSize: instrument.stepSize, minQuantity: instrument.minQuantity, minNotional: instrument.minNotional }, levels: legs.levels ?? [],
+  });
 }
 
 /** Stop and target for an entry: the alert's own, else the strategy's defaults, priced from `basePrice` on the instrument's tick. */
@@ -108,10 +152,26 @@ export function protectionLegsFor(
   alert: Pick<Signal, 'stopLoss' | 'takeProfit'>, strategy: Partial<Pick<StrategyConfig, 'stopLoss' | 'takeProfit'>>, entrySide: Side, basePrice: Decimal, instrument: Instrument,
 ): ({ ok: true } & ProtectionLegs) | { ok: false; issues: string } {
   const stopLoss = alert.stopLoss ?? (strategy.stopLoss as Signal['stopLoss']);
-  const takeProfit = alert.takeProfit ?? (strategy.takeProfit as Signal['takeProfit']);
-  const result = protectionPrices({ side: entrySide, basePrice, stopLoss, takeProfit, tick: instrument.tickSize });
+  const takeProfit: Signal['takeProfit'] = alert.takeProfit ?? strategy.takeProfit;
+  const levels = isLevelList(takeProfit) ? takeProfit : undefined;
+  const single = isLevelList(takeProfit) ? undefined : takeProfit;
+  const result = protectionPrices({ side: entrySide, basePrice, stopLoss, takeProfit: single, tick: instrument.tickSize });
   if (!result.ok) return { ok: false, issues: result.issues.map((i) => `${i.field}: ${i.message}`).join('; ') };
-  return result;
+  if (!levels) return result;
+  // The levels' prices are checked now (sizes need the filled quantity, and are split when protection is placed).
+  const priced = scaleOutPlan({ side: entrySide, basePrice, stopPrice: result.stop?.stopPrice, quantity: ONE, tick: instrument.tickSize,
+    rules: { stepSize: ZERO, minQuantity: ZERO }, levels });
+  if (!priced.ok) return { ok: false, issues: priced.issues.map((i) => `${i.field}: ${i.message}`).join('; ') };
+  return { ...result, levels };
+}
+
+function isLevelList(takeProfit: Signal['takeProfit']): takeProfit is readonly TargetLevelSpec[] {
+  return Array.isArray(takeProfit);
+}
+
+/** Ids of the scale-out targets: one per level, from the same source as the stop. */
+export function levelIds(broker: Broker, source: string, account: string): (level: number) => string {
+  return (level) => idFor(broker, { source, account, leg: 'target', sequence: level });
 }
 
 export interface EntryOwner {
@@ -190,6 +250,8 @@ export interface CloseRequest {
   executionId?: number | undefined;
   /** How long to wait for the exit to fill before giving up (the claim then lapses and the position manager retries). */
   fillTimeoutMs: number;
+  /** The scale-out level this exit takes profit at (an emulated level), kept on the exit order. */
+  level?: number | undefined;
 }
 
 export type CloseOutcome =
@@ -427,7 +489,7 @@ async function sendExit(ctx: ExecutionContext, broker: Broker, position: Positio
   let order = await ctx.tracker.place(broker, {
     clientOrderId: request.clientOrderId, account: position.account, strategy: position.strategy, symbol: position.symbol,
     side: closingSide(position.side), leg: 'exit', type: 'market', quantity, positionId: position.id,
-    signalId: request.signalId, executionId: request.executionId,
+    signalId: request.signalId, executionId: request.executionId, level: request.level,
   }, { reduceOnly: true });
   const deadline = ctx.now().getTime() + request.fillTimeoutMs;
   while (order.status !== 'filled' && !isTerminal(order.status) && ctx.now().getTime() < deadline) {
@@ -536,15 +598,26 @@ export async function syncProtection(ctx: ExecutionContext, broker: Broker, posi
   for (const leg of legs.filter((o) => !isTerminal(o.status))) await ctx.tracker.refresh(broker, leg.clientOrderId);
   const fresh = ctx.positions.findById(position.id);
   if (!fresh || fresh.status === 'closed') return undefined;
-  const filled = ctx.orders.ordersForPosition(position.id).find((o) => (o.leg === 'stop' || o.leg === 'target') && o.status === 'filled'
-    && o.filledQuantity.gte(fresh.quantity));
-  if (!filled) return undefined;
+  const orders = ctx.orders.ordersForPosition(position.id);
+  let filled: JournalOrder | undefined;
+  let record: ReturnType<typeof closeRecord> | undefined;
+  if (orders.some((o) => o.leg === 'target' && o.level !== undefined)) {
+    // Scale-out: an earlier level filled in full is booked already; only fills the books lack can close the rest.
+    const unbooked = unbookedClosingFills(ctx, fresh);
+    if (!unbooked || unbooked.net.gt(0)) return undefined;
+    filled = unbooked.last;
+    record = closeRecordOf(ctx, fresh, unbooked.fills, reasonOfLeg(unbooked.last));
+  } else {
+    filled = orders.find((o) => (o.leg === 'stop' || o.leg === 'target') && o.status === 'filled' && o.filledQuantity.gte(fresh.quantity));
+    if (!filled) return undefined;
+    record = closeRecord(ctx, fresh, filled, reasonOfLeg(filled));
+  }
   const now = ctx.now();
   if (!ctx.positions.claimForClose(position.id, ctx.owner, new Date(now.getTime() + CLAIM_MS), now)) return undefined;
   let closed: ClosedPosition;
   try {
     for (const sibling of protectiveOrders(ctx, position.id)) await ctx.tracker.cancel(broker, sibling.clientOrderId);
-    closed = ctx.positions.close(position.id, closeRecord(ctx, fresh, filled, reasonOfLeg(filled)));
+    closed = ctx.positions.close(position.id, record);
   } catch (error) {
     ctx.positions.releaseClaim(position.id, ctx.owner);
     throw error;

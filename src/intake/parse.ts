@@ -4,6 +4,7 @@ import { HUNDRED } from '../domain/money.ts';
 import type { OrderType } from '../domain/order.ts';
 import type { Signal, StopLossSpec, TakeProfitSpec } from '../domain/signal.ts';
 import { normalizeSentiment } from '../domain/signal.ts';
+import { LEVEL_ANCHORS, parseLevelSize, type LevelSize, type TargetLevelSpec } from '../domain/scale-out.ts';
 import type { Issue } from './field-readers.ts';
 import { isPlainObject, readBoolean, readDecimal, readEnum, readName, readObject, readText, readTime } from './field-readers.ts';
 import { nearMissOf } from './near-miss.ts';
@@ -45,7 +46,7 @@ const TAKE_PROFIT_KEYS = ['limitPrice', 'percent', 'amount'] as const;
 const STOP_LOSS_TRIGGERS = ['stopPrice', 'percent', 'amount', 'trailPercent', 'trailAmount'] as const;
 const STOP_LOSS_KEYS = ['type', ...STOP_LOSS_TRIGGERS, 'limitPrice'] as const;
 
-const ACTIONS = ['buy', 'sell', 'exit', 'cancel', 'add'] as const;
+const ACTIONS = ['buy', 'sell', 'exit', 'cancel', 'add', 'update'] as const;
 const SENTIMENTS = ['long', 'short', 'flat', 'bullish', 'bearish'] as const;
 const QUANTITY_TYPES = [
   'fixed_quantity', 'dollar_amount', 'percent_of_equity', 'risk_percent', 'risk_dollar_amount', 'percent_of_position',
@@ -119,7 +120,8 @@ function presentOf(obj: Record<string, unknown>, keys: readonly string[]): strin
   return keys.filter((key) => has(obj, key));
 }
 
-function readTakeProfit(value: unknown, issues: Issue[]): TakeProfitSpec | undefined {
+function readTakeProfit(value: unknown, issues: Issue[]): TakeProfitSpec | TargetLevelSpec[] | undefined {
+  if (Array.isArray(value)) return readTakeProfitLevels(value, issues);
   const obj = readObject(value, 'takeProfit', issues);
   if (obj === undefined) return undefined;
   const before = issues.length;
@@ -138,6 +140,50 @@ function readTakeProfit(value: unknown, issues: Issue[]): TakeProfitSpec | undef
     }
   }
   return issues.length === before ? spec : undefined;
+}
+
+const LEVEL_KEYS = [...LEVEL_ANCHORS, 'size'] as const;
+const MAX_LEVELS = 10;
+
+/** A level's size: "50%", "rest", or a quantity (as text or a number). */
+function readLevelSize(value: unknown, path: string, issues: Issue[]): LevelSize | undefined {
+  if (typeof value === 'string') {
+    const size = parseLevelSize(value);
+    if (size === undefined) issues.push({ path, message: `expected a percent ("50%"), "rest" or a quantity, got ${JSON.stringify(value)}` });
+    return size;
+  }
+  const quantity = readDecimal(value, path, issues, { positive: true });
+  return quantity === undefined ? undefined : { kind: 'quantity', value: quantity };
+}
+
+/** A list of scale-out levels: each with exactly one price anchor and a size; the prices are checked once the fill is known. */
+function readTakeProfitLevels(list: unknown[], issues: Issue[]): TargetLevelSpec[] | undefined {
+  const before = issues.length;
+  if (list.length === 0) issues.push({ path: 'takeProfit', message: 'a list of levels needs at least one level' });
+  if (list.length > MAX_LEVELS) issues.push({ path: 'takeProfit', message: `at most ${MAX_LEVELS} levels, got ${list.length}` });
+  const levels: TargetLevelSpec[] = [];
+  list.slice(0, MAX_LEVELS).forEach((item, index) => {
+    const where = `takeProfit[${index}]`;
+    const obj = readObject(item, where, issues);
+    if (obj === undefined) return;
+    checkNestedKeys(obj, 'takeProfit', LEVEL_KEYS, issues);
+    const present = presentOf(obj, LEVEL_ANCHORS);
+    if (present.length !== 1) {
+      issues.push({ path: where, message: present.length === 0 ? `needs one of ${LEVEL_ANCHORS.join(', ')}` : `takes exactly one of ${LEVEL_ANCHORS.join(', ')}, not ${present.join(' and ')}` });
+    }
+    if (!has(obj, 'size')) issues.push({ path: `${where}.size`, message: 'is required: a percent ("50%"), "rest" or a quantity' });
+    const size = has(obj, 'size') ? readLevelSize(obj.size, `${where}.size`, issues) : undefined;
+    if (size?.kind === 'rest' && index !== list.length - 1) issues.push({ path: `${where}.size`, message: '"rest" goes on the last level only' });
+    const level: TargetLevelSpec = { size: size ?? { kind: 'rest' } };
+    for (const key of LEVEL_ANCHORS) {
+      if (has(obj, key)) {
+        const decimal = readDecimal(obj[key], `${where}.${key}`, issues, { positive: true });
+        if (decimal !== undefined) level[key] = decimal;
+      }
+    }
+    levels.push(level);
+  });
+  return issues.length === before ? levels : undefined;
 }
 
 function readStopLoss(value: unknown, issues: Issue[]): StopLossSpec | undefined {
@@ -298,6 +344,9 @@ export function parseAlert(body: unknown, ctx: ParseContext): ParseResult {
   const account = has(body, 'account') && !isBlank(body.account) ? readName(body.account, 'account', issues, MAX_NAME) : undefined;
   const extras = has(rawPayload, 'extras') ? readObject(rawPayload.extras, 'extras', issues) : undefined;
 
+  if (action === 'update' && !has(body, 'stopLoss') && !has(body, 'takeProfit')) {
+    issues.push({ path: 'action', message: 'an update moves the open position\'s stop or targets: give stopLoss, takeProfit or both' });
+  }
   if (issues.length > 0 || ticker === undefined || action === undefined || orderType === undefined) {
     return { ok: false, error: 'invalid_signal', issues };
   }
@@ -335,7 +384,8 @@ export function parseAlert(body: unknown, ctx: ParseContext): ParseResult {
 function staleness(alert: ParsedAlert, ctx: ParseContext): { message: string; time: Date; ageSeconds: number; maxSignalAgeSeconds: number } | undefined {
   const max = ctx.maxSignalAgeSeconds;
   if (alert.time === undefined || !Number.isFinite(max) || max <= 0) return undefined;
-  if (alert.action === 'exit' || alert.action === 'cancel') return undefined;
+  // Exits, cancels and updates (moving protection) are carried out however old: they only make a position safer or smaller.
+  if (alert.action === 'exit' || alert.action === 'cancel' || alert.action === 'update') return undefined;
   const ageMs = ctx.now.getTime() - alert.time.getTime();
   if (ageMs <= max * 1000) return undefined;
   const ageSeconds = Math.floor(ageMs / 1000);

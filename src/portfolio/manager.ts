@@ -23,6 +23,9 @@ import type { ExitReason, Position, Protection } from '../store/positions-repo.t
 import { approximate, fastLevels, type FastLevels } from './fast-levels.ts';
 import { BookScreen, MarkTable, type Mark, type UnrealizedEstimate } from './screen.ts';
 import type { KillSwitch } from './kill-switch.ts';
+import { hasLevels, isManaged, levelReached, pendingLevels, replaceStop, restingStop, stopMoveNow, timeExitNow } from './stop-moves.ts';
+import type { TargetLevelSpec } from '../domain/scale-out.ts';
+import { bestPrice } from '../domain/trade-management.ts';
 
 export interface PositionManagerOptions {
   /** Time from the start of one tick to the start of the next; a tick that runs longer delays the next, never overlaps it. */
@@ -90,6 +93,8 @@ interface Watched {
   /** The row's updated_at as stored (ISO text): a different one means the row changed. */
   stamp: string;
   levels: FastLevels;
+  /** The best price seen since the loop began watching it (for stop moves), in memory. */
+  best?: Decimal | undefined;
   trailing: boolean;
   pnl?: { mark: Decimal; value: Decimal } | undefined;
   brokerStop?: Decimal | undefined;
@@ -123,6 +128,8 @@ interface Shape {
   symbols: string[];
   marks: Mark[];
   screen: BookScreen<Watched>;
+  /** The positions whose strategy manages its trades (stop moves, a time limit): looked at every tick. */
+  managed: Watched[];
 }
 
 type CloseTask = { position: Position; reason: ExitReason; retry: boolean };
@@ -145,6 +152,8 @@ export class PositionManager {
   /** Why the loop itself started closing a position, for a retry after its claim lapsed. */
   private readonly closeReasons = new Map<string, ExitReason>();
   private readonly warned = new Set<string>();
+  /** Emulated scale-out levels per position (null: none), read once from its entry's alert or its strategy. */
+  private readonly levelSpecs = new Map<string, readonly TargetLevelSpec[] | null>();
   private readonly fillTimeoutMs: number;
   private readonly maxCloseAttempts: number;
   private readonly closeConcurrency: number;
@@ -453,6 +462,7 @@ export class PositionManager {
     }
 
     if (syncs.length > 0) await this.syncBrokerProtection(broker, book, syncs);
+    if (shape.managed.length > 0) await this.manageTrades(broker, book, shape.managed, closes, now);
     await this.runCloses(account, broker, book, closes);
     // The scan's estimate holds unless the book changed since (a close, a fill): then one more pass.
     await this.checkKillSwitch(account, book, book.shape?.screen === screen ? estimate : undefined);
@@ -499,7 +509,9 @@ export class PositionManager {
     if (!book.shape) {
       const rows = [...book.positions.values()];
       const symbols = [...new Set(rows.map((w) => w.position.symbol))];
-      book.shape = { symbols, marks: symbols.map((symbol) => book.marks.of(symbol)), screen: new BookScreen(rows) };
+      const strategies = this.ctx.config().strategies;
+      const managed = rows.filter((w) => isManaged(strategies[w.position.strategy]?.manage) || this.emulatedLevelSpecs(w.position) !== undefined);
+      book.shape = { symbols, marks: symbols.map((symbol) => book.marks.of(symbol)), screen: new BookScreen(rows), managed };
     }
     return book.shape;
   }
@@ -578,7 +590,7 @@ export class PositionManager {
       entry: approximate(position.averageEntryPrice), quantity: approximate(position.quantity), sign: position.side === 'long' ? 1 : -1,
       mark: book.marks.of(position.symbol),
       // Every field present from the start: one object shape keeps the per-position passes monomorphic.
-      pnl: undefined, brokerStop: undefined,
+      pnl: undefined, brokerStop: undefined, best: undefined,
     };
   }
 
@@ -587,6 +599,7 @@ export class PositionManager {
     const previous = book.positions.get(position.id);
     const watched = this.watch(book, position);
     watched.brokerStop = previous?.brokerStop;
+    watched.best = previous?.best;
     if (position.status === 'closed') this.forget(book, position.id);
     else book.positions.set(position.id, watched);
     book.shape = undefined;
@@ -597,6 +610,7 @@ export class PositionManager {
     if (book.positions.delete(positionId)) book.shape = undefined;
     this.closeFailures.delete(positionId);
     this.closeReasons.delete(positionId);
+    this.levelSpecs.delete(positionId);
   }
 
   /**
@@ -644,6 +658,85 @@ export class PositionManager {
     book.shape?.screen.refresh(watched);
     watched.stamp = stamp;
     this.pendingMarks.set(p.id, 'highWater' in patch ? ['high', decimalText(patch.highWater), stamp, watched] : ['low', decimalText(patch.lowWater), stamp, watched]);
+  }
+
+  /**
+   * Trades whose strategy manages them: a time limit that has passed closes the trade (exit_reason time); otherwise
+   * the stop moves where the rules say (breakeven at +X R, the trail after its R), at the broker through a replace
+   * that never leaves the position without a stop, or on the position where the loop watches the stop itself.
+   */
+  private async manageTrades(broker: Broker, book: Book, managed: readonly Watched[], closes: CloseTask[], now: Date): Promise<void> {
+    const { ctx } = this;
+    for (const watched of managed) {
+      const p = watched.position;
+      const price = watched.mark.price;
+      if (p.status !== 'open' || price === undefined || closes.some((c) => c.position.id === p.id)) continue;
+      if (timeExitNow(ctx, p, now)) {
+        closes.push({ position: p, reason: 'time', retry: false });
+        continue;
+      }
+      const specs = this.emulatedLevelSpecs(p);
+      if (specs && await this.takeEmulatedLevel(broker, book, watched, specs, price)) continue;
+      const best = bestPrice(p.side, watched.best, price);
+      // Nothing new since the last look: the rules read the best price, and it has not moved.
+      if (watched.best !== undefined && best.eq(watched.best)) continue;
+      watched.best = best;
+      const instrument = await this.instrument(broker, p.account, p.symbol);
+      const move = stopMoveNow(ctx, p, instrument, price, best);
+      if (!move) continue;
+      const stop = restingStop(ctx, p.id);
+      if (stop) await replaceStop(ctx, broker, p, stop, { stopPrice: move.stopPrice }, move.detail);
+      else ctx.logger.info({ event: 'position.stop_moved', positionId: p.id, symbol: p.symbol, stopPrice: move.stopPrice.toFixed(), reason: move.detail }, `${p.symbol}: ${move.detail}`);
+      this.remember(book, ctx.positions.update(p.id, { stopPrice: move.stopPrice })).best = best;
+    }
+  }
+
+  /**
+   * The scale-out levels of a position whose broker cannot rest them beside its protection (a bracket holding the
+   * shares, an attached bracket, no resting orders at all): the loop watches them. Read once per position from its
+   * entry's alert, else its strategy; undefined when it has none (or the broker rests them: after_fill).
+   */
+  private emulatedLevelSpecs(position: Position): readonly TargetLevelSpec[] | undefined {
+    if (position.protection === undefined || position.protection === 'after_fill') return undefined;
+    if (this.levelSpecs.has(position.id)) return this.levelSpecs.get(position.id) ?? undefined;
+    // From the alert that opened it (one read of its payload), without a query for positions that have none.
+    const fromAlert = position.signalId === undefined ? undefined : this.alertProtectionOf(position.signalId).takeProfit;
+    const takeProfit = fromAlert ?? this.ctx.config().strategies[position.strategy]?.takeProfit;
+    const specs = Array.isArray(takeProfit) ? takeProfit as readonly TargetLevelSpec[] : undefined;
+    this.levelSpecs.set(position.id, specs ?? null);
+    return specs;
+  }
+
+  /**
+   * An emulated level the price has reached: that part is sold with a reduce-only market exit naming the level
+   * (where a bracket holds the shares its legs are resized first, so no oversized stop rests), then the stop moves
+   * if the rules say so (breakeven after target N). True when it acted (the position changed).
+   */
+  private async takeEmulatedLevel(broker: Broker, book: Book, watched: Watched, specs: readonly TargetLevelSpec[], price: Decimal): Promise<boolean> {
+    const { ctx } = this;
+    const p = watched.position;
+    const instrument = await this.instrument(broker, p.account, p.symbol);
+    const level = pendingLevels(ctx, p, specs, instrument)[0];
+    if (!level || !levelReached(p.side, level, price)) return false;
+    const part = level.last || level.quantity.gte(p.quantity) ? undefined : level.quantity;
+    ctx.logger.info({ event: 'position.level_reached', positionId: p.id, symbol: p.symbol, level: level.level, price: price.toFixed(), quantity: (part ?? p.quantity).toFixed() },
+      `${p.symbol}: take-profit level ${level.level} (${level.limitPrice.toFixed()}) reached`);
+    const outcome = await closePosition(ctx, broker, instrument, p, {
+      quantity: part, reason: 'take_profit', clientOrderId: this.exitId(broker, p), fillTimeoutMs: this.fillTimeoutMs, level: level.level,
+    });
+    const fresh = ctx.positions.findById(p.id);
+    if (!fresh || fresh.status === 'closed') {
+      this.forget(book, p.id);
+      return true;
+    }
+    this.remember(book, fresh);
+    if (outcome.kind !== 'reduced') return true;
+    const move = stopMoveNow(ctx, fresh, instrument, price, bestPrice(fresh.side, watched.best, price));
+    if (!move) return true;
+    const stop = restingStop(ctx, fresh.id);
+    if (stop) await replaceStop(ctx, broker, fresh, stop, { stopPrice: move.stopPrice }, `target ${level.level} taken: ${move.detail}`);
+    this.remember(book, ctx.positions.update(fresh.id, { stopPrice: move.stopPrice }));
+    return true;
   }
 
   /**
@@ -707,7 +800,9 @@ export class PositionManager {
     };
     try {
       const fresh = ctx.positions.findById(current.id) ?? current;
-      const replaceLegs = fresh.protection !== 'native' && fresh.protection !== 'emulated';
+      // Scale-out targets rest side by side: one filling leaves the others resting, and only the stop is resized.
+      const scaledOut = fresh.protection === 'after_fill' && hasLevels(ctx, fresh.id);
+      const replaceLegs = !scaledOut && fresh.protection !== 'native' && fresh.protection !== 'emulated';
       // A cancel that fails still leaves what is known booked first; the rest is then closed as unprotected.
       let cancelFailed: { error: unknown } | undefined;
       if (replaceLegs) {
@@ -736,6 +831,8 @@ export class PositionManager {
       if (cancelFailed) {
         release();
         await this.unprotected(broker, book, reduced, cancelFailed.error);
+      } else if (scaledOut) {
+        await this.resizeStopAfterLevel(broker, book, reduced, net, release);
       } else if (replaceLegs) {
         await this.placeResizedProtection(broker, book, await this.instrument(broker, fresh.account, fresh.symbol), reduced, release);
       } else {
@@ -745,6 +842,36 @@ export class PositionManager {
     } finally {
       release();
     }
+  }
+
+  /**
+   * A scale-out target filled: the stop is resized to what remains before anything else, in the same replace that
+   * moves it where the strategy says (breakeven after target N). A stop that cannot be resized closes the rest.
+   */
+  private async resizeStopAfterLevel(broker: Broker, book: Book, position: Position, remaining: Decimal, release: () => void): Promise<void> {
+    const { ctx } = this;
+    const stop = restingStop(ctx, position.id);
+    if (!stop) {
+      release();
+      this.remember(book, ctx.positions.findById(position.id) ?? position);
+      return;
+    }
+    const instrument = await this.instrument(broker, position.account, position.symbol);
+    const mark = book.marks.of(position.symbol).price ?? position.averageEntryPrice;
+    const move = stopMoveNow(ctx, position, instrument, mark, mark);
+    const filled = ctx.orders.ordersForPosition(position.id).filter((o) => o.leg === 'target' && o.level !== undefined && o.status === 'filled').length;
+    const reason = `target ${filled} filled: stop resized to the ${remaining.toFixed()} left${move ? ` and moved to ${move.reason} at ${move.stopPrice.toFixed()}` : ''}`;
+    try {
+      await replaceStop(ctx, broker, position, stop, { quantity: remaining, stopPrice: move?.stopPrice }, reason);
+    } catch (error) {
+      release();
+      await this.unprotected(broker, book, position, error);
+      return;
+    }
+    if (move) ctx.positions.update(position.id, { stopPrice: move.stopPrice });
+    // The claim goes back before the book keeps the row: a copy read while claimed would say 'closing' until it changes again.
+    release();
+    this.remember(book, ctx.positions.findById(position.id) ?? position);
   }
 
   /**
@@ -957,8 +1084,11 @@ export class PositionManager {
 
   /** The stop and target the entry's alert asked for, read back from the journalled payload. */
   private alertProtection(entry: JournalOrder): Pick<Signal, 'stopLoss' | 'takeProfit'> {
-    if (!entry.signalId) return {};
-    const signal = this.ctx.signals.findById(entry.signalId);
+    return entry.signalId ? this.alertProtectionOf(entry.signalId) : {};
+  }
+
+  private alertProtectionOf(signalId: string): Pick<Signal, 'stopLoss' | 'takeProfit'> {
+    const signal = this.ctx.signals.findById(signalId);
     if (!signal) return {};
     try {
       const body = JSON.parse(signal.payload) as unknown;
@@ -968,7 +1098,7 @@ export class PositionManager {
     } catch {
       // fall through: the strategy's defaults protect it
     }
-    this.warnOnce(`payload-${entry.signalId}`, { event: 'signal.payload_unreadable', signalId: entry.signalId }, 'the signal payload could not be read back: strategy defaults protect the entry');
+    this.warnOnce(`payload-${signalId}`, { event: 'signal.payload_unreadable', signalId }, 'the signal payload could not be read back: strategy defaults protect the entry');
     return {};
   }
 

@@ -1,7 +1,7 @@
 // Report values for people (money to the cent, percents to two places, UTC times) and for scripts (exact decimal text, CSV).
 import { Decimal } from '../domain/money.ts';
 import type { OpenPositionRecord, OrderRecord, TradeRecord } from './journal.ts';
-import type { StrategyStats } from './stats.ts';
+import type { ExitReasonStats, StrategyStats } from './stats.ts';
 
 /** Money to the cent, half away from zero as a person rounds ('-0.00' never shows). */
 export function cents(value: Decimal | undefined): string {
@@ -73,13 +73,28 @@ export function statsTable(stats: readonly StrategyStats[]): TableData {
       { header: 'STRATEGY' }, { header: 'TRADES', align: 'right' }, { header: 'WIN RATE', align: 'right' },
       { header: 'TOTAL P&L', align: 'right' }, { header: 'AVG P&L', align: 'right' }, { header: 'PROFIT FACTOR', align: 'right' },
       { header: 'MAX DRAWDOWN', align: 'right' }, { header: 'FILL RATE', align: 'right' }, { header: 'AVG SLIPPAGE', align: 'right' },
+      { header: 'EXPECTANCY', align: 'right' },
     ],
     rows: stats.map((s) => [
       s.strategy, String(s.trades), percent(s.winRatePct), cents(s.totalPnl), cents(s.avgPnl),
       s.profitFactor !== undefined ? ratio(s.profitFactor) : s.grossWin.gt(0) ? 'inf' : '-',
       cents(s.maxDrawdown), s.fillRatePct === undefined ? '-' : `${percent(s.fillRatePct)} (${s.filledEntries}/${s.entryOrders})`,
-      percent(s.avgSlippagePct),
+      percent(s.avgSlippagePct), rMultipleText(s.expectancyR),
     ]),
+  };
+}
+
+/** A multiple of R for display: two decimals and the unit ('+1.25 R'), '-' without one. */
+export function rMultipleText(value: Decimal | undefined): string {
+  if (value === undefined) return '-';
+  const fixed = value.toDecimalPlaces(2, Decimal.ROUND_HALF_EVEN).toFixed(2);
+  return `${value.gt(0) ? '+' : ''}${fixed} R`;
+}
+
+export function exitReasonTable(stats: readonly ExitReasonStats[]): TableData {
+  return {
+    columns: [{ header: 'EXIT REASON' }, { header: 'EXITS', align: 'right' }, { header: 'WIN RATE', align: 'right' }, { header: 'AVG R', align: 'right' }],
+    rows: stats.map((s) => [s.exitReason, String(s.exits), percent(s.winRatePct), rMultipleText(s.avgR)]),
   };
 }
 

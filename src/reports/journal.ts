@@ -23,6 +23,8 @@ export interface TradeRecord {
   openedAt: string;
   closedAt: string;
   tradingDay: string;
+  /** The stop the position opened with: one R is |entry − initialStop| (absent: the trade has no R). */
+  initialStop?: Decimal | undefined;
 }
 
 /** An entry order, with the price of the alert that asked for it (when the alert had one). */
@@ -106,20 +108,20 @@ export function alertPriceOf(payload: string | null): Decimal | undefined {
 interface ClosedRow {
   id: number; position_id: string; account: string; strategy: string; symbol: string; side: 'long' | 'short'; quantity: string;
   entry_price: string; exit_price: string; realized_pnl: string; realized_pnl_pct: string | null; fees: string; exit_reason: string;
-  opened_at: string; closed_at: string; trading_day: string;
+  opened_at: string; closed_at: string; trading_day: string; initial_stop: string | null;
 }
 
 /** Closed trades, oldest first (closed_at, then id). */
 export function loadTrades(db: Database, filter: JournalFilter = {}): TradeRecord[] {
   const rows = db.prepare(`
-    SELECT * FROM closed_positions
-    WHERE (@strategy IS NULL OR strategy = @strategy) AND (@since IS NULL OR closed_at >= @since)
-    ORDER BY closed_at, id`).all({ strategy: filter.strategy ?? null, since: filter.since?.toISOString() ?? null }) as ClosedRow[];
+    SELECT c.*, s.initial_stop FROM closed_positions c LEFT JOIN v_initial_stops s ON s.position_id = c.position_id
+    WHERE (@strategy IS NULL OR c.strategy = @strategy) AND (@since IS NULL OR c.closed_at >= @since)
+    ORDER BY c.closed_at, c.id`).all({ strategy: filter.strategy ?? null, since: filter.since?.toISOString() ?? null }) as ClosedRow[];
   return rows.map((r) => ({
     id: r.id, positionId: r.position_id, account: r.account, strategy: r.strategy, symbol: r.symbol, side: r.side,
     quantity: toDecimal(r.quantity), entryPrice: toDecimal(r.entry_price), exitPrice: toDecimal(r.exit_price),
     realizedPnl: toDecimal(r.realized_pnl), realizedPnlPct: optional(r.realized_pnl_pct), fees: toDecimal(r.fees),
-    exitReason: r.exit_reason, openedAt: r.opened_at, closedAt: r.closed_at, tradingDay: r.trading_day,
+    exitReason: r.exit_reason, openedAt: r.opened_at, closedAt: r.closed_at, tradingDay: r.trading_day, initialStop: optional(r.initial_stop),
   }));
 }
 

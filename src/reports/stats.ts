@@ -32,6 +32,53 @@ export interface StrategyStats {
   avgSlippagePct?: Decimal | undefined;
   /** Σ (fill − alert price) × filled quantity, signed the same way: what slippage cost, in money. */
   slippageCost: Decimal;
+  /** Mean P&L in R over the trades (positions) that had an initial stop; a scaled-out trade's parts count as one. */
+  expectancyR?: Decimal | undefined;
+  /** The trades the expectancy is measured on. */
+  rTrades: number;
+}
+
+/** Exits grouped by why they happened: a scale-out's partial exits count one each, under their own reason. */
+export interface ExitReasonStats {
+  exitReason: string;
+  exits: number;
+  wins: number;
+  winRatePct: Decimal;
+  /** Mean R of these exits (each part against its share of the initial risk); undefined when none had a stop. */
+  avgR?: Decimal | undefined;
+}
+
+/** One closed part in R: its net P&L over what it risked (|entry − initial stop| × its quantity). */
+export function partR(trade: TradeRecord): Decimal | undefined {
+  if (!trade.initialStop) return undefined;
+  const risk = trade.entryPrice.minus(trade.initialStop).abs().mul(trade.quantity);
+  return risk.gt(0) ? trade.realizedPnl.div(risk) : undefined;
+}
+
+/** Each position's P&L in R: the sum of its parts' net P&L over the risk of all it closed. */
+export function tradeRs(trades: readonly TradeRecord[]): Decimal[] {
+  const byPosition = new Map<string, { pnl: Decimal; risk: Decimal }>();
+  for (const trade of trades) {
+    if (!trade.initialStop) continue;
+    const risk = trade.entryPrice.minus(trade.initialStop).abs().mul(trade.quantity);
+    const sum = byPosition.get(trade.positionId) ?? { pnl: ZERO, risk: ZERO };
+    byPosition.set(trade.positionId, { pnl: sum.pnl.plus(trade.realizedPnl), risk: sum.risk.plus(risk) });
+  }
+  return [...byPosition.values()].filter((t) => t.risk.gt(0)).map((t) => t.pnl.div(t.risk));
+}
+
+/** Win rate and mean R per exit reason, most frequent first. */
+export function exitReasonStats(trades: readonly TradeRecord[]): ExitReasonStats[] {
+  const reasons = [...new Set(trades.map((t) => t.exitReason))];
+  return reasons.map((exitReason) => {
+    const exits = trades.filter((t) => t.exitReason === exitReason);
+    const wins = exits.filter((t) => t.realizedPnl.gt(0)).length;
+    const rs = exits.flatMap((t) => partR(t) ?? []);
+    return {
+      exitReason, exits: exits.length, wins, winRatePct: new Decimal(wins).div(exits.length).mul(HUNDRED),
+      avgR: rs.length > 0 ? rs.reduce((a, b) => a.plus(b), ZERO).div(rs.length) : undefined,
+    };
+  }).sort((a, b) => b.exits - a.exits || a.exitReason.localeCompare(b.exitReason));
 }
 
 export const ALL = '(all)';
@@ -71,8 +118,11 @@ function statsOf(strategy: string, trades: readonly TradeRecord[], entries: read
     const slip = entrySlippage(e);
     return slip ? [{ ...slip, quantity: e.filledQuantity }] : [];
   });
+  const rs = tradeRs(trades);
   return {
     strategy,
+    expectancyR: rs.length > 0 ? sum(rs).div(rs.length) : undefined,
+    rTrades: rs.length,
     trades: trades.length,
     wins: wins.length,
     losses: losses.length,

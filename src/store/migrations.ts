@@ -242,9 +242,99 @@ CREATE TABLE funding_payments (
 CREATE INDEX funding_by_position ON funding_payments (position_id);
 `;
 
+// Managing a trade: scale-out target orders name their level; a trade closed for its time limit says so
+// (exit_reason 'time', which needs the table rebuilt: SQLite cannot alter a CHECK); v_trades shows the P&L in R
+// (against the position's first stop: its initial risk), and v_level_fills each partial exit with its level.
+const TRADE_MANAGEMENT_V4 = `
+ALTER TABLE executed_orders ADD COLUMN level INTEGER;
+
+DROP VIEW v_trades;
+DROP VIEW v_daily_pnl;
+DROP VIEW v_strategy_stats;
+
+CREATE TABLE closed_positions_v4 (
+  id               INTEGER PRIMARY KEY,
+  position_id      TEXT NOT NULL REFERENCES positions (id),
+  account          TEXT NOT NULL,
+  strategy         TEXT NOT NULL,
+  symbol           TEXT NOT NULL,
+  side             TEXT NOT NULL CHECK (side IN ('long','short')),
+  quantity         TEXT NOT NULL,
+  entry_price      TEXT NOT NULL,
+  exit_price       TEXT NOT NULL,
+  realized_pnl     TEXT NOT NULL,
+  realized_pnl_pct TEXT,
+  fees             TEXT NOT NULL DEFAULT '0',
+  exit_reason      TEXT NOT NULL CHECK (exit_reason IN ('take_profit','stop_loss','trailing_stop','signal','manual','kill_switch','session_end','reconcile','liquidation','time')),
+  opened_at        TEXT NOT NULL,
+  closed_at        TEXT NOT NULL,
+  trading_day      TEXT NOT NULL
+);
+INSERT INTO closed_positions_v4 SELECT id, position_id, account, strategy, symbol, side, quantity, entry_price, exit_price, realized_pnl,
+  realized_pnl_pct, fees, exit_reason, opened_at, closed_at, trading_day FROM closed_positions;
+DROP TABLE closed_positions;
+ALTER TABLE closed_positions_v4 RENAME TO closed_positions;
+CREATE INDEX closed_positions_by_day ON closed_positions (account, trading_day);
+CREATE INDEX closed_positions_by_strategy ON closed_positions (strategy, closed_at);
+CREATE INDEX closed_positions_by_position ON closed_positions (position_id);
+
+-- The stop a position was opened with: its first stop order's price before any amendment moved it (a trailing
+-- stop's first level is not kept: no R).
+CREATE VIEW v_initial_stops AS
+SELECT position_id,
+       COALESCE((SELECT json_extract(e.detail, '$.before.stopPrice') FROM order_events e
+                 WHERE e.order_id = o.id AND json_extract(e.detail, '$.amended') = 1 AND json_extract(e.detail, '$.before.stopPrice') IS NOT NULL
+                 ORDER BY e.id LIMIT 1), stop_price) AS initial_stop
+FROM executed_orders o
+WHERE leg = 'stop' AND stop_price IS NOT NULL AND position_id IS NOT NULL
+  AND id = (SELECT MIN(id) FROM executed_orders f WHERE f.position_id = o.position_id AND f.leg = 'stop' AND f.stop_price IS NOT NULL);
+
+CREATE VIEW v_trades AS
+SELECT c.id, c.position_id, c.account, c.strategy, c.symbol, c.side, c.quantity, c.entry_price, c.exit_price,
+       ROUND(CAST(c.realized_pnl AS REAL) * (1 + 1e-12), 2)     AS realized_pnl,
+       ROUND(CAST(c.realized_pnl_pct AS REAL) * (1 + 1e-12), 2) AS realized_pnl_pct,
+       ROUND(CAST(c.fees AS REAL) * (1 + 1e-12), 2)             AS fees,
+       c.exit_reason, c.opened_at, c.closed_at, c.trading_day,
+       ROUND(CAST(c.realized_pnl AS REAL)
+             / NULLIF(ABS(CAST(c.entry_price AS REAL) - CAST(s.initial_stop AS REAL)) * CAST(c.quantity AS REAL), 0), 2) AS r_multiple
+FROM closed_positions c
+LEFT JOIN v_initial_stops s ON s.position_id = c.position_id
+ORDER BY c.closed_at, c.id;
+
+-- Each fill of a scale-out target, with its level: the partial exits of a trade, one row each.
+CREATE VIEW v_level_fills AS
+SELECT o.position_id, o.level, o.client_order_id, f.id AS fill_id, f.quantity, f.price, f.fee, f.at
+FROM fills f JOIN executed_orders o ON o.id = f.order_id
+WHERE o.level IS NOT NULL
+ORDER BY o.position_id, o.level, f.at;
+
+CREATE VIEW v_daily_pnl AS
+SELECT account, trading_day,
+       COUNT(*)                                                          AS trades,
+       SUM(CASE WHEN CAST(realized_pnl AS REAL) > 0 THEN 1 ELSE 0 END)   AS wins,
+       ROUND(SUM(CAST(realized_pnl AS REAL)) * (1 + 1e-12), 2)           AS realized_pnl,
+       ROUND(SUM(CAST(fees AS REAL)) * (1 + 1e-12), 2)                   AS fees
+FROM closed_positions
+GROUP BY account, trading_day
+ORDER BY account, trading_day;
+
+CREATE VIEW v_strategy_stats AS
+SELECT strategy,
+       COUNT(*)                                                                          AS trades,
+       SUM(CASE WHEN CAST(realized_pnl AS REAL) > 0 THEN 1 ELSE 0 END)                   AS wins,
+       ROUND(100.0 * SUM(CASE WHEN CAST(realized_pnl AS REAL) > 0 THEN 1 ELSE 0 END) / COUNT(*) * (1 + 1e-12), 2) AS win_rate_pct,
+       ROUND(SUM(CAST(realized_pnl AS REAL)) * (1 + 1e-12), 2)                           AS total_pnl,
+       ROUND(SUM(CAST(realized_pnl AS REAL)) / COUNT(*) * (1 + 1e-12), 2)                AS avg_pnl,
+       ROUND(SUM(CAST(fees AS REAL)) * (1 + 1e-12), 2)                                   AS fees
+FROM closed_positions
+GROUP BY strategy
+ORDER BY strategy;
+`;
+
 /** Every migration, in order; versions start at 1 and have no gaps. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'journal', sql: JOURNAL_V1 },
   { version: 2, name: 'day start unrealized', sql: DAY_START_UNREALIZED_V2 },
   { version: 3, name: 'funding payments', sql: FUNDING_V3 },
+  { version: 4, name: 'trade management', sql: TRADE_MANAGEMENT_V4 },
 ];

@@ -27,6 +27,10 @@ export interface OrderIntent {
   positionId?: string | undefined;
   parentClientOrderId?: string | undefined;
   replacesClientOrderId?: string | undefined;
+  /** The scale-out level (1-based) a target order takes profit at; absent for every other order. */
+  level?: number | undefined;
+  /** Why tradewire placed it (a stop moved to breakeven, say): kept with the intent's event. */
+  note?: string | undefined;
 }
 
 export interface JournalOrder extends OrderIntent {
@@ -86,7 +90,7 @@ interface OrderRow {
   account: string; strategy: string; symbol: string; side: Side; leg: OrderLeg; type: OrderType; quantity: string;
   limit_price: string | null; stop_price: string | null; trail_amount: string | null; trail_percent: string | null;
   time_in_force: TimeInForce | null; status: OrderStatus; filled_quantity: string; average_fill_price: string | null;
-  reason: string | null; created_at: string; updated_at: string;
+  reason: string | null; created_at: string; updated_at: string; level: number | null;
 }
 
 interface EventRow { id: number; order_id: number; from_status: OrderStatus | null; to_status: OrderStatus; detail: string | null; at: string }
@@ -106,6 +110,7 @@ function orderFromRow(row: OrderRow): JournalOrder {
     positionId: orUndefined(row.position_id),
     parentClientOrderId: orUndefined(row.parent_client_order_id),
     replacesClientOrderId: orUndefined(row.replaces_client_order_id),
+    level: orUndefined(row.level),
     account: row.account,
     strategy: row.strategy,
     symbol: row.symbol,
@@ -184,10 +189,10 @@ export class OrdersRepo {
       const result = prepared(this.db, `
         INSERT INTO executed_orders (client_order_id, signal_id, execution_id, position_id, parent_client_order_id, replaces_client_order_id,
           account, strategy, symbol, side, leg, type, quantity, limit_price, stop_price, trail_amount, trail_percent, time_in_force,
-          status, filled_quantity, created_at, updated_at)
+          status, filled_quantity, created_at, updated_at, level)
         VALUES (@clientOrderId, @signalId, @executionId, @positionId, @parentClientOrderId, @replacesClientOrderId,
           @account, @strategy, @symbol, @side, @leg, @type, @quantity, @limitPrice, @stopPrice, @trailAmount, @trailPercent, @timeInForce,
-          'pending_submit', '0', @at, @at)`).run({
+          'pending_submit', '0', @at, @at, @level)`).run({
         clientOrderId: intent.clientOrderId,
         signalId: orNull(intent.signalId),
         executionId: orNull(intent.executionId),
@@ -207,9 +212,11 @@ export class OrdersRepo {
         trailPercent: optionalDecimalText(intent.trailPercent),
         timeInForce: orNull(intent.timeInForce),
         at,
+        level: orNull(intent.level),
       });
       const orderId = Number(result.lastInsertRowid);
-      this.appendEvent(orderId, undefined, 'pending_submit', { quantity: decimalText(intent.quantity), leg: intent.leg }, at);
+      this.appendEvent(orderId, undefined, 'pending_submit', { quantity: decimalText(intent.quantity), leg: intent.leg,
+        ...(intent.level === undefined ? {} : { level: intent.level }), ...(intent.note === undefined ? {} : { reason: intent.note }) }, at);
       const order = this.findByClientOrderId(intent.clientOrderId);
       if (order === undefined) throw new InvariantError(`intent ${intent.clientOrderId} vanished inside its own transaction`);
       return { order, created: true };
@@ -283,20 +290,21 @@ export class OrdersRepo {
    * Records an amendment the broker accepted (a leg resized, a stop moved): the order's columns say what rests now,
    * and an event keeps what they said before.
    */
-  recordAmend(clientOrderId: string, change: { quantity?: Decimal | undefined; stopPrice?: Decimal | undefined; limitPrice?: Decimal | undefined }): JournalOrder {
+  recordAmend(clientOrderId: string, change: { quantity?: Decimal | undefined; stopPrice?: Decimal | undefined; limitPrice?: Decimal | undefined }, reason?: string, brokerOrderId?: string): JournalOrder {
     return this.db.transaction(() => {
       const current = this.findByClientOrderId(clientOrderId);
       if (current === undefined) throw new InvariantError(`no journalled order ${clientOrderId}`);
       const at = timeText(this.now());
-      prepared(this.db, 'UPDATE executed_orders SET quantity = @quantity, stop_price = @stopPrice, limit_price = @limitPrice, updated_at = @at WHERE id = @id').run({
-        id: current.id, at,
+      prepared(this.db, `UPDATE executed_orders SET quantity = @quantity, stop_price = @stopPrice, limit_price = @limitPrice,
+        broker_order_id = COALESCE(@brokerOrderId, broker_order_id), updated_at = @at WHERE id = @id`).run({
+        id: current.id, at, brokerOrderId: orNull(brokerOrderId),
         quantity: decimalText(change.quantity ?? current.quantity),
         stopPrice: optionalDecimalText(change.stopPrice ?? current.stopPrice),
         limitPrice: optionalDecimalText(change.limitPrice ?? current.limitPrice),
       });
       const before = { quantity: current.quantity.toFixed(), stopPrice: current.stopPrice?.toFixed(), limitPrice: current.limitPrice?.toFixed() };
       const after = { quantity: change.quantity?.toFixed(), stopPrice: change.stopPrice?.toFixed(), limitPrice: change.limitPrice?.toFixed() };
-      this.appendEvent(current.id, current.status, current.status, { amended: true, before, after }, at);
+      this.appendEvent(current.id, current.status, current.status, { amended: true, before, after, ...(reason === undefined ? {} : { reason }) }, at);
       const updated = this.findByClientOrderId(clientOrderId);
       if (updated === undefined) throw new InvariantError(`order ${clientOrderId} vanished inside its own transaction`);
       return updated;

@@ -10,7 +10,7 @@ import { InvariantError } from '../domain/errors.ts';
 export type PositionStatus = 'opening' | 'open' | 'closing' | 'closed' | 'external';
 export type Protection = 'native' | 'attached' | 'after_fill' | 'emulated';
 export type ExitReason =
-  | 'take_profit' | 'stop_loss' | 'trailing_stop' | 'signal' | 'manual' | 'kill_switch' | 'session_end' | 'reconcile' | 'liquidation';
+  | 'take_profit' | 'stop_loss' | 'trailing_stop' | 'signal' | 'manual' | 'kill_switch' | 'session_end' | 'reconcile' | 'liquidation' | 'time';
 
 export interface NewPosition {
   /** A ULID is made when absent. */

@@ -88,10 +88,10 @@ describe('read commands on a seeded journal', () => {
   it('stats: the table by strategy with the total; --json exact', () => {
     const io = capture();
     expect(runStats(opts(), io)).toBe(0);
-    expect(io.lines[1]).toMatch(/^STRATEGY\s+TRADES\s+WIN RATE\s+TOTAL P&L\s+AVG P&L\s+PROFIT FACTOR\s+MAX DRAWDOWN\s+FILL RATE\s+AVG SLIPPAGE$/);
-    expect(io.lines[3]).toMatch(/^alpha\s+4\s+50\.00%\s+10\.00\s+2\.50\s+1\.20\s+50\.00\s+80\.00% \(4\/5\)\s+0\.08%$/);
-    expect(io.lines[4]).toMatch(/^beta\s+1\s+100\.00%\s+49\.75\s+49\.75\s+inf\s+0\.00\s+100\.00% \(1\/1\)\s+0\.05%$/);
-    expect(io.lines[5]).toMatch(/^\(all\)\s+5\s+60\.00%\s+59\.75\s+11\.95\s+2\.20\s+30\.00\s+83\.33% \(5\/6\)\s+0\.08%$/);
+    expect(io.lines[1]).toMatch(/^STRATEGY\s+TRADES\s+WIN RATE\s+TOTAL P&L\s+AVG P&L\s+PROFIT FACTOR\s+MAX DRAWDOWN\s+FILL RATE\s+AVG SLIPPAGE\s+EXPECTANCY$/);
+    expect(io.lines[3]).toMatch(/^alpha\s+4\s+50\.00%\s+10\.00\s+2\.50\s+1\.20\s+50\.00\s+80\.00% \(4\/5\)\s+0\.08%\s+-$/);
+    expect(io.lines[4]).toMatch(/^beta\s+1\s+100\.00%\s+49\.75\s+49\.75\s+inf\s+0\.00\s+100\.00% \(1\/1\)\s+0\.05%\s+-$/);
+    expect(io.lines[5]).toMatch(/^\(all\)\s+5\s+60\.00%\s+59\.75\s+11\.95\s+2\.20\s+30\.00\s+83\.33% \(5\/6\)\s+0\.08%\s+-$/);
     const json = capture();
     runStats({ ...opts(), json: true, strategy: 'alpha' }, json);
     const body = JSON.parse(json.lines.join('\n')) as { stats: Array<Record<string, unknown>> };

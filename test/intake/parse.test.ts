@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { TakeProfitSpec } from '../../src/domain/signal.ts';
 import { parseAlert } from '../../src/intake/parse.ts';
 import { extractPassphrase, stripSecret } from '../../src/intake/secret.ts';
 import { NOW, context, issuesOf, parseObject, parseText, pathsOf } from './helpers.ts';
@@ -18,7 +19,7 @@ describe('TradersPost-style alerts parse unchanged', () => {
     expect(alert).toMatchObject({ strategy: 'default', ticker: 'NASDAQ:AAPL', symbol: 'AAPL', action: 'buy', sentiment: 'long', orderType: 'market' });
     expect(alert.quantity?.toString()).toBe('10');
     expect(alert.price?.toString()).toBe('187.23');
-    expect(alert.takeProfit?.limitPrice?.toString()).toBe('195');
+    expect((alert.takeProfit as TakeProfitSpec | undefined)?.limitPrice?.toString()).toBe('195');
     expect(alert.stopLoss?.type).toBe('trailing_stop');
     expect(alert.stopLoss?.trailPercent?.toString()).toBe('1.5');
     expect(result.ignored).toEqual([]);
@@ -48,7 +49,7 @@ describe('TradersPost-style alerts parse unchanged', () => {
     expect(alert.time?.toISOString()).toBe('2026-11-23T14:59:30.000Z');
     expect(alert.stopLoss).toMatchObject({ type: 'stop' });
     expect(alert.stopLoss?.percent?.toString()).toBe('2');
-    expect(alert.takeProfit?.percent?.toString()).toBe('4');
+    expect((alert.takeProfit as TakeProfitSpec | undefined)?.percent?.toString()).toBe('4');
   });
 
   it('exit, cancel and add, in any case, with symbol as the ticker alias', () => {
@@ -67,7 +68,7 @@ describe('TradersPost-style alerts parse unchanged', () => {
     expect(alert.sentiment).toBe('short');
     expect(alert.stopLoss?.type).toBe('stop_limit');
     expect(alert.stopLoss?.limitPrice?.toString()).toBe('3160');
-    expect(alert.takeProfit?.amount?.toString()).toBe('120');
+    expect((alert.takeProfit as TakeProfitSpec | undefined)?.amount?.toString()).toBe('120');
   });
 
   it('every order type with the prices that go with it', () => {
@@ -145,7 +146,7 @@ describe('invalid alerts name every bad field', () => {
 
   it('says what the allowed values are', () => {
     expect(issuesOf(parseObject({ ticker: 'X', action: 'long' }))).toEqual([
-      { path: 'action', message: 'must be one of buy, sell, exit, cancel, add, not "long"' },
+      { path: 'action', message: 'must be one of buy, sell, exit, cancel, add, update, not "long"' },
     ]);
   });
 

@@ -93,9 +93,9 @@ describe('computeStats over a seeded journal', () => {
 
   it('formats for people: cents and percents rounded half up, profit factor inf without a loss', () => {
     const rows = statsTable(computeStats(loadTrades(seeded.db), loadEntries(seeded.db))).rows;
-    expect(rows[0]).toEqual(['alpha', '4', '50.00%', '10.00', '2.50', '1.20', '50.00', '80.00% (4/5)', '0.08%']);
-    expect(rows[1]).toEqual(['beta', '1', '100.00%', '49.75', '49.75', 'inf', '0.00', '100.00% (1/1)', '0.05%']);
-    expect(rows[2]).toEqual([ALL, '5', '60.00%', '59.75', '11.95', '2.20', '30.00', '83.33% (5/6)', '0.08%']);
+    expect(rows[0]).toEqual(['alpha', '4', '50.00%', '10.00', '2.50', '1.20', '50.00', '80.00% (4/5)', '0.08%', '-']);
+    expect(rows[1]).toEqual(['beta', '1', '100.00%', '49.75', '49.75', 'inf', '0.00', '100.00% (1/1)', '0.05%', '-']);
+    expect(rows[2]).toEqual([ALL, '5', '60.00%', '59.75', '11.95', '2.20', '30.00', '83.33% (5/6)', '0.08%', '-']);
   });
 
   it('a window in days keeps only what closed (or was placed) inside it', () => {

@@ -10,7 +10,7 @@ import { manualClock } from './journal-fixture.ts';
 
 const TABLES = ['account_state', 'closed_positions', 'equity_snapshots', 'executed_orders', 'executions', 'fills', 'funding_payments', 'order_events',
   'positions', 'schema_migrations', 'signals'];
-const VIEWS = ['v_daily_pnl', 'v_open_positions', 'v_strategy_stats', 'v_trades'];
+const VIEWS = ['v_daily_pnl', 'v_initial_stops', 'v_level_fills', 'v_open_positions', 'v_strategy_stats', 'v_trades'];
 
 let dirs: string[] = [];
 function tempPath(): string {
@@ -45,6 +45,7 @@ describe('openDatabase and migrate', () => {
           { version: 1, name: 'journal', applied_at: '2026-02-01T08:00:00.000Z' },
           { version: 2, name: 'day start unrealized', applied_at: '2026-02-01T08:00:00.000Z' },
           { version: 3, name: 'funding payments', applied_at: '2026-02-01T08:00:00.000Z' },
+          { version: 4, name: 'trade management', applied_at: '2026-02-01T08:00:00.000Z' },
         ]);
       expect(schemaVersion(db)).toBe(MIGRATIONS.length);
     } finally {

@@ -67,6 +67,10 @@ export function placementFor(request: OrderRequest, ctx: PlacementContext): Plac
     case 'market':
       return { endpoint: 'order', params: { ...common, type: 'MARKET', quantity: request.quantity.toFixed(), reduceOnly, newClientOrderId: request.clientOrderId, newOrderRespType: 'RESULT' } };
     case 'limit':
+      if (protectiveLeg && request.leg === 'target' && request.partialTarget === true) {
+        // A scale-out level closes its own part: several rest side by side, which closePosition triggers cannot (-4130).
+        return algo('TAKE_PROFIT_MARKET', { triggerPrice: requirePrice('limitPrice'), quantity: request.quantity.toFixed(), reduceOnly, priceProtect: 'TRUE' }, false);
+      }
       if (protectiveLeg && request.leg === 'target') {
         return algo('TAKE_PROFIT_MARKET', { triggerPrice: requirePrice('limitPrice'), closePosition: 'true', priceProtect: 'TRUE' }, true);
       }
