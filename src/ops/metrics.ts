@@ -112,6 +112,11 @@ export class TradewireMetrics {
     this.loopDelay.enable();
   }
 
+  /** What an object holding this registry shows when it is serialised (a broker in a log line): not the registry's cycles. */
+  toJSON(): { thread: ThreadName } {
+    return { thread: this.thread };
+  }
+
   /** Adds a collector run before each scrape; the returned function removes it (on stop). */
   addCollector(collector: Collector): () => void {
     this.collectors.add(collector);
