@@ -34,6 +34,17 @@ export class OrderFailedError extends Error {
   }
 }
 
+/**
+ * Raised when the venue took an order but its state or fills could not be read after retries: nothing was refused,
+ * the journal only lags (the order stays resumable, looked up again by its client id; see interrupted-entry.ts).
+ */
+export class OrderUnconfirmedError extends Error {
+  constructor(readonly order: JournalOrder, override readonly cause: unknown) {
+    super(`order ${order.clientOrderId} was taken by the venue, but its state could not be read: ${brokerReason(cause)}`);
+    this.name = 'OrderUnconfirmedError';
+  }
+}
+
 export function brokerReason(error: unknown): string {
   if (error instanceof BrokerError) return error.vendorMessage ? `${error.kind}: ${error.vendorMessage}` : `${error.kind}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
@@ -87,7 +98,7 @@ export class OrderTracker {
     }
     this.deps.logger.info({ event: 'order.placed', clientOrderId: intent.clientOrderId, brokerOrderId: placed.id, status: placed.status, leg: intent.leg, symbol: intent.symbol }, 'order placed');
     // Placed: a failure to read its fills from here on is the journal's lag, never a refusal (the next run looks it up).
-    return this.sync(broker, placed);
+    return this.unconfirmedOnFailure(intent.clientOrderId, () => this.sync(broker, placed));
   }
 
   /**
@@ -128,7 +139,27 @@ export class OrderTracker {
         throw new OrderFailedError(entry, error);
       }
     }
-    return this.syncBracket(broker, legs);
+    return this.unconfirmedOnFailure(legs.entry.clientOrderId, () => this.syncBracket(broker, legs));
+  }
+
+  /** Runs the read that follows a placement the venue took; its failure is the typed OrderUnconfirmedError. */
+  private async unconfirmedOnFailure<T>(clientOrderId: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      const order = this.deps.orders.findByClientOrderId(clientOrderId);
+      if (!order) throw error;
+      this.deps.logger.warn({ event: 'order.unconfirmed', clientOrderId, err: brokerReason(error) }, 'order taken by the venue, its state unread');
+      throw new OrderUnconfirmedError(order, error);
+    }
+  }
+
+  /**
+   * Books an order the venue holds under a name of its own (a bracket leg Alpaca named, found by its parent's id)
+   * as the journal's `clientOrderId`: from now on it is asked for by the venue's id.
+   */
+  async adopt(broker: Broker, clientOrderId: string, atVenue: Order): Promise<JournalOrder> {
+    return this.sync(broker, { ...atVenue, clientOrderId });
   }
 
   private async syncBracket(broker: Broker, legs: BracketIntents): Promise<BracketJournal> {
