@@ -41,9 +41,12 @@ export function unconfirmedReason(error: OrderUnconfirmedError): string {
     + `(${brokerReason(error.cause)}); it is booked and protected once the venue answers`;
 }
 
-/** The failed execution an open entry of tradewire's belongs to: no run of the executor will come back to it. */
+/**
+ * The failed execution an open entry of tradewire's belongs to, while nothing of it is booked: no run of the executor
+ * will come back to it. Once booked, it is an ordinary resting entry of a position (the position loop follows it).
+ */
 export function interruptedExecution(ctx: ExecutionContext, entry: JournalOrder): Execution | undefined {
-  if (entry.leg !== 'entry' || entry.signalId === undefined || isTerminal(entry.status)) return undefined;
+  if (entry.leg !== 'entry' || entry.signalId === undefined || entry.positionId !== undefined || isTerminal(entry.status)) return undefined;
   const execution = ctx.executions.find(entry.signalId, entry.account);
   return execution?.status === 'failed' ? execution : undefined;
 }
@@ -87,17 +90,16 @@ async function resume(ctx: ExecutionContext, broker: Broker, journalled: Journal
       settle(ctx, execution, 'executed', `resumed: ${detail}`);
       return { kind: 'resting', detail };
     }
-    const detail = `${entry.status}: ${entry.reason ?? 'the entry ended at the venue without a fill'}; no position (${earlier})`;
+    // The journal's reason before the venue answered is the doubt's, not the venue's word on how the entry ended.
+    const why = entry.reason !== undefined && entry.reason !== journalled.reason ? entry.reason : `the entry ${entry.clientOrderId} ended ${entry.status} at ${broker.name} without a fill`;
+    const detail = `${entry.status}: ${why}; no position (${earlier})`;
     settle(ctx, execution, 'rejected', detail);
     return { kind: 'not_filled', detail };
   }
 
   const instrument = await broker.instrument(entry.symbol);
   const booked = bookEntry(ctx, entry); // no await between looking for its position and booking it
-  if ('conflict' in booked) {
-    ctx.logger.error({ event: 'entry.unbooked', clientOrderId: entry.clientOrderId, account: entry.account, symbol: entry.symbol }, booked.conflict);
-    return { kind: 'conflict', detail: booked.conflict };
-  }
+  if ('conflict' in booked) return { kind: 'conflict', detail: booked.conflict };
   const filled = `the entry ${entry.clientOrderId} filled ${entry.filledQuantity.toFixed()} ${entry.symbol} @ ${booked.averageEntryPrice.toFixed()}`;
   const unprotected = await protect(ctx, broker, instrument, booked, entry);
   const position = ctx.positions.findById(booked.id) ?? booked;
@@ -115,10 +117,8 @@ async function resume(ctx: ExecutionContext, broker: Broker, journalled: Journal
   return { kind: 'booked', position, detail };
 }
 
-/** The entry's position: the one it was booked into before (a resume cut short), else a new one of its strategy. */
+/** The entry's position: one its signal opened before (a resume cut short before linking it), else a new one of its strategy. */
 function bookEntry(ctx: ExecutionContext, entry: JournalOrder): Position | { conflict: string } {
-  const linked = entry.positionId ? ctx.positions.findById(entry.positionId) : undefined;
-  if (linked && linked.status !== 'closed') return linked;
   const open = ctx.positions.findOpen(entry.account, entry.symbol);
   if (open && open.signalId === entry.signalId) {
     ctx.orders.linkPosition(entry.clientOrderId, open.id);

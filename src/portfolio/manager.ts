@@ -11,6 +11,7 @@ import { observePrice, trailingStopLevel, unrealizedPnl } from '../domain/positi
 import type { Signal } from '../domain/signal.ts';
 import { tradingDay } from '../domain/trading-day.ts';
 import type { ExecutionContext } from '../execution/context.ts';
+import { resumeInterruptedEntry } from '../execution/interrupted-entry.ts';
 import {
   accountTimeZone, cancelProtection, closePosition, closeRecord, closeRecordOf, currentLegs, idFor, openingSide, placeProtection, protectionLegsFor,
   protectiveOrders, recordEntryFills, reducePosition, resizedProtectionIds, syncProtection, type CloseOutcome,
@@ -809,6 +810,13 @@ export class PositionManager {
    */
   private async followEntry(account: string, broker: Broker, book: Book, resting: JournalOrder): Promise<void> {
     const { ctx } = this;
+    // One whose execution failed while the venue held it (its fills unread) is finished as its executor would have.
+    const resumed = await resumeInterruptedEntry(ctx, broker, resting);
+    if (resumed) {
+      if ('position' in resumed) this.remember(book, resumed.position);
+      if (resumed.kind === 'conflict') this.warnOnce(`entry-conflict-${resting.clientOrderId}`, { event: 'entry.unbooked', clientOrderId: resting.clientOrderId, account }, resumed.detail);
+      return;
+    }
     const entry = await ctx.tracker.refresh(broker, resting.clientOrderId);
     if (entry.filledQuantity.lte(0)) return;
     let position = entry.positionId ? ctx.positions.findById(entry.positionId) : undefined;
