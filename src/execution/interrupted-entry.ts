@@ -37,8 +37,9 @@ export type ResumedEntry =
 
 /** The failed execution's reason when its entry was taken but could not be read: what happened and what comes next. */
 export function unconfirmedReason(error: OrderUnconfirmedError): string {
-  return `unconfirmed: the ${error.order.leg} ${error.order.clientOrderId} was taken by the venue but its fills could not be read `
-    + `(${brokerReason(error.cause)}); it is booked and protected once the venue answers`;
+  const next = error.order.leg === 'entry' ? 'it is booked and protected once the venue answers'
+    : error.order.leg === 'exit' ? 'the position loop books the close once the venue answers' : 'the journal follows the venue once it answers';
+  return `unconfirmed: the ${error.order.leg} ${error.order.clientOrderId} was taken by the venue but its fills could not be read (${brokerReason(error.cause)}); ${next}`;
 }
 
 /**

@@ -1064,7 +1064,9 @@ export class PositionManager {
       const reason = lastClosing.leg === 'exit' ? task.reason : reasonOfLeg(lastClosing);
       const record = closeRecord(ctx, position, lastClosing, reason);
       if (net.lte(0)) {
-        ctx.notify?.({ type: 'close', closed: ctx.positions.close(id, record) });
+        // Closed first, told after: `notify?.(…)` skips its arguments when no notifier is set (the storm's lapsed closes stayed 'closing').
+        const closed = ctx.positions.close(id, record);
+        ctx.notify?.({ type: 'close', closed });
         for (const order of protectiveOrders(ctx, id)) await ctx.tracker.cancel(broker, order.clientOrderId);
         ctx.logger.info({ event: 'position.closed', positionId: id, reason, realizedPnl: record.realizedPnl.toFixed() }, 'a lapsed close had filled: booked');
         return undefined;
