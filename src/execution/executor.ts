@@ -20,7 +20,7 @@ import type { Position } from '../store/positions-repo.ts';
 import type { ExecutionContext } from './context.ts';
 import { settleSignal, TERMINAL_EXECUTION } from './signal-state.ts';
 import { brokerReason, OrderFailedError, OrderUnconfirmedError } from './order-tracker.ts';
-import { unconfirmedReason } from './interrupted-entry.ts';
+import { settleInterruptedEntries, unconfirmedReason } from './interrupted-entry.ts';
 import {
   accountTimeZone, closePosition, closeRecord, currentLegs, idFor, openingSide, placeProtection, protectionLegsFor, protectiveOrders, ProtectionError,
   recordEntryFills, reducePosition, syncProtection,
@@ -145,6 +145,9 @@ export class Executor {
 
     const resumed = await this.resume(work);
     if (resumed) return resumed;
+    // An earlier signal's entry the venue took while its fills could not be read: its position is what this one meets.
+    const unsettled = await settleInterruptedEntries(ctx, broker, job.account, job.symbol);
+    if (unsettled) return failed(unsettled);
 
     const position = await this.settledPosition(job.account, job.symbol, this.reversalTimeoutMs(work));
     if (position && position.status === 'closing') return failed('position_busy: the position is still being closed');

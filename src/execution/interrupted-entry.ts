@@ -80,6 +80,25 @@ export async function resumeInterruptedEntry(ctx: ExecutionContext, broker: Brok
   }
 }
 
+/**
+ * Before a new signal is judged in a symbol, the earlier entries there that the venue took while their fills could not be
+ * read are finished: the position they opened is what the signal meets. Returns why the signal cannot be judged yet (the
+ * venue still cannot say what became of one), or undefined.
+ */
+export async function settleInterruptedEntries(ctx: ExecutionContext, broker: Broker, account: string, symbol: string): Promise<string | undefined> {
+  for (const entry of ctx.orders.openOrders(account, symbol).filter((o) => o.leg === 'entry')) {
+    if (!interruptedExecution(ctx, entry)) continue;
+    let resumed: ResumedEntry | undefined;
+    try {
+      resumed = await resumeInterruptedEntry(ctx, broker, entry);
+    } catch (error) {
+      return `entry_unconfirmed: what became of the earlier entry ${entry.clientOrderId} in ${symbol} cannot be read yet (${brokerReason(error)}); this signal was not judged`;
+    }
+    if (resumed?.kind === 'busy' || resumed?.kind === 'conflict') return `entry_unconfirmed: the earlier entry ${entry.clientOrderId} in ${symbol}: ${resumed.detail}`;
+  }
+  return undefined;
+}
+
 async function resume(ctx: ExecutionContext, broker: Broker, journalled: JournalOrder, execution: Execution): Promise<ResumedEntry | undefined> {
   const entry = await ctx.tracker.refresh(broker, journalled.clientOrderId);
   if (entry.status === 'pending_submit' || entry.status === 'unknown') return undefined;

@@ -125,6 +125,31 @@ describe('an entry the venue filled while its fills could not be read', () => {
   });
 });
 
+describe('the next signal in a symbol whose entry filled while its fills could not be read', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  it('is not judged while the venue cannot say, then meets the position that entry opened: no second entry', async () => {
+    const { fake, broker, venue } = await binanceWithFillsDown();
+    h = await createHarness({ wrap: () => broker, configText: ETH_CONFIG });
+    const body = { ticker: 'ETHUSDT', action: 'buy', sentiment: 'long', price: '3000', stopLoss: { percent: '2' } };
+    const first = h.job({ ...body, id: 'first' });
+    expect((await h.executor.execute(first))?.status).toBe('failed');
+
+    const early = await h.executor.execute(h.job({ ...body, id: 'early' }));
+    expect(early).toEqual({ status: 'failed', reason: expect.stringMatching(/^entry_unconfirmed: what became of the earlier entry tw-en-\S+ in ETHUSDT cannot be read yet \(broker_unavailable: .*\); this signal was not judged$/) as unknown });
+
+    venue.down = false;
+    const next = await h.executor.execute(h.job({ ...body, id: 'next' }));
+    expect(next?.status).toBe('rejected'); // the strategy is long already (no pyramiding): the first entry's position answers it
+    expect(next?.reason).toMatch(/^no_op: /);
+    expect(fake.positionAmount('ETHUSDT').toFixed()).toBe('0.01');
+    expect(h.ctx.positions.findOpen('paper', 'ETHUSDT')?.signalId).toBe(first.signalId);
+    expect(stopsAt(fake, 'ETHUSDT')).toHaveLength(1);
+    expect(h.ctx.signals.findById(first.signalId)?.status).toBe('executed');
+  });
+});
+
 describe('an Alpaca bracket whose placement ended in doubt', () => {
   let h: Harness | undefined;
   afterEach(async () => { await h?.close(); h = undefined; });
