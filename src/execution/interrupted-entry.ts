@@ -43,13 +43,29 @@ export function unconfirmedReason(error: OrderUnconfirmedError): string {
 }
 
 /**
- * The failed execution an open entry of tradewire's belongs to, while nothing of it is booked: no run of the executor
- * will come back to it. Once booked, it is an ordinary resting entry of a position (the position loop follows it).
+ * The failed execution an entry of tradewire's belongs to, while that entry is open or its fill is not yet settled
+ * (booked, protected): no run of the executor will come back to it. An execution that failed on protection is the
+ * executor's own verdict (it closed the position, or halted the account) and is not taken up again.
  */
 export function interruptedExecution(ctx: ExecutionContext, entry: JournalOrder): Execution | undefined {
-  if (entry.leg !== 'entry' || entry.signalId === undefined || entry.positionId !== undefined || isTerminal(entry.status)) return undefined;
+  if (entry.leg !== 'entry' || entry.signalId === undefined) return undefined;
+  if (isTerminal(entry.status) && entry.filledQuantity.lte(0)) return undefined;
   const execution = ctx.executions.find(entry.signalId, entry.account);
-  return execution?.status === 'failed' ? execution : undefined;
+  if (execution?.status !== 'failed' || execution.reason?.startsWith('protection_failed')) return undefined;
+  return execution;
+}
+
+/**
+ * The entries that may be interrupted in an account (and symbol): the open ones, and those whose position is booked
+ * (a resume cut short before its protection was placed).
+ */
+export function candidateEntries(ctx: ExecutionContext, account: string, symbol?: string): JournalOrder[] {
+  const open = ctx.orders.openOrders(account, symbol).filter((o) => o.leg === 'entry');
+  const booked = ctx.positions.listOpen(account)
+    .filter((p) => p.signalId !== undefined && (symbol === undefined || p.symbol === symbol))
+    .flatMap((p) => ctx.orders.ordersForSignal(p.signalId as string).filter((o) => o.account === account && o.leg === 'entry'));
+  const byId = new Map([...open, ...booked].map((o) => [o.clientOrderId, o]));
+  return [...byId.values()].filter((o) => interruptedExecution(ctx, o) !== undefined);
 }
 
 /** A stop or target of a bracket whose entry still waits to be resumed: its entry decides what it is. */
@@ -86,8 +102,7 @@ export async function resumeInterruptedEntry(ctx: ExecutionContext, broker: Brok
  * venue still cannot say what became of one), or undefined.
  */
 export async function settleInterruptedEntries(ctx: ExecutionContext, broker: Broker, account: string, symbol: string): Promise<string | undefined> {
-  for (const entry of ctx.orders.openOrders(account, symbol).filter((o) => o.leg === 'entry')) {
-    if (!interruptedExecution(ctx, entry)) continue;
+  for (const entry of candidateEntries(ctx, account, symbol)) {
     let resumed: ResumedEntry | undefined;
     try {
       resumed = await resumeInterruptedEntry(ctx, broker, entry);
@@ -100,12 +115,13 @@ export async function settleInterruptedEntries(ctx: ExecutionContext, broker: Br
 }
 
 async function resume(ctx: ExecutionContext, broker: Broker, journalled: JournalOrder, execution: Execution): Promise<ResumedEntry | undefined> {
+  const instrument = await broker.instrument(journalled.symbol);
   const entry = await ctx.tracker.refresh(broker, journalled.clientOrderId);
   if (entry.status === 'pending_submit' || entry.status === 'unknown') return undefined;
   const earlier = `earlier: ${execution.reason ?? 'failed'}`;
-  await adoptBracketLegs(ctx, broker, entry);
   if (entry.filledQuantity.lte(0)) {
     if (!isTerminal(entry.status)) {
+      await adoptBracketLegs(ctx, broker, entry);
       const detail = `the entry ${entry.clientOrderId} rests at ${broker.name} unfilled (${entry.status}); followed from here as a resting entry (${earlier})`;
       settle(ctx, execution, 'executed', `resumed: ${detail}`);
       return { kind: 'resting', detail };
@@ -117,9 +133,11 @@ async function resume(ctx: ExecutionContext, broker: Broker, journalled: Journal
     return { kind: 'not_filled', detail };
   }
 
-  const instrument = await broker.instrument(entry.symbol);
-  const booked = bookEntry(ctx, entry); // no await between looking for its position and booking it
+  // Booked at once, nothing awaited since the venue's answer was journalled: a failure from here on leaves a booked
+  // position whose execution is still failed, which the next run finds and protects.
+  const booked = bookEntry(ctx, entry);
   if ('conflict' in booked) return { kind: 'conflict', detail: booked.conflict };
+  await adoptBracketLegs(ctx, broker, entry);
   const filled = `the entry ${entry.clientOrderId} filled ${entry.filledQuantity.toFixed()} ${entry.symbol} @ ${booked.averageEntryPrice.toFixed()}`;
   const unprotected = await protect(ctx, broker, instrument, booked, entry);
   const position = ctx.positions.findById(booked.id) ?? booked;
@@ -137,8 +155,10 @@ async function resume(ctx: ExecutionContext, broker: Broker, journalled: Journal
   return { kind: 'booked', position, detail };
 }
 
-/** The entry's position: one its signal opened before (a resume cut short before linking it), else a new one of its strategy. */
+/** The entry's position: the one it was booked into, or one its signal opened (a resume cut short), else a new one of its strategy. */
 function bookEntry(ctx: ExecutionContext, entry: JournalOrder): Position | { conflict: string } {
+  const linked = entry.positionId ? ctx.positions.findById(entry.positionId) : undefined;
+  if (linked && linked.status !== 'closed') return linked;
   const open = ctx.positions.findOpen(entry.account, entry.symbol);
   if (open && open.signalId === entry.signalId) {
     ctx.orders.linkPosition(entry.clientOrderId, open.id);

@@ -8,7 +8,7 @@ import type { BrokerPosition, Order } from '../domain/order.ts';
 import { isTerminal } from '../domain/order.ts';
 import { tradingDay } from '../domain/trading-day.ts';
 import type { ExecutionContext } from '../execution/context.ts';
-import { awaitsInterruptedEntry, resumeInterruptedEntry, type ResumedEntry } from '../execution/interrupted-entry.ts';
+import { awaitsInterruptedEntry, candidateEntries, resumeInterruptedEntry, type ResumedEntry } from '../execution/interrupted-entry.ts';
 import { accountTimeZone, closeRecord } from '../execution/position-actions.ts';
 import type { JournalOrder } from '../store/orders-repo.ts';
 import type { CloseRecord, ExitReason, Position } from '../store/positions-repo.ts';
@@ -129,7 +129,7 @@ export async function reconcileAccount(ctx: ExecutionContext, account: string, o
   }
 
   // Entries the executor gave up on while the venue held them come first: what filled is their strategy's, never external.
-  for (const entry of ctx.orders.openOrders(account).filter((o) => o.leg === 'entry')) await resumeEntry(ctx, broker, entry, report);
+  for (const entry of candidateEntries(ctx, account)) await resumeEntry(ctx, broker, entry, report);
 
   // (e) Journal orders first: a stop or an exit that filled behind our back decides how a missing position is booked.
   const brokerOpenIds = new Set(brokerOrders.map((o) => o.clientOrderId));
@@ -349,6 +349,7 @@ async function cancelOrphans(ctx: ExecutionContext, broker: Broker, account: str
     const isProtection = journalled ? journalled.leg === 'stop' || journalled.leg === 'target' : OWN_PROTECTION_ID.test(order.clientOrderId);
     if (!isProtection) continue;
     if (journalled && journalled.account !== account) continue;
+    if (journalled && awaitsInterruptedEntry(ctx, journalled)) continue; // its entry's resume links it to the position
     const position = journalled?.positionId ? ctx.positions.findById(journalled.positionId) : undefined;
     if (position && position.status !== 'closed') continue;
     const why = !journalled ? 'not in the journal' : position ? 'its position is closed' : 'its position is missing';

@@ -125,6 +125,49 @@ describe('an entry the venue filled while its fills could not be read', () => {
   });
 });
 
+describe('a resume cut short after booking the position', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  it('Alpaca: the bracket\'s parent cannot be read the first time; its legs are not cancelled as orphans, and the next run adopts them', async () => {
+    const fake = new AlpacaFake(keys);
+    server.use(...fake.handlers);
+    fake.setPrice('AAPL', '100');
+    const alpaca = new AlpacaBroker({ name: 'paper', environment: 'paper', ...keys, baseUrl: fake.baseUrl, dataUrl: fake.dataUrl, timeoutMs: 1_000, logger: silent });
+    await alpaca.connect();
+    const venue = { fillsDown: true, parentDown: false };
+    const broker = overriding(alpaca, {
+      fills: async (since) => {
+        if (venue.fillsDown) throw new BrokerUnavailableError('alpaca GET /v2/account/activities/FILL answered 503', { broker: 'alpaca' });
+        return alpaca.fills(since);
+      },
+      getOrder: async (ref) => {
+        if (venue.parentDown && 'orderId' in ref) throw new BrokerUnavailableError('alpaca GET /v2/orders/{id} answered 503', { broker: 'alpaca' });
+        return alpaca.getOrder(ref);
+      },
+    });
+    h = await createHarness({ wrap: () => broker });
+    const job = h.job({ ticker: 'AAPL', action: 'buy', sentiment: 'long', price: '100', stopLoss: { percent: '2' }, takeProfit: { percent: '4' } });
+    expect((await h.executor.execute(job))?.status).toBe('failed');
+
+    venue.fillsDown = false;
+    venue.parentDown = true;
+    const cut = await reconcileAll(h.ctx, calm);
+    expect(cut[0]?.differences.map((d) => d.kind)).toEqual(['order_unresolved']);
+    expect(h.ctx.positions.findOpen('paper', 'AAPL')?.strategy).toBe('default'); // booked before the failure
+    expect(fake.allOrders().filter((o) => o.parent !== null && o.status === 'new')).toHaveLength(2); // not cancelled as orphans
+    expect(h.ctx.signals.findById(job.signalId)?.status).toBe('failed');
+
+    venue.parentDown = false;
+    await reconcileAll(h.ctx, calm);
+    const position = h.ctx.positions.findOpen('paper', 'AAPL');
+    expect([position?.quantity.toFixed(), position?.protection]).toEqual(['10', 'native']);
+    expect(h.ctx.orders.ordersForSignal(job.signalId).filter((o) => o.leg !== 'entry').map((o) => [o.status, o.positionId])).toEqual([['accepted', position?.id], ['accepted', position?.id]]);
+    expect(h.ctx.signals.findById(job.signalId)?.status).toBe('executed');
+    expect(h.ctx.positions.listOpen('paper')).toHaveLength(1);
+  });
+});
+
 describe('the next signal in a symbol whose entry filled while its fills could not be read', () => {
   let h: Harness | undefined;
   afterEach(async () => { await h?.close(); h = undefined; });
