@@ -1,6 +1,6 @@
 // Places orders safely and keeps the journal in step: intent first, retries inside the call, lookup by client id.
 import type { Broker } from '../brokers/broker.ts';
-import { BrokerError, DuplicateClientOrderIdError, mayHaveReachedVenue, OrderNotFoundError } from '../domain/errors.ts';
+import { BrokerError, DuplicateClientOrderIdError, mayHaveReachedVenue, OrderNotFoundError, RateLimitError } from '../domain/errors.ts';
 import type { BracketRequest, Order, OrderChange, OrderRequest, OrderStatus } from '../domain/order.ts';
 import { isTerminal } from '../domain/order.ts';
 import type { JournalOrder, OrderIntent, OrdersRepo } from '../store/orders-repo.ts';
@@ -75,7 +75,8 @@ export class OrderTracker {
       placed = await withRetries(
         () => broker.placeOrder(full),
         this.deps.retry,
-        { ...this.deps.retryDeps, onRetry: (info) => this.deps.logger.warn({ event: 'order.retry', clientOrderId: intent.clientOrderId, attempt: info.attempt, delayMs: info.delayMs, err: brokerReason(info.error) }, 'retrying order placement') },
+        { ...this.deps.retryDeps, onRetry: (info) => this.deps.logger.warn({ event: 'order.retry', clientOrderId: intent.clientOrderId, attempt: info.attempt, delayMs: info.delayMs, err: brokerReason(info.error),
+          retryAfterMs: info.error instanceof RateLimitError ? info.error.retryAfterMs : undefined }, 'retrying order placement') },
         // A timeout, a dropped connection, a 5xx: the try may have been carried out (Binance even takes the same
         // client id again once the first order has filled), so look before placing again.
         async (error) => (this.inDoubt(doubt, error) ? this.lookup(broker, intent.clientOrderId) : undefined),
