@@ -24,7 +24,7 @@ import { settleSignal } from './signal-state.ts';
 export type ResumedEntry =
   /** What filled is the strategy's position now, protected at the venue. */
   | { kind: 'booked'; position: Position; detail: string }
-  /** It filled, but its protection could not be placed: the account is halted. */
+  /** It filled, but its protection could not be placed: the account is halted, and later runs place it again. */
   | { kind: 'unprotected'; position: Position; detail: string }
   /** It rests at the venue unfilled: the position loop follows it from here, as any resting entry. */
   | { kind: 'resting'; detail: string }
@@ -142,12 +142,16 @@ async function resume(ctx: ExecutionContext, broker: Broker, journalled: Journal
   const unprotected = await protect(ctx, broker, instrument, booked, entry);
   const position = ctx.positions.findById(booked.id) ?? booked;
   if (unprotected) {
-    const reason = `${entry.symbol} (${position.quantity.toFixed()}, strategy '${position.strategy}') filled while the venue could not be read and could not be protected: ${unprotected}`;
-    ctx.accountState.halt(entry.account, reason);
-    ctx.logger.error({ event: 'account.halted', account: entry.account, symbol: entry.symbol, reason }, `${entry.account} halted: a resumed entry could not be protected`);
-    ctx.notify?.({ type: 'halt', account: entry.account, reason });
-    const detail = `protection_failed: ${filled}, booked as the strategy's position, but ${unprotected}; account halted (${earlier})`;
-    settle(ctx, execution, 'failed', detail);
+    // Halted once, with the reason; its protection is tried again by each later run (the signal's ids: never doubled).
+    const detail = `unprotected: ${filled}, booked as the strategy's position, but its protection could not be placed (${unprotected}); `
+      + 'account halted, protection is placed again on each reconciliation until it rests';
+    if (!execution.reason?.startsWith('unprotected:')) {
+      const reason = `${entry.symbol} (${position.quantity.toFixed()}, strategy '${position.strategy}') filled while the venue could not be read and could not be protected: ${unprotected}`;
+      ctx.accountState.halt(entry.account, reason);
+      ctx.logger.error({ event: 'account.halted', account: entry.account, symbol: entry.symbol, reason }, `${entry.account} halted: a resumed entry could not be protected`);
+      ctx.notify?.({ type: 'halt', account: entry.account, reason });
+      settle(ctx, execution, 'failed', `${detail} (${earlier})`);
+    }
     return { kind: 'unprotected', position, detail };
   }
   const detail = `${filled}, booked as the strategy's position and protected once the venue answered (${earlier})`;

@@ -168,6 +168,48 @@ describe('a resume cut short after booking the position', () => {
   });
 });
 
+describe('a resumed entry whose protection cannot be placed yet', () => {
+  let h: Harness | undefined;
+  afterEach(async () => { await h?.close(); h = undefined; });
+
+  it('halts the account once with the reason, stays visible, and gets its stop on a later run', async () => {
+    const { fake, broker: binance, venue } = await binanceWithFillsDown();
+    const protectionDown = { on: false };
+    const broker = overriding(binance, {
+      placeOrder: async (request) => {
+        if (protectionDown.on && request.leg !== 'entry') throw new BrokerUnavailableError('binance-usdm POST /fapi/v1/algoOrder answered 503', { broker: 'binance-usdm' });
+        return binance.placeOrder(request);
+      },
+    });
+    h = await createHarness({ wrap: () => broker, configText: ETH_CONFIG });
+    const job = h.job({ ticker: 'ETHUSDT', action: 'buy', sentiment: 'long', price: '3000', stopLoss: { percent: '2' } });
+    expect((await h.executor.execute(job))?.status).toBe('failed');
+
+    venue.down = false;
+    protectionDown.on = true;
+    const first = await reconcileAll(h.ctx, calm);
+    expect(first[0]?.differences.find((d) => d.kind === 'entry_resumed')?.detail).toMatch(/^unprotected: /);
+    const day = new Date().toISOString().slice(0, 10);
+    expect(h.ctx.accountState.isHalted('paper', day)).toBe(true);
+    const haltReason = h.ctx.accountState.get('paper')?.haltedReason;
+    expect(haltReason).toMatch(/^ETHUSDT \(0\.01, strategy 'default'\) filled while the venue could not be read and could not be protected: /);
+    expect(h.ctx.signals.findById(job.signalId)?.status).toBe('failed');
+    expect(h.ctx.signals.findById(job.signalId)?.reason).toMatch(/^unprotected: .*account halted, protection is placed again on each reconciliation until it rests \(earlier: unconfirmed: /);
+    expect(loadOpenPositions(h.db).map((p) => [p.strategy, p.symbol, p.quantity.toFixed()])).toEqual([['default', 'ETHUSDT', '0.01']]);
+    expect(stopsAt(fake, 'ETHUSDT')).toHaveLength(0);
+
+    await reconcileAll(h.ctx, calm); // still down: nothing new to tell
+    expect(h.ctx.accountState.get('paper')?.haltedReason).toBe(haltReason);
+
+    protectionDown.on = false;
+    await reconcileAll(h.ctx, calm);
+    expect(stopsAt(fake, 'ETHUSDT')).toHaveLength(1);
+    expect(h.ctx.signals.findById(job.signalId)?.status).toBe('executed');
+    expect(h.ctx.accountState.isHalted('paper', day)).toBe(true); // lifted by the trader, not by tradewire
+    expect(h.ctx.positions.listOpen('paper')).toHaveLength(1);
+  });
+});
+
 describe('the next signal in a symbol whose entry filled while its fills could not be read', () => {
   let h: Harness | undefined;
   afterEach(async () => { await h?.close(); h = undefined; });
