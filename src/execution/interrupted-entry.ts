@@ -18,7 +18,7 @@ import type { JournalOrder } from '../store/orders-repo.ts';
 import type { Position } from '../store/positions-repo.ts';
 import type { ExecutionContext } from './context.ts';
 import { brokerReason, OrderFailedError, type OrderUnconfirmedError } from './order-tracker.ts';
-import { accountTimeZone, idFor, placeProtection, protectionLegsFor, recordEntryFills } from './position-actions.ts';
+import { accountTimeZone, idFor, placeProtection, protectionLegsFor, recordEntryFills, resizedProtectionIds, type ProtectionIds } from './position-actions.ts';
 import { settleSignal } from './signal-state.ts';
 
 export type ResumedEntry =
@@ -198,13 +198,28 @@ async function protect(ctx: ExecutionContext, broker: Broker, instrument: Instru
   if (!legs.ok) return `protection_invalid: ${legs.issues}`;
   // The signal's own ids, as the executor's: placing again (a resume cut short) completes what is missing, never doubles it.
   const source = entry.signalId ?? position.id;
-  const ids = { stop: idFor(broker, { source, account: entry.account, leg: 'stop' }), target: idFor(broker, { source, account: entry.account, leg: 'target' }) };
+  let ids: ProtectionIds = { stop: idFor(broker, { source, account: entry.account, leg: 'stop' }), target: idFor(broker, { source, account: entry.account, leg: 'target' }) };
+  const wanted = (which: ProtectionIds): string[] => [legs.stop && which.stop, legs.target && which.target].filter((id): id is string => typeof id === 'string');
   try {
+    // A leg an earlier try had refused can never rest under its id again: what still rests of that try is cancelled and
+    // both are placed anew under the position's next ids (a stop and a target of their own, never a second stop).
+    const refusedBefore = wanted(ids).map((id) => ctx.orders.findByClientOrderId(id)).filter((o) => o !== undefined && ended(o));
+    if (refusedBefore.length > 0) {
+      for (const id of wanted(ids)) if (ctx.orders.findByClientOrderId(id)) await ctx.tracker.cancel(broker, id);
+      ids = resizedProtectionIds(ctx, broker, position);
+    }
     await placeProtection(ctx, broker, instrument, position, legs, ids, { signalId: entry.signalId, executionId: entry.executionId });
   } catch (error) {
     return error instanceof OrderFailedError ? error.order.reason ?? brokerReason(error.cause) : brokerReason(error);
   }
-  return undefined;
+  // The tracker answers an id it already knows with that order as it stands: resting is what counts, not the absence of an error.
+  const dead = wanted(ids).map((id) => ctx.orders.findByClientOrderId(id)).filter(ended);
+  return dead.length > 0 ? dead.map((o) => `its ${o?.leg ?? 'protective order'} is ${o?.status ?? 'missing'}${o?.reason ? ` (${o.reason})` : ''}`).join('; ') : undefined;
+}
+
+/** A protective order that no longer (or never did) rest: refused, cancelled, expired, or not in the journal at all. */
+function ended(order: JournalOrder | undefined): boolean {
+  return order === undefined || (isTerminal(order.status) && order.status !== 'filled');
 }
 
 /** The stop and target journalled with this entry (same signal and account), still live. */

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AlpacaBroker } from '../../src/brokers/alpaca/alpaca-broker.ts';
 import { BinanceUsdmBroker } from '../../src/brokers/binance/binance-broker.ts';
 import type { Broker } from '../../src/brokers/broker.ts';
-import { BrokerUnavailableError, TimeoutError } from '../../src/domain/errors.ts';
+import { BrokerUnavailableError, RateLimitError, TimeoutError } from '../../src/domain/errors.ts';
 import { createLogger } from '../../src/ops/logger.ts';
 import { PositionManager } from '../../src/portfolio/manager.ts';
 import { EXTERNAL_STRATEGY, reconcileAll } from '../../src/portfolio/reconcile.ts';
@@ -172,12 +172,16 @@ describe('a resumed entry whose protection cannot be placed yet', () => {
   let h: Harness | undefined;
   afterEach(async () => { await h?.close(); h = undefined; });
 
-  it('halts the account once with the reason, stays visible, and gets its stop on a later run', async () => {
+  // A 503 leaves the stop in doubt (placed again under its id); a 418 ban refuses it (placed anew under the position's next id).
+  it.each([
+    ['in doubt (503)', () => new BrokerUnavailableError('binance-usdm POST /fapi/v1/algoOrder answered 503', { broker: 'binance-usdm' })],
+    ['refused (418 ban)', () => new RateLimitError('binance-usdm: the IP is banned (418)', { broker: 'binance-usdm', retryAfterMs: 120_000 })],
+  ])('halts the account once with the reason, stays visible, and gets its stop on a later run: %s', async (_kind, failure) => {
     const { fake, broker: binance, venue } = await binanceWithFillsDown();
     const protectionDown = { on: false };
     const broker = overriding(binance, {
       placeOrder: async (request) => {
-        if (protectionDown.on && request.leg !== 'entry') throw new BrokerUnavailableError('binance-usdm POST /fapi/v1/algoOrder answered 503', { broker: 'binance-usdm' });
+        if (protectionDown.on && request.leg !== 'entry') throw failure();
         return binance.placeOrder(request);
       },
     });
@@ -204,6 +208,7 @@ describe('a resumed entry whose protection cannot be placed yet', () => {
     protectionDown.on = false;
     await reconcileAll(h.ctx, calm);
     expect(stopsAt(fake, 'ETHUSDT')).toHaveLength(1);
+    expect(fake.openAlgoOrders().filter((a) => a.symbol === 'ETHUSDT' && a.orderType.startsWith('TAKE_PROFIT')).length).toBeLessThanOrEqual(1);
     expect(h.ctx.signals.findById(job.signalId)?.status).toBe('executed');
     expect(h.ctx.accountState.isHalted('paper', day)).toBe(true); // lifted by the trader, not by tradewire
     expect(h.ctx.positions.listOpen('paper')).toHaveLength(1);
