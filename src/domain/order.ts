@@ -105,6 +105,7 @@ export interface Order {
   updatedAt: Date;
   reason?: string | undefined;   // a rejection's or cancellation's reason
   parentId?: string | undefined; // a bracket leg's entry
+  legs?: Order[] | undefined;    // a bracket entry's legs, where the venue holds them under it (Alpaca, asked for one order)
 }
 
 export interface BracketOrders {

@@ -18,9 +18,10 @@ import type { ExecutionJobData } from '../queue/signal-queue.ts';
 import type { ExecutionStatus } from '../store/executions-repo.ts';
 import type { JournalOrder } from '../store/orders-repo.ts';
 import type { Position } from '../store/positions-repo.ts';
-import type { SignalStatus } from '../store/signals-repo.ts';
 import type { ExecutionContext } from './context.ts';
-import { brokerReason, OrderFailedError } from './order-tracker.ts';
+import { settleSignal, TERMINAL_EXECUTION } from './signal-state.ts';
+import { brokerReason, OrderFailedError, OrderUnconfirmedError } from './order-tracker.ts';
+import { settleInterruptedEntries, unconfirmedReason } from './interrupted-entry.ts';
 import {
   accountTimeZone, closePosition, closeRecord, currentLegs, idFor, openingSide, placeProtection, protectionLegsFor, protectiveOrders, ProtectionError,
   recordEntryFills, reducePosition, syncProtection,
@@ -31,8 +32,6 @@ export interface ExecutionOutcome {
   /** Whose rule or what failed: `no_op`, `risk:max_positions`, `insufficient_funds: ...`. */
   reason?: string | undefined;
 }
-
-const TERMINAL_EXECUTION: ReadonlySet<ExecutionStatus> = new Set(['executed', 'rejected', 'failed', 'stale', 'halted']);
 
 /** Position ids: ULIDs from a pooled CSPRNG (ulid's default asks the OS for each of 16 characters: 4 % of execution's CPU). */
 const newPositionId = signalIdFactory();
@@ -79,6 +78,7 @@ export class Executor {
       outcome = await this.run(job, alert, receivedAt, execution.id);
     } catch (error) {
       outcome = failed(error instanceof OrderFailedError ? error.order.reason ?? brokerReason(error.cause)
+        : error instanceof OrderUnconfirmedError ? unconfirmedReason(error)
         : error instanceof ProtectionError ? `${error.reason}: ${error.message}` : `internal: ${error instanceof Error ? error.message : String(error)}`);
       ctx.logger.error({ event: 'execution.failed', signalId: job.signalId, account: job.account, err: error instanceof Error ? error.stack : String(error) }, 'execution failed');
     }
@@ -158,20 +158,7 @@ export class Executor {
 
   /** Once every account's execution has ended, the signal gets its one recorded state. */
   private settleSignal(job: ExecutionJobData): void {
-    const executions = this.ctx.executions.listBySignal(job.signalId);
-    if (executions.length < job.accounts.length || executions.some((e) => !TERMINAL_EXECUTION.has(e.status))) return;
-    const executed = executions.filter((e) => e.status === 'executed');
-    const others = executions.filter((e) => e.status !== 'executed');
-    // An execution that went through may carry a note (a reversal's skipped short): the signal keeps it.
-    const noted = executions.filter((e) => e.status !== 'executed' || e.reason !== undefined);
-    let status: SignalStatus;
-    if (others.length === 0) status = 'executed';
-    else if (executed.length > 0) status = 'partial';
-    else if (others.some((e) => e.status === 'failed')) status = 'failed';
-    else if (others.every((e) => e.status === others[0]?.status) && (others[0]?.status === 'stale' || others[0]?.status === 'halted')) status = others[0].status;
-    else status = 'rejected';
-    const reasons = noted.map((e) => (executions.length > 1 ? `${e.account}: ${e.reason ?? e.status}` : e.reason ?? e.status));
-    this.ctx.signals.updateStatus(job.signalId, status, reasons.length > 0 ? reasons.join('; ') : undefined);
+    settleSignal(this.ctx, job.signalId, job.accounts.length);
   }
 
   private async run(job: ExecutionJobData, alert: ParsedAlert, receivedAt: Date, executionId: number): Promise<ExecutionOutcome> {
@@ -197,6 +184,9 @@ export class Executor {
 
     const resumed = await this.resume(work);
     if (resumed) return resumed;
+    // An earlier signal's entry the venue took while its fills could not be read: its position is what this one meets.
+    const unsettled = await settleInterruptedEntries(ctx, broker, job.account, job.symbol);
+    if (unsettled) return failed(unsettled);
 
     const position = await this.settledPosition(job.account, job.symbol, this.reversalTimeoutMs(work));
     if (position && position.status === 'closing') return failed('position_busy: the position is still being closed');

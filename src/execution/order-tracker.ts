@@ -1,6 +1,6 @@
 // Places orders safely and keeps the journal in step: intent first, retries inside the call, lookup by client id.
 import type { Broker } from '../brokers/broker.ts';
-import { BrokerError, DuplicateClientOrderIdError, mayHaveReachedVenue, OrderNotFoundError } from '../domain/errors.ts';
+import { BrokerError, DuplicateClientOrderIdError, mayHaveReachedVenue, OrderNotFoundError, RateLimitError } from '../domain/errors.ts';
 import type { BracketRequest, Order, OrderChange, OrderRequest, OrderStatus } from '../domain/order.ts';
 import { isTerminal } from '../domain/order.ts';
 import type { JournalOrder, OrderIntent, OrdersRepo } from '../store/orders-repo.ts';
@@ -32,6 +32,17 @@ export class OrderFailedError extends Error {
   constructor(readonly order: JournalOrder, override readonly cause: unknown) {
     super(`order ${order.clientOrderId} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'OrderFailedError';
+  }
+}
+
+/**
+ * Raised when the venue took an order but its state or fills could not be read after retries: nothing was refused,
+ * the journal only lags (the order stays resumable, looked up again by its client id; see interrupted-entry.ts).
+ */
+export class OrderUnconfirmedError extends Error {
+  constructor(readonly order: JournalOrder, override readonly cause: unknown) {
+    super(`order ${order.clientOrderId} was taken by the venue, but its state could not be read: ${brokerReason(cause)}`);
+    this.name = 'OrderUnconfirmedError';
   }
 }
 
@@ -68,7 +79,8 @@ export class OrderTracker {
       placed = await withRetries(
         () => broker.placeOrder(full),
         this.deps.retry,
-        { ...this.deps.retryDeps, onRetry: (info) => this.deps.logger.warn({ event: 'order.retry', clientOrderId: intent.clientOrderId, attempt: info.attempt, delayMs: info.delayMs, err: brokerReason(info.error) }, 'retrying order placement') },
+        { ...this.deps.retryDeps, onRetry: (info) => this.deps.logger.warn({ event: 'order.retry', clientOrderId: intent.clientOrderId, attempt: info.attempt, delayMs: info.delayMs, err: brokerReason(info.error),
+          retryAfterMs: info.error instanceof RateLimitError ? info.error.retryAfterMs : undefined }, 'retrying order placement') },
         // A timeout, a dropped connection, a 5xx: the try may have been carried out (Binance even takes the same
         // client id again once the first order has filled), so look before placing again.
         async (error) => (this.inDoubt(doubt, error) ? this.lookup(broker, intent.clientOrderId) : undefined),
@@ -92,7 +104,7 @@ export class OrderTracker {
     this.deps.logger.info({ event: 'order.placed', clientOrderId: intent.clientOrderId, brokerOrderId: placed.id, status: placed.status, leg: intent.leg, symbol: intent.symbol }, 'order placed');
     if (intent.leg === 'entry') threadMetrics().observeEntryPlaced(intent.account, intent.signalId);
     // Placed: a failure to read its fills from here on is the journal's lag, never a refusal (the next run looks it up).
-    return this.sync(broker, placed);
+    return this.unconfirmedOnFailure(intent.clientOrderId, () => this.sync(broker, placed));
   }
 
   /**
@@ -136,7 +148,27 @@ export class OrderTracker {
         throw new OrderFailedError(entry, error);
       }
     }
-    return this.syncBracket(broker, legs);
+    return this.unconfirmedOnFailure(legs.entry.clientOrderId, () => this.syncBracket(broker, legs));
+  }
+
+  /** Runs the read that follows a placement the venue took; its failure is the typed OrderUnconfirmedError. */
+  private async unconfirmedOnFailure<T>(clientOrderId: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      const order = this.deps.orders.findByClientOrderId(clientOrderId);
+      if (!order) throw error;
+      this.deps.logger.warn({ event: 'order.unconfirmed', clientOrderId, err: brokerReason(error) }, 'order taken by the venue, its state unread');
+      throw new OrderUnconfirmedError(order, error);
+    }
+  }
+
+  /**
+   * Books an order the venue holds under a name of its own (a bracket leg Alpaca named, found by its parent's id)
+   * as the journal's `clientOrderId`: from now on it is asked for by the venue's id.
+   */
+  async adopt(broker: Broker, clientOrderId: string, atVenue: Order): Promise<JournalOrder> {
+    return this.sync(broker, { ...atVenue, clientOrderId });
   }
 
   private async syncBracket(broker: Broker, legs: BracketIntents): Promise<BracketJournal> {

@@ -11,6 +11,7 @@ import { observePrice, trailingStopLevel, unrealizedPnl } from '../domain/positi
 import type { Signal } from '../domain/signal.ts';
 import { tradingDay } from '../domain/trading-day.ts';
 import type { ExecutionContext } from '../execution/context.ts';
+import { resumeInterruptedEntry } from '../execution/interrupted-entry.ts';
 import {
   accountTimeZone, cancelProtection, closePosition, closeRecord, closeRecordOf, currentLegs, idFor, openingSide, placeProtection, protectionLegsFor,
   protectiveOrders, recordEntryFills, reducePosition, resizedProtectionIds, syncProtection, type CloseOutcome,
@@ -940,6 +941,13 @@ export class PositionManager {
    */
   private async followEntry(account: string, broker: Broker, book: Book, resting: JournalOrder): Promise<void> {
     const { ctx } = this;
+    // One whose execution failed while the venue held it (its fills unread) is finished as its executor would have.
+    const resumed = await resumeInterruptedEntry(ctx, broker, resting);
+    if (resumed) {
+      if ('position' in resumed) this.remember(book, resumed.position);
+      if (resumed.kind === 'conflict') this.warnOnce(`entry-conflict-${resting.clientOrderId}`, { event: 'entry.unbooked', clientOrderId: resting.clientOrderId, account }, resumed.detail);
+      return;
+    }
     const entry = await ctx.tracker.refresh(broker, resting.clientOrderId);
     if (entry.filledQuantity.lte(0)) return;
     let position = entry.positionId ? ctx.positions.findById(entry.positionId) : undefined;
@@ -1190,7 +1198,9 @@ export class PositionManager {
       const reason = lastClosing.leg === 'exit' ? task.reason : reasonOfLeg(lastClosing);
       const record = closeRecord(ctx, position, lastClosing, reason);
       if (net.lte(0)) {
-        ctx.notify?.({ type: 'close', closed: ctx.positions.close(id, record) });
+        // Closed first, told after: `notify?.(…)` skips its arguments when no notifier is set (the storm's lapsed closes stayed 'closing').
+        const closed = ctx.positions.close(id, record);
+        ctx.notify?.({ type: 'close', closed });
         for (const order of protectiveOrders(ctx, id)) await ctx.tracker.cancel(broker, order.clientOrderId);
         ctx.logger.info({ event: 'position.closed', positionId: id, reason, realizedPnl: record.realizedPnl.toFixed() }, 'a lapsed close had filled: booked');
         return undefined;

@@ -1,4 +1,6 @@
 // Reconciliation: brings the journal to what the broker says (never by trading), cancels orphaned protection, reports every difference.
+// One thing it hands on rather than judges: an entry of tradewire's whose execution failed while the venue held it is
+// finished as its executor would have (booked as its strategy's position, protected), not recorded as external.
 import type { Broker } from '../brokers/broker.ts';
 import { isOwnClientOrderId } from '../domain/ids.ts';
 import { HUNDRED, ZERO, type Decimal } from '../domain/money.ts';
@@ -6,6 +8,7 @@ import type { BrokerPosition, Order } from '../domain/order.ts';
 import { isTerminal } from '../domain/order.ts';
 import { tradingDay } from '../domain/trading-day.ts';
 import type { ExecutionContext } from '../execution/context.ts';
+import { awaitsInterruptedEntry, candidateEntries, resumeInterruptedEntry, type ResumedEntry } from '../execution/interrupted-entry.ts';
 import { accountTimeZone, closeRecord } from '../execution/position-actions.ts';
 import type { JournalOrder } from '../store/orders-repo.ts';
 import type { CloseRecord, ExitReason, Position } from '../store/positions-repo.ts';
@@ -40,7 +43,12 @@ export type ReconcileDifferenceKind =
   /** (f) a broker order tradewire did not place: reported, untouched. */
   | 'external_order'
   /** A position whose stop tradewire placed is no longer resting (reported: reconciliation does not place orders). */
-  | 'protection_missing';
+  | 'protection_missing'
+  /**
+   * An entry of tradewire's whose execution failed while the venue held it (its fills could not be read): finished as
+   * its executor would have (src/execution/interrupted-entry.ts), the strategy's position booked and protected.
+   */
+  | 'entry_resumed';
 
 export interface ReconcileDifference {
   kind: ReconcileDifferenceKind;
@@ -120,9 +128,13 @@ export async function reconcileAccount(ctx: ExecutionContext, account: string, o
     return { account, at: now, differences, error: `could not read open orders: ${String(error)}` };
   }
 
+  // Entries the executor gave up on while the venue held them come first: what filled is their strategy's, never external.
+  for (const entry of candidateEntries(ctx, account)) await resumeEntry(ctx, broker, entry, report);
+
   // (e) Journal orders first: a stop or an exit that filled behind our back decides how a missing position is booked.
   const brokerOpenIds = new Set(brokerOrders.map((o) => o.clientOrderId));
   for (const order of ctx.orders.openOrders(account)) {
+    if (awaitsInterruptedEntry(ctx, order)) continue; // a bracket leg the venue may know by its own name only: its entry's resume adopts it
     const inDoubt = order.status === 'pending_submit' || order.status === 'unknown';
     if (inDoubt && now.getTime() - order.createdAt.getTime() < pendingAgeMs) continue;
     if (!inDoubt && brokerOpenIds.has(order.clientOrderId)) continue;
@@ -173,7 +185,8 @@ export async function reconcileAccount(ctx: ExecutionContext, account: string, o
   await cancelOrphans(ctx, broker, account, brokerOrders, report);
 
   for (const order of brokerOrders) {
-    if (isOwnClientOrderId(order.clientOrderId)) continue;
+    // A bracket leg the venue named itself is ours once the journal knows it by the venue's id.
+    if (isOwnClientOrderId(order.clientOrderId) || ctx.orders.findByBrokerOrderId(account, order.id)) continue;
     report({ kind: 'external_order', symbol: order.symbol, clientOrderId: order.clientOrderId,
       detail: `${order.side} ${order.quantity.toFixed()} ${order.type} (${order.status}) placed outside tradewire: left untouched` });
   }
@@ -206,6 +219,19 @@ export async function reconcileAll(ctx: ExecutionContext, options: ReconcileOpti
     }
   }
   return reports;
+}
+
+async function resumeEntry(ctx: ExecutionContext, broker: Broker, entry: JournalOrder, report: (d: ReconcileDifference) => void): Promise<void> {
+  let resumed: ResumedEntry | undefined;
+  try {
+    resumed = await resumeInterruptedEntry(ctx, broker, entry);
+  } catch (error) {
+    report({ kind: 'order_unresolved', symbol: entry.symbol, clientOrderId: entry.clientOrderId, detail: `its failed execution could not be resumed yet: ${String(error)}` });
+    return;
+  }
+  if (!resumed) return;
+  const positionId = 'position' in resumed ? resumed.position.id : undefined;
+  report({ kind: 'entry_resumed', symbol: entry.symbol, clientOrderId: entry.clientOrderId, positionId, detail: `${resumed.kind}: ${resumed.detail}` });
 }
 
 async function resolveOrder(ctx: ExecutionContext, broker: Broker, order: JournalOrder, report: (d: ReconcileDifference) => void): Promise<void> {
@@ -323,6 +349,7 @@ async function cancelOrphans(ctx: ExecutionContext, broker: Broker, account: str
     const isProtection = journalled ? journalled.leg === 'stop' || journalled.leg === 'target' : OWN_PROTECTION_ID.test(order.clientOrderId);
     if (!isProtection) continue;
     if (journalled && journalled.account !== account) continue;
+    if (journalled && awaitsInterruptedEntry(ctx, journalled)) continue; // its entry's resume links it to the position
     const position = journalled?.positionId ? ctx.positions.findById(journalled.positionId) : undefined;
     if (position && position.status !== 'closed') continue;
     const why = !journalled ? 'not in the journal' : position ? 'its position is closed' : 'its position is missing';

@@ -124,7 +124,7 @@ class VirtualClock {
   advance(ms: number): void { this.offset += Math.max(0, ms); }
 }
 
-interface RetryRecord { attempt: number; delayMs: number; random: number; error?: unknown; reason?: string }
+interface RetryRecord { attempt: number; delayMs: number; random: number; error?: unknown; reason?: string; retryAfterMs?: number | undefined }
 
 /** Runs one storm on the given msw server (listening; its handlers are replaced) and reports what held and what broke. */
 export async function runFaultStorm(server: SetupServer, options: FaultStormOptions): Promise<FaultStormReport> {
@@ -156,7 +156,8 @@ export async function runFaultStorm(server: SetupServer, options: FaultStormOpti
       write: (line: string) => {
         const entry = JSON.parse(line) as Record<string, unknown>;
         if (entry.event === 'order.retry') {
-          retryRecords.push({ attempt: Number(entry.attempt), delayMs: Number(entry.delayMs), random: lastRandom, reason: String(entry.err) });
+          retryRecords.push({ attempt: Number(entry.attempt), delayMs: Number(entry.delayMs), random: lastRandom, reason: String(entry.err),
+            retryAfterMs: typeof entry.retryAfterMs === 'number' ? entry.retryAfterMs : undefined });
         } else if (Number(entry.level) >= 50 && errorLines.length < 200) {
           errorLines.push(String(entry.msg));
         }
@@ -306,8 +307,10 @@ export async function runFaultStorm(server: SetupServer, options: FaultStormOpti
       if (r.delayMs !== expected) violations.push(`retry after attempt ${r.attempt} waited ${r.delayMs} ms, the policy says ${expected} ms`);
       if (r.error instanceof RateLimitError && r.delayMs < (r.error.retryAfterMs ?? 0)) violations.push(`a Retry-After of ${r.error.retryAfterMs} ms was cut to ${r.delayMs} ms`);
     } else if (r.reason?.startsWith('rate_limited')) {
-      // The placement's notice names the error, not its Retry-After: at least the storm's 1 s, never under the backoff.
-      if (r.delayMs < Math.max(jittered, 1_000) && r.delayMs !== jittered) violations.push(`a rate-limited placement waited ${r.delayMs} ms, under its Retry-After`);
+      // The placement's notice carries its Retry-After: the venue's (the storm's 1 s), or what is left of it where the
+      // adapter refuses calls locally until then (Binance: "not calling Binance for another 1 s"). Never under either.
+      const floor = Math.max(jittered, r.retryAfterMs ?? 1_000);
+      if (r.delayMs < floor && !(r.retryAfterMs === undefined && r.delayMs === jittered)) violations.push(`a rate-limited placement waited ${r.delayMs} ms, under its Retry-After of ${r.retryAfterMs ?? 'at least 1000'} ms (${r.reason})`);
     } else if (r.delayMs !== jittered) {
       violations.push(`placement retry after attempt ${r.attempt} (${r.reason}) waited ${r.delayMs} ms, the policy says ${jittered} ms`);
     }

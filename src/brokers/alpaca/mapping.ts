@@ -57,6 +57,7 @@ export function toOrder(wire: WireOrder, clientOrderId = wire.client_order_id, p
     createdAt: wire.created_at,
     updatedAt: wire.updated_at ?? wire.created_at,
     parentId,
+    legs: wire.legs && wire.legs.length > 0 ? wire.legs.map((leg) => toOrder(leg, leg.client_order_id, wire.id)) : undefined,
   };
 }
 
