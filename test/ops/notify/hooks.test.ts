@@ -126,7 +126,9 @@ describe('notifications from trading', () => {
       await until('the first message reaches the hanging service', () => (arrived > 0 ? true : undefined));
       await trade(5);
       expect(arrived).toBe(1); // the first message is still waiting for an answer; the rest are queued behind it
-      expect(notifier.stats().ops?.queued).toBe(2); // the fill and close of the last trade, behind it
+      // The last trade's fill and close at least wait behind it (earlier trades' messages too, when the executor's own
+      // awaits let the first send start before they were batched with it): queued, not sent alongside, not dropped.
+      expect(notifier.stats().ops?.queued).toBeGreaterThanOrEqual(2);
       expect(withHanging).toBeLessThan(without * 2 + 50);
     } finally {
       await notifier.stop();
