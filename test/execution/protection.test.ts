@@ -131,18 +131,23 @@ describe('a job re-delivered after its worker died', () => {
 
   it('between the entry fill and its protection: the second run books and protects the same position, and places no second entry', async () => {
     let hang = true;
+    let died = false;
     h = await createHarness({
       wrap: (paper) => overriding(paper, {
         placeOrder: async (req: OrderRequest) => {
           // The first worker "dies" as it sends the stop: its promise never settles, like a killed process.
-          if (req.leg === 'stop' && hang) return new Promise(() => undefined);
+          if (req.leg === 'stop' && hang) {
+            died = true;
+            return new Promise(() => undefined);
+          }
           return paper.placeOrder(req);
         },
       }),
     });
     const job = h.job(BUY);
     void h.executor.execute(job);
-    await waitFor(() => h?.ctx.orders.ordersForSignal(job.signalId).some((o) => o.leg === 'stop'));
+    // Its stop's intent is journalled (and made durable) before the call that never returns.
+    await waitFor(() => died && h?.ctx.orders.ordersForSignal(job.signalId).some((o) => o.leg === 'stop'));
     hang = false;
 
     // The second worker comes after the first one's lease has run out.
