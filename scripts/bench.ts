@@ -3,7 +3,8 @@
 // Everything runs in processes of its own, as in production: the daemon as `npm start` runs it (role all, the shipped
 // config copied with the per-strategy ceiling lifted, a temp journal, its own Redis prefix), the reference servers
 // (scripts/bench-reference.ts), and this process as TradingView, sending over loopback only. Every scenario is bounded
-// in time and removes its Redis keys and temp files. BENCH_SCENARIOS=burst,latency,throughput,intake picks scenarios.
+// in time and removes its Redis keys and temp files. BENCH_SCENARIOS=burst,latency,throughput,intake picks scenarios;
+// BENCH_SCENARIOS=idle measures idle RSS alone over a few starts (quick: no alerts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,9 @@ const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'burst,latency,throughput,inta
 /** How long a scenario waits for its alerts to be journalled terminal before it reports what is left. */
 const DRAIN_TIMEOUT_MS = Number(process.env.BENCH_DRAIN_TIMEOUT_S ?? 150) * 1000;
 const INTAKE_SECONDS = Number(process.env.BENCH_INTAKE_SECONDS ?? 5);
+/** The idle scenario (not in the default set): how many starts, and when the settled reading is taken. */
+const IDLE_STARTS = Number(process.env.BENCH_IDLE_STARTS ?? 3);
+const IDLE_SETTLE_S = Number(process.env.BENCH_IDLE_SETTLE_S ?? 30);
 /** The daemon logs at info, as in production (a line per accepted alert); BENCH_LOG_LEVEL=warn to see what that costs. */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 const RUN = `twbench-${Date.now().toString(36)}`;
@@ -106,16 +110,18 @@ function benchConfig(): string {
     .replace(/strategyBurst:\s*\d+/, 'strategyBurst: 1000000');
 }
 
-/** Starts the daemon as `npm start` does (node --max-semi-space-size=64 --import tsx src/main.ts), or `--role api`. */
+/** Node's arguments in package.json's start script (`node [flags] scripts/start.js`): the daemon runs as `npm start` runs it. */
+const START_ARGS = (/\bnode (.+)$/.exec((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start)?.[1] ?? '')
+  .split(/\s+/).filter(Boolean);
+
+/** Starts the daemon as `npm start` does, in role all or `--role api`. */
 async function startDaemon(label: string, role: 'all' | 'api'): Promise<Daemon> {
   const dir = mkdtempSync(join(tmpdir(), `tw-bench-${label}-`));
   const configFile = join(dir, 'tradewire.yaml');
   writeFileSync(configFile, benchConfig());
   const prefix = `${RUN}-${label}`;
   const dbPath = join(dir, 'trading.db');
-  const args = role === 'all'
-    ? ['--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts']
-    : ['--max-semi-space-size=64', 'scripts/tradewire.js', 'start', '--role', 'api'];
+  const args = [...START_ARGS, '--role', role];
   const child = spawn(process.execPath, args, {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CONFIG_FILE: configFile, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, DATABASE_PATH: dbPath,
@@ -299,6 +305,27 @@ async function idleRss(daemon: Daemon, scenario: string): Promise<void> {
   record({ scenario, name: 'idle RSS (role all, all processes)', value: `${rss.toFixed(0)} MB`, target: '≤ 100 MB', met: rss <= 100, why: WHY.idle });
 }
 
+/** Idle RSS alone, over several starts (no alerts): 3 s after each start, as the other scenarios read it, and settled. */
+async function idle(): Promise<void> {
+  process.stdout.write(`\nidle: RSS of the daemon (role all, all its processes) over ${IDLE_STARTS} starts, 3 s and ${IDLE_SETTLE_S} s after each\n`);
+  const early: number[] = [];
+  const settled: number[] = [];
+  for (let i = 0; i < IDLE_STARTS; i++) {
+    const daemon = await startDaemon(`idle${i}`, 'all');
+    try {
+      await sleep(3000);
+      early.push(treeRssMb(daemon.pid));
+      await sleep(IDLE_SETTLE_S * 1000 - 3000);
+      settled.push(treeRssMb(daemon.pid));
+    } finally {
+      await daemon.stop();
+    }
+  }
+  const range = (values: number[]) => `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)} MB`;
+  record({ scenario: 'idle', name: 'idle RSS 3 s after start', value: range(early), target: '≤ 100 MB', met: Math.max(...early) <= 100, why: WHY.idle });
+  record({ scenario: 'idle', name: `idle RSS ${IDLE_SETTLE_S} s after start`, value: range(settled), target: '≤ 100 MB', met: Math.max(...settled) <= 100, why: WHY.idle });
+}
+
 async function warmUp(url: string, count: number, tag: string): Promise<void> {
   const next = alertStream(tag);
   for (let i = 0; i < count; i++) await post(url, next(), false);
@@ -443,11 +470,11 @@ async function intake(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const SCENARIO_RUNNERS: Record<string, () => Promise<void>> = { burst, latency, throughput, intake };
+const SCENARIO_RUNNERS: Record<string, () => Promise<void>> = { burst, latency, throughput, intake, idle };
 
 async function main(): Promise<void> {
   const unknown = SCENARIOS.filter((s) => !SCENARIO_RUNNERS[s]);
-  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')} (burst, latency, throughput, intake)`);
+  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')} (burst, latency, throughput, intake, idle)`);
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   process.stdout.write(`npm run bench — ${new Date().toISOString()}, Node ${process.version}, load ${load}, scenarios ${SCENARIOS.join(',')}\n`);
   process.stdout.write(`  ${'figure'.padEnd(34)} ${'value'.padEnd(26)} ${'target'.padEnd(26)} verdict\n`);
