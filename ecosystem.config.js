@@ -3,16 +3,15 @@
 export const apps = [
   {
     name: 'tradewire',
-    // The `tradewire` bin (plain ESM JavaScript that loads the TypeScript through tsx): PM2 would hand a
-    // .ts script to ts-node.
-    script: 'scripts/tradewire.js',
-    args: 'start',
+    // What `npm start` runs: the daemon from an esbuild bundle (plain ESM JavaScript; PM2 would hand a .ts script to
+    // ts-node), without tsx's loader thread. `args: '--role api'` and so on for a split deployment.
+    script: 'scripts/start.js',
     cwd: import.meta.dirname,
     instances: 1,
     exec_mode: 'fork',
-    // A larger young generation: the position loop's per-tick quotes are short-lived, and with the default the
-    // collector's copies are most of a tick's tail (README, Performance: bench:positions).
-    node_args: '--max-semi-space-size=64',
+    // As package.json's start script: the HTTP side's young generation small (idle RSS); the execution thread, where
+    // the position loop runs, sets its own (src/runtime/execution-host.ts, README Performance).
+    node_args: '--max-semi-space-size=1',
     autorestart: true,
     // Longer than the slowest in-flight order: SIGTERM lets running jobs finish before the process exits.
     kill_timeout: 30000,
