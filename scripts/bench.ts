@@ -58,8 +58,8 @@ const WHY = {
   allRole: 'role all executes on the webhook\'s event loop (execution, position loop, jobs) and each signal costs ~22 fsync\'d commits (issue 13: runtime split and unit of work not landed yet)',
   execution: 'execution is serial per process and each signal costs ~22 fsync\'d SQLite commits (~1.5 ms each): ~40-50 signals/s (issue 13)',
   intake: 'tradewire does authentication, lossless parsing, validation, a stable-JSON content hash, dedupe and an info log line per alert on top of the naive stack (README Performance)',
-  idle: 'one node process with tsx\'s loader, express, BullMQ, better-sqlite3 and every broker module loaded',
-  loaded: 'queued jobs and the journal\'s page cache while draining',
+  idle: 'two V8 heaps (HTTP side ~22 MB, execution thread ~25 MB, each mostly module sources: BullMQ, zod, ioredis) on node\'s own ~40 MB, plus start-up garbage V8 returns within ~15 s (README Performance: memory)',
+  loaded: 'the execution thread\'s 48 MB young generation (kept for the position loop) and heap growth while draining',
 };
 
 const ms = (n: number) => `${n.toFixed(n < 10 ? 1 : 0)} ms`;
