@@ -4,8 +4,10 @@
 // No REDIS_URL here: PM2 passes on the environment it is started from, and without one the daemon uses 127.0.0.1:6379
 // if it answers, else a private redis-server under data/redis/ (README, Operations).
 
-// The `tradewire` bin (plain ESM JavaScript that loads the TypeScript through tsx): PM2 would hand a .ts script to ts-node.
-const script = 'scripts/tradewire.js';
+// What `npm start` runs: the daemon from an esbuild bundle (plain ESM JavaScript; PM2 would hand a .ts script to ts-node),
+// without tsx's loader thread (README, Performance: Memory). `tradewire-redis` runs the `tradewire` bin.
+const script = 'scripts/start.js';
+const cli = 'scripts/tradewire.js';
 const cwd = import.meta.dirname;
 const env = { NODE_ENV: 'production', CONFIG_FILE: 'config/tradewire.yaml' };
 // Longer than the slowest in-flight order: SIGTERM lets running jobs finish before the process exits.
@@ -14,13 +16,12 @@ const kill_timeout = 30000;
 const allInOne = {
   name: 'tradewire',
   script,
-  args: 'start',
   cwd,
   instances: 1,
   exec_mode: 'fork',
-  // A larger young generation: the position loop's per-tick quotes are short-lived, and with the default the
-  // collector's copies are most of a tick's tail (README, Performance: bench:positions).
-  node_args: '--max-semi-space-size=64',
+  // As package.json's start script: the HTTP side's young generation small (idle RSS); the execution thread, where
+  // the position loop runs, sets its own (src/runtime/execution-host.ts, README Performance).
+  node_args: '--max-semi-space-size=1',
   autorestart: true,
   kill_timeout,
   // The signal goes to the daemon alone: a private Redis it runs is stopped by it, last, after the queues are closed.
@@ -33,19 +34,20 @@ const allInOne = {
 // a process that does nothing else, so reloading the api or the worker never takes the other roles' Redis down.
 const split = [
   ...(process.env.REDIS_URL ? [] : [{
-    name: 'tradewire-redis', script, args: 'redis', cwd, instances: 1, exec_mode: 'fork', autorestart: true,
+    name: 'tradewire-redis', script: cli, args: 'redis', cwd, instances: 1, exec_mode: 'fork', autorestart: true,
     // redis-server writes its append-only file out as tradewire stops it.
     kill_timeout: 15000, treekill: false, env,
   }]),
   {
     // Cluster mode, two instances on one port: `pm2 reload tradewire-api` restarts them one at a time, so the webhook
     // keeps answering (zero downtime). The api role holds no state of its own; everything it takes goes to Redis.
-    name: 'tradewire-api', script, args: 'start --role api', cwd, instances: 2, exec_mode: 'cluster', autorestart: true,
+    name: 'tradewire-api', script, args: '--role api', cwd, instances: 2, exec_mode: 'cluster', autorestart: true,
     kill_timeout: 5000, max_memory_restart: '512M', env,
   },
   {
-    name: 'tradewire-worker', script, args: 'start --role worker', cwd, instances: 1, exec_mode: 'fork',
-    node_args: '--max-semi-space-size=64', autorestart: true, kill_timeout, max_memory_restart: '1G', env,
+    name: 'tradewire-worker', script, args: '--role worker', cwd, instances: 1, exec_mode: 'fork',
+    // The worker runs the position loop on its main thread: a larger young generation keeps its ticks' tail short.
+    node_args: '--max-semi-space-size=16', autorestart: true, kill_timeout, max_memory_restart: '1G', env,
   },
 ];
 

@@ -3,7 +3,8 @@
 // Everything runs in processes of its own, as in production: the daemon as `npm start` runs it (role all, the shipped
 // config copied with the per-strategy ceiling lifted, a temp journal, its own Redis prefix), the reference servers
 // (scripts/bench-reference.ts), and this process as TradingView, sending over loopback only. Every scenario is bounded
-// in time and removes its Redis keys and temp files. BENCH_SCENARIOS=burst,latency,throughput,intake picks scenarios.
+// in time and removes its Redis keys and temp files. BENCH_SCENARIOS=burst,latency,throughput,intake picks scenarios;
+// BENCH_SCENARIOS=idle measures idle RSS alone over a few starts (quick: no alerts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,9 @@ const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'burst,latency,throughput,inta
 /** How long a scenario waits for its alerts to be journalled terminal before it reports what is left. */
 const DRAIN_TIMEOUT_MS = Number(process.env.BENCH_DRAIN_TIMEOUT_S ?? 150) * 1000;
 const INTAKE_SECONDS = Number(process.env.BENCH_INTAKE_SECONDS ?? 5);
+/** The idle scenario (not in the default set): how many starts, and when the settled reading is taken. */
+const IDLE_STARTS = Number(process.env.BENCH_IDLE_STARTS ?? 3);
+const IDLE_SETTLE_S = Number(process.env.BENCH_IDLE_SETTLE_S ?? 30);
 /** The daemon logs at info, as in production (a line per accepted alert); BENCH_LOG_LEVEL=warn to see what that costs. */
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 const RUN = `twbench-${Date.now().toString(36)}`;
@@ -54,8 +58,8 @@ const WHY = {
   allRole: 'role all: the webhook\'s event loop shares the 2 cores with the execution thread (and, on this machine, with the other sessions); under a burst both want the CPU (issue 13)',
   execution: 'execution runs on one thread and is CPU-bound: ~3 ms of CPU a signal (entry, stop, target, exit: ~15 one-commit steps in the journal and the paper ledger, SQLite commits ~18 % of it), one fsync a signal shared by the executions in flight (README, Performance: the journal); on a shared 2-core machine that thread gets part of a core',
   intake: 'tradewire does authentication, lossless parsing, validation, a stable-JSON content hash, dedupe and an info log line per alert on top of the naive stack (README Performance)',
-  idle: 'one node process with tsx\'s loader, express, BullMQ, better-sqlite3 and every broker module loaded',
-  loaded: 'queued jobs and the journal\'s page cache while draining',
+  idle: 'two V8 heaps (HTTP side ~22 MB, execution thread ~25 MB, each mostly module sources: BullMQ, zod, ioredis) on node\'s own ~40 MB, plus start-up garbage V8 returns within ~15 s (README Performance: memory)',
+  loaded: 'the execution thread\'s 48 MB young generation (kept for the position loop) and heap growth while draining',
 };
 
 const ms = (n: number) => `${n.toFixed(n < 10 ? 1 : 0)} ms`;
@@ -106,7 +110,11 @@ function benchConfig(): string {
     .replace(/strategyBurst:\s*\d+/, 'strategyBurst: 1000000');
 }
 
-/** Starts the daemon as `npm start` does (node --max-semi-space-size=64 --import tsx src/main.ts), or `--role api`. */
+/** Node's arguments in package.json's start script (`node [flags] scripts/start.js`): the daemon runs as `npm start` runs it. */
+const START_ARGS = (/\bnode (.+)$/.exec((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start)?.[1] ?? '')
+  .split(/\s+/).filter(Boolean);
+
+/** Starts the daemon as `npm start` does, in role all or `--role api`. */
 async function startDaemon(label: string, role: 'all' | 'api'): Promise<Daemon> {
   const dir = mkdtempSync(join(tmpdir(), `tw-bench-${label}-`));
   const configFile = join(dir, 'tradewire.yaml');
@@ -115,9 +123,7 @@ async function startDaemon(label: string, role: 'all' | 'api'): Promise<Daemon> 
   const dbPath = join(dir, 'trading.db');
   // BENCH_DAEMON_NODE_ARGS adds node flags to the daemon only (say `--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses).
   const extra = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const args = role === 'all'
-    ? [...extra, '--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts']
-    : [...extra, '--max-semi-space-size=64', 'scripts/tradewire.js', 'start', '--role', 'api'];
+  const args = [...extra, ...START_ARGS, '--role', role];
   const child = spawn(process.execPath, args, {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CONFIG_FILE: configFile, PORT: '0', HOST: '127.0.0.1', REDIS_URL, REDIS_PREFIX: prefix, DATABASE_PATH: dbPath,
@@ -301,6 +307,27 @@ async function idleRss(daemon: Daemon, scenario: string): Promise<void> {
   record({ scenario, name: 'idle RSS (role all, all processes)', value: `${rss.toFixed(0)} MB`, target: '≤ 100 MB', met: rss <= 100, why: WHY.idle });
 }
 
+/** Idle RSS alone, over several starts (no alerts): 3 s after each start, as the other scenarios read it, and settled. */
+async function idle(): Promise<void> {
+  process.stdout.write(`\nidle: RSS of the daemon (role all, all its processes) over ${IDLE_STARTS} starts, 3 s and ${IDLE_SETTLE_S} s after each\n`);
+  const early: number[] = [];
+  const settled: number[] = [];
+  for (let i = 0; i < IDLE_STARTS; i++) {
+    const daemon = await startDaemon(`idle${i}`, 'all');
+    try {
+      await sleep(3000);
+      early.push(treeRssMb(daemon.pid));
+      await sleep(IDLE_SETTLE_S * 1000 - 3000);
+      settled.push(treeRssMb(daemon.pid));
+    } finally {
+      await daemon.stop();
+    }
+  }
+  const range = (values: number[]) => `${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)} MB`;
+  record({ scenario: 'idle', name: 'idle RSS 3 s after start', value: range(early), target: '≤ 100 MB', met: Math.max(...early) <= 100, why: WHY.idle });
+  record({ scenario: 'idle', name: `idle RSS ${IDLE_SETTLE_S} s after start`, value: range(settled), target: '≤ 100 MB', met: Math.max(...settled) <= 100, why: WHY.idle });
+}
+
 async function warmUp(url: string, count: number, tag: string): Promise<void> {
   const next = alertStream(tag);
   for (let i = 0; i < count; i++) await post(url, next(), false);
@@ -445,11 +472,11 @@ async function intake(): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const SCENARIO_RUNNERS: Record<string, () => Promise<void>> = { burst, latency, throughput, intake };
+const SCENARIO_RUNNERS: Record<string, () => Promise<void>> = { burst, latency, throughput, intake, idle };
 
 async function main(): Promise<void> {
   const unknown = SCENARIOS.filter((s) => !SCENARIO_RUNNERS[s]);
-  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')} (burst, latency, throughput, intake)`);
+  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')} (burst, latency, throughput, intake, idle)`);
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   process.stdout.write(`npm run bench — ${new Date().toISOString()}, Node ${process.version}, load ${load}, scenarios ${SCENARIOS.join(',')}\n`);
   process.stdout.write(`  ${'figure'.padEnd(34)} ${'value'.padEnd(26)} ${'target'.padEnd(26)} verdict\n`);

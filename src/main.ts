@@ -118,9 +118,10 @@ async function startWithRedis(start: StartParts): Promise<Daemon> {
   return { url, execution: assembly.execution, reload, stop };
 }
 
-async function runFromCommandLine(): Promise<void> {
+/** Runs the daemon until SIGTERM or SIGINT (scripts/start.js, which `npm start` and PM2 run, or this file run directly). */
+export async function runFromCommandLine(role: Role = 'all'): Promise<void> {
   try {
-    const daemon = await startDaemon();
+    const daemon = await startDaemon(process.env, undefined, role);
     const onSignal = (signal: NodeJS.Signals) => {
       void daemon.stop().then(() => process.exit(0), (error: unknown) => {
         process.stderr.write(`tradewire: error while stopping after ${signal}: ${String(error)}\n`);

@@ -1,14 +1,8 @@
-// The broker registry: one adapter per configured account, built from the account's config.
+// The broker registry: one adapter per configured account, built from the account's config. Each adapter's module is
+// imported when an account uses it: the others (their wire schemas, their WebSocket client) are never loaded.
 import type { Broker } from './broker.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../ops/logger.ts';
-import { PaperBroker } from './paper/paper-broker.ts';
-import { BinanceUsdmBroker } from './binance/binance-broker.ts';
-import { AlpacaBroker } from './alpaca/alpaca-broker.ts';
-import { IbkrBroker } from './ibkr/ibkr-broker.ts';
-import { ZerodhaBroker } from './zerodha/zerodha-broker.ts';
-import { CoinbaseBroker } from './coinbase/coinbase-broker.ts';
-import { createFeedPricing } from '../market/create-feed.ts';
 
 export interface BrokerRegistry {
   get(account: string): Broker;
@@ -24,9 +18,11 @@ export interface RegistryDeps {
 type AccountConfig = Config['accounts'][string];
 
 /** One account's adapter, not yet connected. */
-export function createBroker(name: string, account: AccountConfig, deps: RegistryDeps): Broker {
+export async function createBroker(name: string, account: AccountConfig, deps: RegistryDeps): Promise<Broker> {
   switch (account.broker) {
-    case 'paper':
+    case 'paper': {
+      const { PaperBroker } = await import('./paper/paper-broker.ts');
+      const { createFeedPricing } = await import('../market/create-feed.ts');
       return new PaperBroker({
         name,
         ledgerPath: account.ledgerPath,
@@ -38,7 +34,9 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         clock: deps.now,
         priceFeed: account.priceFeed && createFeedPricing(account.priceFeed, { account: name, logger: deps.logger, clock: deps.now }),
       });
-    case 'alpaca':
+    }
+    case 'alpaca': {
+      const { AlpacaBroker } = await import('./alpaca/alpaca-broker.ts');
       return new AlpacaBroker({
         name,
         environment: account.environment,
@@ -49,7 +47,9 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         logger: deps.logger,
         clock: deps.now,
       });
-    case 'binance-usdm':
+    }
+    case 'binance-usdm': {
+      const { BinanceUsdmBroker } = await import('./binance/binance-broker.ts');
       return new BinanceUsdmBroker({
         name,
         environment: account.environment,
@@ -64,7 +64,9 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         clock: deps.now,
         logger: deps.logger,
       });
-    case 'ibkr':
+    }
+    case 'ibkr': {
+      const { IbkrBroker } = await import('./ibkr/ibkr-broker.ts');
       return new IbkrBroker({
         name,
         accountId: account.accountId,
@@ -74,7 +76,9 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         logger: deps.logger,
         clock: deps.now,
       });
-    case 'zerodha':
+    }
+    case 'zerodha': {
+      const { ZerodhaBroker } = await import('./zerodha/zerodha-broker.ts');
       return new ZerodhaBroker({
         name,
         apiKey: account.apiKey,
@@ -87,7 +91,9 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         clock: deps.now,
         logger: deps.logger,
       });
-    case 'coinbase':
+    }
+    case 'coinbase': {
+      const { CoinbaseBroker } = await import('./coinbase/coinbase-broker.ts');
       return new CoinbaseBroker({
         name,
         keyName: account.keyName,
@@ -96,6 +102,7 @@ export function createBroker(name: string, account: AccountConfig, deps: Registr
         logger: deps.logger,
         clock: deps.now,
       });
+    }
     default: {
       // Every broker the config accepts is built: a new one in the schema fails to compile here until it is.
       const unbuilt: never = account;
@@ -109,7 +116,7 @@ export async function createBrokers(config: Config, deps: RegistryDeps): Promise
   const built = new Map<string, Broker>();
   try {
     for (const [name, account] of Object.entries(config.accounts)) {
-      const broker = createBroker(name, account, deps);
+      const broker = await createBroker(name, account, deps);
       await broker.connect();
       built.set(name, broker);
       deps.logger.info({ event: 'broker.connected', account: name, broker: broker.name }, `account ${name} connected`);

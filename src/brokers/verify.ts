@@ -19,7 +19,7 @@ export async function verifyAccounts(config: Config, deps: RegistryDeps): Promis
   const checks: AccountCheck[] = [];
   for (const [account, accountConfig] of Object.entries(config.accounts)) {
     try {
-      const broker = createBroker(account, accountConfig, deps);
+      const broker = await createBroker(account, accountConfig, deps);
       try {
         await broker.connect();
         const summary = await broker.account();

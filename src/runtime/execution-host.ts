@@ -43,6 +43,12 @@ export interface HostOptions {
   maxBackoffMs?: number;
 }
 
+/**
+ * The execution thread's young generation (V8 sizes it as three semi-spaces): the position loop's per-tick quotes are
+ * short-lived, and with small semi-spaces scavenges become most of a tick's tail (README, Performance: bench:positions).
+ * The HTTP side runs with 1 MB semi-spaces (package.json's start script); this gives the thread V8's usual 16 MB.
+ */
+const THREAD_YOUNG_GENERATION_MB = 48;
 const DESK_TIMEOUT_MS = 60_000;
 const RELOAD_TIMEOUT_MS = 30_000;
 /** Under Prometheus's default scrape timeout (10 s): a busy thread costs a scrape its half, not the whole answer. */
@@ -89,7 +95,7 @@ export async function startExecutionHost(options: HostOptions): Promise<Executio
   const spawn = () => new Promise<void>((resolve, reject) => {
     state = 'starting';
     let reconciled = false;
-    const thread = new Worker(module, { workerData: data });
+    const thread = new Worker(module, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: THREAD_YOUNG_GENERATION_MB } });
     worker = thread;
     thread.on('message', (message: FromThread) => {
       switch (message.type) {

@@ -19,7 +19,8 @@ describe('the daemon process on SIGTERM', () => {
   });
 
   it.each([
-    ['npm start (src/main.ts)', ['--import', 'tsx', 'src/main.ts'], 'main'],
+    ['npm start (scripts/start.js, the bundle)', ['--max-semi-space-size=1', 'scripts/start.js'], 'start'],
+    ['src/main.ts through tsx', ['--import', 'tsx', 'src/main.ts'], 'main'],
     ['tradewire start --role all', ['scripts/tradewire.js', 'start', '--role', 'all'], 'bin'],
   ])('%s: stops in order after its work is done, exits 0, and leaves a sound journal with the position still protected', async (_name, args, label) => {
     const file = join(dir.path, `${label}.yaml`);

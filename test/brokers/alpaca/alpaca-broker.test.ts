@@ -372,7 +372,7 @@ strategies:
 `, 'test.yaml', { P: 'a-long-enough-secret', K: keys.keyId, S: keys.secretKey });
       const account = config.accounts.alpaca;
       if (!account) throw new Error('no account');
-      const broker = createBroker('alpaca', account, { logger: silent, now: clock });
+      const broker = await createBroker('alpaca', account, { logger: silent, now: clock });
       expect(broker.name).toBe('alpaca');
       await broker.connect();
       expect((await broker.account()).currency).toBe('USD');

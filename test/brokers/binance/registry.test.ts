@@ -33,7 +33,7 @@ describe('the binance-usdm registry case', () => {
     const { config } = parseConfigText(configText, 'test.yaml', { BINANCE_API_KEY: FAKE_API_KEY, BINANCE_API_SECRET: FAKE_API_SECRET });
     const account = config.accounts.binance;
     if (!account) throw new Error('no account');
-    const broker = createBroker('binance', account, deps);
+    const broker = await createBroker('binance', account, deps);
     expect(broker).toBeInstanceOf(BinanceUsdmBroker);
     expect(broker.capabilities.marginPreview).toBe(true);
     await broker.connect();

@@ -32,7 +32,7 @@ describe('the ibkr registry case', () => {
     const account = config.accounts.ib;
     if (account?.broker !== 'ibkr') throw new Error('no ibkr account');
     expect(account).toMatchObject({ gatewayUrl: 'https://localhost:5000/v1/api', allowedPrompts: ['o163'] });
-    const broker = createBroker('ib', account, deps);
+    const broker = await createBroker('ib', account, deps);
     expect(broker).toBeInstanceOf(IbkrBroker);
     expect(broker.capabilities.marginPreview).toBe(true);
     await broker.connect();
