@@ -4,7 +4,7 @@ import type { SqliteDatabase } from './db.ts';
 import { prepared } from './statements.ts';
 import { durabilityBarrier } from './durability.ts';
 import { decimalFrom, decimalText, optionalDecimalFrom, optionalDecimalText, orNull, orUndefined, timeFrom, timeText } from './columns.ts';
-import type { Decimal } from '../domain/money.ts';
+import { ZERO, type Decimal } from '../domain/money.ts';
 import { InvariantError } from '../domain/errors.ts';
 import { LIVE_STATUSES, transition, type OrderLeg, type OrderStatus, type OrderType, type Side, type TimeInForce } from '../domain/order.ts';
 
@@ -178,8 +178,6 @@ export class OrdersRepo {
    */
   recordIntent(intent: OrderIntent): { order: JournalOrder; created: boolean } {
     return this.db.transaction(() => {
-      const existing = this.findByClientOrderId(intent.clientOrderId);
-      if (existing !== undefined) return { order: existing, created: false };
       const at = timeText(this.now());
       const result = prepared(this.db, `
         INSERT INTO executed_orders (client_order_id, signal_id, execution_id, position_id, parent_client_order_id, replaces_client_order_id,
@@ -187,7 +185,8 @@ export class OrdersRepo {
           status, filled_quantity, created_at, updated_at)
         VALUES (@clientOrderId, @signalId, @executionId, @positionId, @parentClientOrderId, @replacesClientOrderId,
           @account, @strategy, @symbol, @side, @leg, @type, @quantity, @limitPrice, @stopPrice, @trailAmount, @trailPercent, @timeInForce,
-          'pending_submit', '0', @at, @at)`).run({
+          'pending_submit', '0', @at, @at)
+        ON CONFLICT (client_order_id) DO NOTHING`).run({
         clientOrderId: intent.clientOrderId,
         signalId: orNull(intent.signalId),
         executionId: orNull(intent.executionId),
@@ -208,10 +207,25 @@ export class OrdersRepo {
         timeInForce: orNull(intent.timeInForce),
         at,
       });
+      if (result.changes === 0) {
+        // Journalled already (a re-delivered job): the order as it stands. The insert that found it doubles as the lookup,
+        // so a new intent (the usual case) reads nothing.
+        const existing = this.findByClientOrderId(intent.clientOrderId);
+        if (existing === undefined) throw new InvariantError(`intent ${intent.clientOrderId} conflicts with no journalled order`);
+        return { order: existing, created: false };
+      }
       const orderId = Number(result.lastInsertRowid);
       this.appendEvent(orderId, undefined, 'pending_submit', { quantity: decimalText(intent.quantity), leg: intent.leg }, at);
-      const order = this.findByClientOrderId(intent.clientOrderId);
-      if (order === undefined) throw new InvariantError(`intent ${intent.clientOrderId} vanished inside its own transaction`);
+      // The row as just written, without reading it back (row mapping and Decimal parsing of reads were much of execution's CPU).
+      const written = timeFrom(at);
+      const order: JournalOrder = {
+        id: orderId, clientOrderId: intent.clientOrderId, brokerOrderId: undefined, signalId: intent.signalId, executionId: intent.executionId,
+        positionId: intent.positionId, parentClientOrderId: intent.parentClientOrderId, replacesClientOrderId: intent.replacesClientOrderId,
+        account: intent.account, strategy: intent.strategy, symbol: intent.symbol, side: intent.side, leg: intent.leg, type: intent.type,
+        quantity: intent.quantity, limitPrice: intent.limitPrice, stopPrice: intent.stopPrice, trailAmount: intent.trailAmount,
+        trailPercent: intent.trailPercent, timeInForce: intent.timeInForce, status: 'pending_submit', filledQuantity: ZERO,
+        averageFillPrice: undefined, reason: undefined, createdAt: written, updatedAt: written,
+      };
       return { order, created: true };
     }).immediate();
   }

@@ -67,6 +67,15 @@ describe('write-ahead intent', () => {
     expect(again.order.quantity.toFixed()).toBe('10');
     expect(orders.events('tw-en-0001')).toHaveLength(2);
   });
+
+  it('hands back the order exactly as a read of the journal gives it, without reading it back', () => {
+    const full = entryIntent({ stopPrice: d('186.5'), trailPercent: d('1.5'), executionId: undefined, parentClientOrderId: 'tw-en-0000' });
+    const { order } = orders.recordIntent(full);
+    const read = orders.findByClientOrderId(full.clientOrderId);
+    expect(order).toEqual(read);
+    expect(order.filledQuantity.toFixed()).toBe('0');
+    expect(order.createdAt.getTime()).toBe(clock.now().getTime());
+  });
 });
 
 describe('updateFromBroker', () => {
