@@ -146,7 +146,9 @@ async function startDaemon(label: string, role: 'all' | 'api'): Promise<Daemon> 
     running.delete(stop);
     await stopProcess(child);
     await dropKeys(prefix);
-    rmSync(dir, { recursive: true, force: true });
+    // BENCH_KEEP_JOURNAL=1 keeps the temp folder (the journal) to look at per-step timestamps afterwards.
+    if (process.env.BENCH_KEEP_JOURNAL === '1') process.stderr.write(`journal kept in ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
   };
   running.add(stop);
   return { url, pid: child.pid as number, dbPath, prefix, errors, stop };
