@@ -247,9 +247,10 @@ export class OrdersRepo {
    * a report that changes nothing writes nothing. A filled quantity that goes backwards is refused:
    * it is a stale report, and keeping it would undo a fill.
    */
-  updateFromBroker(clientOrderId: string, next: BrokerOrderUpdate): JournalOrder {
+  updateFromBroker(clientOrderId: string, next: BrokerOrderUpdate, written?: JournalOrder): JournalOrder {
     return this.db.transaction(() => {
-      const current = this.findByClientOrderId(clientOrderId);
+      // `written`: the row as an earlier write of this same commit returned it (a status step after `submitted`), not read again.
+      const current = written?.clientOrderId === clientOrderId ? written : this.findByClientOrderId(clientOrderId);
       if (current === undefined) throw new InvariantError(`no journalled order ${clientOrderId}`);
       const label = `${clientOrderId} (${current.account} ${current.symbol})`;
       if (next.status !== current.status) transition(current.status, next.status, label);
