@@ -103,7 +103,9 @@ function benchConfig(): string {
   const shipped = readFileSync(join(ROOT, 'config/tradewire.yaml'), 'utf8');
   return shipped
     .replace(/strategyRatePerSecond:\s*\d+/, 'strategyRatePerSecond: 1000000')
-    .replace(/strategyBurst:\s*\d+/, 'strategyBurst: 1000000');
+    .replace(/strategyBurst:\s*\d+/, 'strategyBurst: 1000000')
+    // BENCH_LANES overrides the shipped number of execution lanes (to measure what more or fewer change).
+    .replace(/^(\s*)lanes:\s*\d+/m, (line, indent: string) => (process.env.BENCH_LANES ? `${indent}lanes: ${process.env.BENCH_LANES}` : line));
 }
 
 /** Starts the daemon as `npm start` does (node --max-semi-space-size=64 --import tsx src/main.ts), or `--role api`. */
