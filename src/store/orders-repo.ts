@@ -96,6 +96,37 @@ interface FillRow {
   quantity: string; price: string; fee: string; fee_currency: string | null; liquidity: 'maker' | 'taker' | null; at: string;
 }
 
+/**
+ * The order columns, in OrderRow's order: order reads ask for these by name and take rows as arrays (`raw`), which
+ * better-sqlite3 builds without naming 26 properties on a new object per row (V8's string internalizing and map
+ * transitions for those names were ~5 % of the execution thread in a profile of the throughput bench).
+ */
+const ORDER_COLUMNS = [
+  'id', 'client_order_id', 'broker_order_id', 'signal_id', 'execution_id', 'position_id', 'parent_client_order_id', 'replaces_client_order_id',
+  'account', 'strategy', 'symbol', 'side', 'leg', 'type', 'quantity', 'limit_price', 'stop_price', 'trail_amount', 'trail_percent',
+  'time_in_force', 'status', 'filled_quantity', 'average_fill_price', 'reason', 'created_at', 'updated_at',
+] as const satisfies ReadonlyArray<keyof OrderRow>;
+
+/** `SELECT <the order columns> FROM executed_orders <rest>`: read with `.raw()` and mapped by orderFromRaw. */
+const selectOrders = (rest: string): string => `SELECT ${ORDER_COLUMNS.join(', ')} FROM executed_orders ${rest}`;
+
+type RawOrderRow = [
+  OrderRow['id'], OrderRow['client_order_id'], OrderRow['broker_order_id'], OrderRow['signal_id'], OrderRow['execution_id'], OrderRow['position_id'],
+  OrderRow['parent_client_order_id'], OrderRow['replaces_client_order_id'], OrderRow['account'], OrderRow['strategy'], OrderRow['symbol'],
+  OrderRow['side'], OrderRow['leg'], OrderRow['type'], OrderRow['quantity'], OrderRow['limit_price'], OrderRow['stop_price'],
+  OrderRow['trail_amount'], OrderRow['trail_percent'], OrderRow['time_in_force'], OrderRow['status'], OrderRow['filled_quantity'],
+  OrderRow['average_fill_price'], OrderRow['reason'], OrderRow['created_at'], OrderRow['updated_at'],
+];
+
+function orderFromRaw(r: RawOrderRow): JournalOrder {
+  return orderFromRow({
+    id: r[0], client_order_id: r[1], broker_order_id: r[2], signal_id: r[3], execution_id: r[4], position_id: r[5], parent_client_order_id: r[6],
+    replaces_client_order_id: r[7], account: r[8], strategy: r[9], symbol: r[10], side: r[11], leg: r[12], type: r[13], quantity: r[14],
+    limit_price: r[15], stop_price: r[16], trail_amount: r[17], trail_percent: r[18], time_in_force: r[19], status: r[20], filled_quantity: r[21],
+    average_fill_price: r[22], reason: r[23], created_at: r[24], updated_at: r[25],
+  });
+}
+
 function orderFromRow(row: OrderRow): JournalOrder {
   return {
     id: row.id,
@@ -231,13 +262,13 @@ export class OrdersRepo {
   }
 
   findByClientOrderId(clientOrderId: string): JournalOrder | undefined {
-    const row = prepared(this.db, 'SELECT * FROM executed_orders WHERE client_order_id = ?').get(clientOrderId) as OrderRow | undefined;
-    return row === undefined ? undefined : orderFromRow(row);
+    const row = prepared(this.db, selectOrders('WHERE client_order_id = ?')).raw().get(clientOrderId) as RawOrderRow | undefined;
+    return row === undefined ? undefined : orderFromRaw(row);
   }
 
   findByBrokerOrderId(account: string, brokerOrderId: string): JournalOrder | undefined {
-    const row = prepared(this.db, 'SELECT * FROM executed_orders WHERE account = ? AND broker_order_id = ?').get(account, brokerOrderId) as OrderRow | undefined;
-    return row === undefined ? undefined : orderFromRow(row);
+    const row = prepared(this.db, selectOrders('WHERE account = ? AND broker_order_id = ?')).raw().get(account, brokerOrderId) as RawOrderRow | undefined;
+    return row === undefined ? undefined : orderFromRaw(row);
   }
 
   /**
@@ -327,17 +358,17 @@ export class OrdersRepo {
 
   openOrders(account: string, symbol?: string): JournalOrder[] {
     const placeholders = OPEN_STATUSES.map(() => '?').join(', ');
-    const sql = `SELECT * FROM executed_orders WHERE account = ? ${symbol === undefined ? '' : 'AND symbol = ?'} AND status IN (${placeholders}) ORDER BY id`;
+    const sql = selectOrders(`WHERE account = ? ${symbol === undefined ? '' : 'AND symbol = ?'} AND status IN (${placeholders}) ORDER BY id`);
     const params = symbol === undefined ? [account, ...OPEN_STATUSES] : [account, symbol, ...OPEN_STATUSES];
-    return (prepared(this.db, sql).all(...params) as OrderRow[]).map(orderFromRow);
+    return (prepared(this.db, sql).raw().all(...params) as RawOrderRow[]).map(orderFromRaw);
   }
 
   ordersForSignal(signalId: string): JournalOrder[] {
-    return (prepared(this.db, 'SELECT * FROM executed_orders WHERE signal_id = ? ORDER BY id').all(signalId) as OrderRow[]).map(orderFromRow);
+    return (prepared(this.db, selectOrders('WHERE signal_id = ? ORDER BY id')).raw().all(signalId) as RawOrderRow[]).map(orderFromRaw);
   }
 
   ordersForPosition(positionId: string): JournalOrder[] {
-    return (prepared(this.db, 'SELECT * FROM executed_orders WHERE position_id = ? ORDER BY id').all(positionId) as OrderRow[]).map(orderFromRow);
+    return (prepared(this.db, selectOrders('WHERE position_id = ? ORDER BY id')).raw().all(positionId) as RawOrderRow[]).map(orderFromRaw);
   }
 
   /** The order's history, oldest first. */
