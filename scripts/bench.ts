@@ -107,7 +107,9 @@ function benchConfig(): string {
   const shipped = readFileSync(join(ROOT, 'config/tradewire.yaml'), 'utf8');
   return shipped
     .replace(/strategyRatePerSecond:\s*\d+/, 'strategyRatePerSecond: 1000000')
-    .replace(/strategyBurst:\s*\d+/, 'strategyBurst: 1000000');
+    .replace(/strategyBurst:\s*\d+/, 'strategyBurst: 1000000')
+    // BENCH_LANES overrides the shipped number of execution lanes (to measure what more or fewer change).
+    .replace(/^(\s*)lanes:\s*\d+/m, (line, indent: string) => (process.env.BENCH_LANES ? `${indent}lanes: ${process.env.BENCH_LANES}` : line));
 }
 
 /** Node's arguments in package.json's start script (`node [flags] scripts/start.js`): the daemon runs as `npm start` runs it. */
@@ -152,7 +154,9 @@ async function startDaemon(label: string, role: 'all' | 'api'): Promise<Daemon> 
     running.delete(stop);
     await stopProcess(child);
     await dropKeys(prefix);
-    rmSync(dir, { recursive: true, force: true });
+    // BENCH_KEEP_JOURNAL=1 keeps the temp folder (the journal) to look at per-step timestamps afterwards.
+    if (process.env.BENCH_KEEP_JOURNAL === '1') process.stderr.write(`journal kept in ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
   };
   running.add(stop);
   return { url, pid: child.pid as number, dbPath, prefix, errors, stop };

@@ -33,6 +33,8 @@ export interface ExecutionOutcome {
   reason?: string | undefined;
 }
 
+type LeaseClaim = 'taken' | 'held' | 'finished';
+
 /** Position ids: ULIDs from a pooled CSPRNG (ulid's default asks the OS for each of 16 characters: 4 % of execution's CPU). */
 const newPositionId = signalIdFactory();
 
@@ -66,7 +68,7 @@ export class Executor {
     const admitted = this.journalAdmission(job, alert, receivedAt);
     if (admitted.duplicateOf !== undefined) return undefined;
     const { execution } = admitted;
-    if (!(await this.takeLease(execution.id))) {
+    if (admitted.lease !== 'taken' && !(admitted.lease === 'held' && await this.takeLease(execution.id))) {
       ctx.executions.unitOfWork(() => this.settleSignal(job));
       return undefined;
     }
@@ -91,8 +93,8 @@ export class Executor {
   }
 
   // The journal's units of work. An execution writes in these steps, each one commit (ExecutionsRepo.unitOfWork):
-  //   admission  the signal row, its duplicate verdict or its execution row (journalAdmission)
-  //   lease      the lease and status `running` (takeLease)
+  //   admission  the signal row, its duplicate verdict or its execution row, and the lease with status `running`
+  //              (journalAdmission; takeLease again only while another run holds the lease)
   //   intent     an order's write-ahead intent (OrdersRepo.recordIntent; a bracket's three together), made durable
   //              (fsynced, shared with concurrent executions) before the broker call (OrderTracker)
   //   answer     what the broker said of one order: its fills and status steps (OrderTracker.sync)
@@ -101,9 +103,12 @@ export class Executor {
   // None but the intent waits for an fsync (synchronous = NORMAL, db.ts): a process kill loses none of them; a power loss
   // can lose the last ones, and a re-run derives the same client ids from the queued job and looks its orders up.
 
-  /** Admission: the signal journalled, and either found a duplicate or given its execution row, in one commit. */
-  private journalAdmission(job: ExecutionJobData, alert: ParsedAlert, receivedAt: Date): { duplicateOf: string; execution?: undefined }
-    | { duplicateOf?: undefined; execution: { id: number } } {
+  /**
+   * Admission: the signal journalled, and either found a duplicate or given its execution row and, where nobody holds
+   * it, its lease, in one commit (a commit of its own for the lease cost ~4 WAL frames a signal).
+   */
+  private journalAdmission(job: ExecutionJobData, alert: ParsedAlert, receivedAt: Date): { duplicateOf: string; execution?: undefined; lease?: undefined }
+    | { duplicateOf?: undefined; execution: { id: number }; lease: LeaseClaim } {
     const { ctx } = this;
     return ctx.executions.unitOfWork(() => {
       ctx.signals.insert({
@@ -115,7 +120,8 @@ export class Executor {
         ctx.signals.updateStatus(job.signalId, 'duplicate', `duplicate of ${earlier}`);
         return { duplicateOf: earlier };
       }
-      return { execution: ctx.executions.createOrGet({ signalId: job.signalId, account: job.account, strategy: job.strategy }).execution };
+      const { execution } = ctx.executions.createOrGet({ signalId: job.signalId, account: job.account, strategy: job.strategy });
+      return { execution, lease: this.claimLease(execution) };
     });
   }
 
@@ -139,21 +145,26 @@ export class Executor {
     return twin?.signalId;
   }
 
-  /** Takes the execution's lease, waiting out another holder; false when the execution is already finished. */
+  /** Waits out another holder of the execution's lease and takes it; false when the execution is already finished. */
   private async takeLease(executionId: number): Promise<boolean> {
     const { executions } = this.ctx;
     for (;;) {
-      // Lease: read, claimed and marked running in one commit, so no other run sees it claimed but not yet running.
-      const taken = executions.unitOfWork(() => {
-        const current = executions.findById(executionId);
-        if (current && TERMINAL_EXECUTION.has(current.status)) return 'finished';
-        if (!executions.claimLease(executionId, this.ctx.owner, this.leaseMs(), this.ctx.now())) return 'held';
-        executions.setStatus(executionId, 'running');
-        return 'taken';
-      });
-      if (taken !== 'held') return taken === 'taken';
       await this.ctx.sleep(250);
+      const taken = executions.unitOfWork(() => this.claimLease(executions.findById(executionId)));
+      if (taken !== 'held') return taken === 'taken';
     }
+  }
+
+  /**
+   * The lease: read, claimed and marked running inside the caller's commit, so no other run sees it claimed but not yet
+   * running. `held` while another run's lease lasts; `finished` for an execution that has ended.
+   */
+  private claimLease(execution: { id: number; status: ExecutionStatus } | undefined): LeaseClaim {
+    const { executions } = this.ctx;
+    if (execution === undefined || TERMINAL_EXECUTION.has(execution.status)) return 'finished';
+    if (!executions.claimLease(execution.id, this.ctx.owner, this.leaseMs(), this.ctx.now())) return 'held';
+    executions.setStatus(execution.id, 'running');
+    return 'taken';
   }
 
   /** Once every account's execution has ended, the signal gets its one recorded state. */

@@ -208,7 +208,7 @@ export class OrderTracker {
     const current = this.deps.orders.findByClientOrderId(clientOrderId);
     if (!current) throw new Error(`order ${clientOrderId} is not in the journal`);
     if (isTerminal(current.status)) return current;
-    const known = await this.lookup(broker, clientOrderId);
+    const known = await this.lookup(broker, clientOrderId, current);
     return known ? this.sync(broker, known) : current;
   }
 
@@ -271,8 +271,8 @@ export class OrderTracker {
     return doubt.unknown;
   }
 
-  private async lookup(broker: Broker, clientOrderId: string): Promise<Order | undefined> {
-    const journal = this.deps.orders.findByClientOrderId(clientOrderId);
+  /** `journal`: the order's row when the caller has just read it. */
+  private async lookup(broker: Broker, clientOrderId: string, journal = this.deps.orders.findByClientOrderId(clientOrderId)): Promise<Order | undefined> {
     const ref = journal?.brokerOrderId !== undefined ? { orderId: journal.brokerOrderId, symbol: journal.symbol } : { clientOrderId, symbol: journal?.symbol };
     const order = await withRetries(() => broker.getOrder(ref), this.deps.retry, this.deps.retryDeps);
     return order === undefined ? undefined : { ...order, clientOrderId };
@@ -299,12 +299,14 @@ export class OrderTracker {
           quantity: fill.quantity, price: fill.price, fee: fill.fee, feeCurrency: fill.feeCurrency, liquidity: fill.liquidity, at: fill.time,
         });
       }
-      let updated = current;
+      let updated: JournalOrder | undefined;
       for (const status of steps) {
+        // The first step reads the row inside the commit; the next takes the row that step wrote.
         updated = this.deps.orders.updateFromBroker(order.clientOrderId, {
           status, brokerOrderId: order.id, filledQuantity: order.filledQuantity, averageFillPrice: order.averageFillPrice, reason: order.reason,
-        });
+        }, updated);
       }
+      if (updated === undefined) throw new Error(`no status step for ${order.clientOrderId}`);
       return updated;
     });
   }

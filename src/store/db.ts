@@ -68,6 +68,21 @@ export function makeCompanionsPrivate(path: string): void {
   for (const suffix of ['-wal', '-shm', '-journal']) if (existsSync(`${path}${suffix}`)) chmodSync(`${path}${suffix}`, 0o600);
 }
 
+/**
+ * The WAL's size, in pages (4 KB), at which a commit copies it back into the main file (SQLite's default is 1,000).
+ * That checkpoint runs inside the commit that crosses the mark, on the committing thread, and fsyncs the WAL and the main
+ * file there: at the default, draining 5,000 alerts made the execution thread wait on ~7 of those fsyncs a second
+ * (strace; 57 in 8 s). Hot pages (the tables' last leaves, the indexes) are written into the WAL by nearly every commit,
+ * and a checkpoint copies each page once however often it was written since the last: a WAL ten times longer costs ten
+ * times fewer blocking checkpoints and far less copying, for up to ~40 MB of disk while busy (reset after each checkpoint).
+ */
+export const WAL_CHECKPOINT_PAGES = 10_000;
+
+/** Checkpoints spaced out as above: for the journal and for the paper ledger, each written on the execution thread. */
+export function spaceCheckpoints(db: SqliteDatabase): void {
+  db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+}
+
 /** Opens (creating if needed) and migrates the journal at `path`; ':memory:' gives a private in-memory one. */
 export function openDatabase(path: string, options: OpenDatabaseOptions = {}): SqliteDatabase {
   if (!isInMemory(path)) {
@@ -86,6 +101,7 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): S
     // Everything else a power loss can drop is either re-derived from the queued job (deterministic client ids) or read
     // back from the broker by reconciliation. README "The journal" has the table.
     db.pragma('synchronous = NORMAL');
+    spaceCheckpoints(db);
     db.pragma('foreign_keys = ON');
     // Several processes (api, worker, monitor roles) share the file; a writer waits instead of failing.
     db.pragma('busy_timeout = 5000');

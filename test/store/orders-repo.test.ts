@@ -67,9 +67,33 @@ describe('write-ahead intent', () => {
     expect(again.order.quantity.toFixed()).toBe('10');
     expect(orders.events('tw-en-0001')).toHaveLength(2);
   });
+
+  it('hands back the order exactly as a read of the journal gives it, without reading it back', () => {
+    const full = entryIntent({ stopPrice: d('186.5'), trailPercent: d('1.5'), executionId: undefined, parentClientOrderId: 'tw-en-0000' });
+    const { order } = orders.recordIntent(full);
+    const read = orders.findByClientOrderId(full.clientOrderId);
+    expect(order).toEqual(read);
+    expect(order.filledQuantity.toFixed()).toBe('0');
+    expect(order.createdAt.getTime()).toBe(clock.now().getTime());
+  });
 });
 
 describe('updateFromBroker', () => {
+  it('takes a step from the row an earlier step of the same commit wrote, and ends where reading it would', () => {
+    orders.recordIntent(entryIntent());
+    const other = orders.recordIntent(entryIntent({ clientOrderId: 'tw-en-0002' })).order;
+    const final = orders.inOneCommit(() => {
+      const submitted = orders.updateFromBroker('tw-en-0001', { status: 'submitted', brokerOrderId: 'BRK-1' });
+      return orders.updateFromBroker('tw-en-0001', { status: 'filled', filledQuantity: d('10'), averageFillPrice: d('187.2') }, submitted);
+    });
+    expect(final).toEqual(orders.findByClientOrderId('tw-en-0001'));
+    expect(final).toMatchObject({ status: 'filled', brokerOrderId: 'BRK-1' });
+    expect(orders.events('tw-en-0001').map((e) => [e.fromStatus, e.toStatus])).toEqual([[undefined, 'pending_submit'], ['pending_submit', 'submitted'], ['submitted', 'filled']]);
+    // Another order's row is never taken for this one's.
+    expect(orders.updateFromBroker('tw-en-0001', { status: 'filled', reason: 'again' }, other).reason).toBe('again');
+    expect(orders.updateFromBroker('tw-en-0002', { status: 'submitted' }, final)).toMatchObject({ clientOrderId: 'tw-en-0002', status: 'submitted' });
+  });
+
   it('moves through the state machine and records an event for each change', () => {
     orders.recordIntent(entryIntent());
     clock.advance(1000);

@@ -2,7 +2,7 @@
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
-import { makeCompanionsPrivate, makePrivateDirs, makePrivateFile } from '../../store/db.ts';
+import { makeCompanionsPrivate, makePrivateDirs, makePrivateFile, spaceCheckpoints } from '../../store/db.ts';
 import { durabilityBarrier } from '../../store/durability.ts';
 import { prepared } from '../../store/statements.ts';
 import { Decimal } from '../../domain/money.ts';
@@ -273,6 +273,7 @@ export class PaperLedger {
       // venue, and a venue's answer is durable: the broker makes every change it answers for (an order taken, amended,
       // cancelled, a fill) durable before it answers, through `durable()`, which concurrent calls share (group commit).
       db.pragma('synchronous = NORMAL');
+      spaceCheckpoints(db);
       db.pragma('foreign_keys = ON');
       // Another process (the CLI, a second role) may hold the write lock for a moment: wait, do not fail.
       db.pragma('busy_timeout = 5000');
